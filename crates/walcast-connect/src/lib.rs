@@ -1,0 +1,8 @@
+//! The walcast worker: what `connect-standalone.sh` is to Kafka Connect.
+
+pub mod plugin;
+
+pub use plugin::{
+    ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorError, ConnectorKind, ConnectorPlugin,
+    TaskContext, WorkerSettings,
+};
