@@ -1,0 +1,540 @@
+//! The PostgreSQL source connector's configuration, read from Debezium's property names with
+//! Debezium's defaults, except where walcast is deliberately different (documented on the field).
+//! Event-shaping keys (`*.handling.mode`, `message.key.columns`, column lists, tombstones...) are
+//! read by `walcast_debezium::EventConfig`; this module owns connection, slot, publication,
+//! filtering, snapshot and delivery settings.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use regex::{Regex, RegexBuilder};
+use walcast_connect::{ConfigIssue, ConfigKeyDef};
+use walcast_pgwire::TableId;
+
+/// `snapshot.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    /// Snapshot when the connector has no recorded position, then stream (Debezium's default).
+    Initial,
+    /// Snapshot when the connector has no recorded position, then stop (no streaming).
+    InitialOnly,
+    /// Never snapshot; stream from the slot's position (`no_data`, formerly `never`).
+    NoData,
+    /// Snapshot at every start, then stream.
+    Always,
+    /// Snapshot when there is no recorded position or the slot is gone, then stream.
+    WhenNeeded,
+}
+
+/// `publication.autocreate.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicationMode {
+    /// `CREATE PUBLICATION ... FOR ALL TABLES` when missing.
+    AllTables,
+    /// Create or alter the publication to exactly the captured tables.
+    Filtered,
+    /// The publication must exist already.
+    Disabled,
+}
+
+/// Regex include/exclude lists, matched like Debezium: comma-separated, whole-string,
+/// case-insensitive.
+#[derive(Debug, Clone, Default)]
+pub struct Selector {
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+}
+
+impl Selector {
+    fn parse(
+        props: &BTreeMap<String, String>,
+        include_key: &str,
+        exclude_key: &str,
+        issues: &mut Vec<ConfigIssue>,
+    ) -> Self {
+        let mut list = |key: &str| -> Vec<Regex> {
+            let Some(v) = props.get(key) else {
+                return Vec::new();
+            };
+            split_list(v)
+                .filter_map(|p| {
+                    match RegexBuilder::new(&format!("^(?:{p})$"))
+                        .case_insensitive(true)
+                        .build()
+                    {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            issues.push(ConfigIssue::new(
+                                key,
+                                format!("'{p}' is not a valid regular expression: {e}"),
+                            ));
+                            None
+                        }
+                    }
+                })
+                .collect()
+        };
+        let include = list(include_key);
+        let exclude = list(exclude_key);
+        if get(props, include_key).is_some() && get(props, exclude_key).is_some() {
+            issues.push(ConfigIssue::new(
+                exclude_key,
+                format!("{include_key} and {exclude_key} cannot both be set"),
+            ));
+        }
+        Self { include, exclude }
+    }
+
+    /// Whether `name` is selected.
+    pub fn matches(&self, name: &str) -> bool {
+        if !self.include.is_empty() {
+            return self.include.iter().any(|r| r.is_match(name));
+        }
+        !self.exclude.iter().any(|r| r.is_match(name))
+    }
+
+    /// Whether an include list was given.
+    pub fn has_include_list(&self) -> bool {
+        !self.include.is_empty()
+    }
+}
+
+/// Splits a comma-separated list, trimming blanks.
+pub fn split_list(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Everything the source task needs besides event shaping.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub hostname: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub dbname: String,
+    pub sslmode: String,
+    /// `topic.prefix` (or the legacy `database.server.name`).
+    pub topic_prefix: String,
+    pub slot_name: String,
+    pub slot_drop_on_stop: bool,
+    pub publication_name: String,
+    pub publication_mode: PublicationMode,
+    pub schemas: Selector,
+    pub tables: Selector,
+    pub snapshot_mode: SnapshotMode,
+    /// Rows read per snapshot batch (`snapshot.fetch.size`).
+    pub snapshot_fetch_size: usize,
+    /// `heartbeat.interval.ms`; zero disables heartbeats.
+    pub heartbeat_interval: Duration,
+    /// `topic.heartbeat.prefix`.
+    pub heartbeat_topic_prefix: String,
+    /// `heartbeat.action.query`, run on every heartbeat.
+    pub heartbeat_action_query: Option<String>,
+    /// How often the confirmed LSN is reported to PostgreSQL. walcast reports as soon as Kafka
+    /// acknowledged, batched on this interval (default 100 ms, where Debezium waits for Connect's
+    /// offset flush, 60 s by default).
+    pub status_update_interval: Duration,
+    /// Use pgoutput's streaming of in-progress transactions when the server supports it.
+    pub stream_in_progress: bool,
+    pub topic_partitions: i32,
+    pub topic_replication_factor: i16,
+    /// `compression.type` for produced batches (`producer.override.compression.type`).
+    pub compression: String,
+    /// `linger.ms` (`producer.override.linger.ms`).
+    pub linger: Duration,
+    /// `batch.size` in bytes (`producer.override.batch.size`).
+    pub batch_size: usize,
+    /// Bytes produced but not yet acknowledged before reading the slot pauses.
+    pub max_buffered_bytes: usize,
+}
+
+fn get<'a>(p: &'a BTreeMap<String, String>, k: &str) -> Option<&'a str> {
+    p.get(k).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+fn parse_num<T: std::str::FromStr>(
+    p: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+    issues: &mut Vec<ConfigIssue>,
+) -> T {
+    match get(p, key) {
+        None => default,
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            issues.push(ConfigIssue::new(key, format!("'{v}' is not a valid number")));
+            default
+        }),
+    }
+}
+
+fn parse_bool(
+    p: &BTreeMap<String, String>,
+    key: &str,
+    default: bool,
+    issues: &mut Vec<ConfigIssue>,
+) -> bool {
+    match get(p, key).map(str::to_ascii_lowercase).as_deref() {
+        None => default,
+        Some("true") => true,
+        Some("false") => false,
+        Some(v) => {
+            issues.push(ConfigIssue::new(key, format!("'{v}' is not true or false")));
+            default
+        }
+    }
+}
+
+/// The first of `keys` that is set.
+fn first<'a>(p: &'a BTreeMap<String, String>, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| get(p, k))
+}
+
+impl SourceConfig {
+    /// Reads and checks the connector properties; every problem is reported, each naming its key.
+    pub fn parse(p: &BTreeMap<String, String>) -> Result<Self, Vec<ConfigIssue>> {
+        let mut issues = Vec::new();
+        let mut required = |key: &str, issues: &mut Vec<ConfigIssue>| -> String {
+            match get(p, key) {
+                Some(v) => v.to_string(),
+                None => {
+                    issues.push(ConfigIssue::new(key, "Missing required configuration"));
+                    String::new()
+                }
+            }
+        };
+        let hostname = required("database.hostname", &mut issues);
+        let user = required("database.user", &mut issues);
+        let dbname = required("database.dbname", &mut issues);
+        let topic_prefix = match first(p, &["topic.prefix", "database.server.name"]) {
+            Some(v) => v.to_string(),
+            None => {
+                issues.push(ConfigIssue::new("topic.prefix", "Missing required configuration"));
+                String::new()
+            }
+        };
+        if !topic_prefix.is_empty()
+            && !topic_prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            issues.push(ConfigIssue::new(
+                "topic.prefix",
+                format!("'{topic_prefix}' may only contain letters, digits, '.', '_' and '-'"),
+            ));
+        }
+        match get(p, "plugin.name").unwrap_or("pgoutput") {
+            "pgoutput" => {}
+            other @ ("decoderbufs" | "wal2json" | "wal2json_streaming" | "wal2json_rds") => {
+                issues.push(ConfigIssue::new(
+                    "plugin.name",
+                    format!(
+                        "walcast decodes pgoutput only (built into PostgreSQL 10+); '{other}' is not supported, set plugin.name=pgoutput"
+                    ),
+                ))
+            }
+            other => issues.push(ConfigIssue::new(
+                "plugin.name",
+                format!("unknown logical decoding plugin '{other}'; set plugin.name=pgoutput"),
+            )),
+        }
+        let snapshot_mode = match get(p, "snapshot.mode").unwrap_or("initial") {
+            "initial" => SnapshotMode::Initial,
+            "initial_only" => SnapshotMode::InitialOnly,
+            "no_data" | "never" => SnapshotMode::NoData,
+            "always" => SnapshotMode::Always,
+            "when_needed" => SnapshotMode::WhenNeeded,
+            other => {
+                issues.push(ConfigIssue::new(
+                    "snapshot.mode",
+                    format!(
+                        "'{other}' is not supported; use one of initial, initial_only, no_data, never, always, when_needed"
+                    ),
+                ));
+                SnapshotMode::Initial
+            }
+        };
+        let publication_mode = match get(p, "publication.autocreate.mode").unwrap_or("all_tables")
+        {
+            "all_tables" => PublicationMode::AllTables,
+            "filtered" => PublicationMode::Filtered,
+            "disabled" => PublicationMode::Disabled,
+            other => {
+                issues.push(ConfigIssue::new(
+                    "publication.autocreate.mode",
+                    format!("'{other}' is not one of all_tables, filtered, disabled"),
+                ));
+                PublicationMode::AllTables
+            }
+        };
+        let schemas = Selector::parse(p, "schema.include.list", "schema.exclude.list", &mut issues);
+        let tables = Selector::parse(p, "table.include.list", "table.exclude.list", &mut issues);
+        let port = parse_num(p, "database.port", 5432u16, &mut issues);
+        let sslmode = get(p, "database.sslmode").unwrap_or("prefer").to_string();
+        if !matches!(
+            sslmode.as_str(),
+            "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
+        ) {
+            issues.push(ConfigIssue::new(
+                "database.sslmode",
+                format!(
+                    "'{sslmode}' is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                ),
+            ));
+        }
+        let slot_name = get(p, "slot.name").unwrap_or("debezium").to_string();
+        if !slot_name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || slot_name.len() > 63
+        {
+            issues.push(ConfigIssue::new(
+                "slot.name",
+                format!(
+                    "'{slot_name}' is not a valid replication slot name: use at most 63 lower-case letters, digits and underscores"
+                ),
+            ));
+        }
+        let heartbeat_ms = parse_num(p, "heartbeat.interval.ms", 0u64, &mut issues);
+        let status_ms = parse_num(p, "status.update.interval.ms", 100u64, &mut issues).max(10);
+        let compression = first(
+            p,
+            &["producer.override.compression.type", "compression.type"],
+        )
+        .unwrap_or("none")
+        .to_ascii_lowercase();
+        if !matches!(
+            compression.as_str(),
+            "none" | "gzip" | "snappy" | "lz4" | "zstd"
+        ) {
+            issues.push(ConfigIssue::new(
+                "producer.override.compression.type",
+                format!("'{compression}' is not one of none, gzip, snappy, lz4, zstd"),
+            ));
+        }
+        let linger_ms = match first(p, &["producer.override.linger.ms", "linger.ms"]) {
+            None => 5,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                issues.push(ConfigIssue::new(
+                    "producer.override.linger.ms",
+                    format!("'{v}' is not a valid number"),
+                ));
+                5
+            }),
+        };
+        let batch_size = match first(p, &["producer.override.batch.size", "batch.size"]) {
+            None => 1 << 20,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                issues.push(ConfigIssue::new(
+                    "producer.override.batch.size",
+                    format!("'{v}' is not a valid number"),
+                ));
+                1 << 20
+            }),
+        };
+        let cfg = SourceConfig {
+            hostname,
+            port,
+            user,
+            password: get(p, "database.password").map(str::to_string),
+            dbname,
+            sslmode,
+            topic_prefix,
+            slot_name,
+            slot_drop_on_stop: parse_bool(p, "slot.drop.on.stop", false, &mut issues),
+            publication_name: get(p, "publication.name")
+                .unwrap_or("dbz_publication")
+                .to_string(),
+            publication_mode,
+            schemas,
+            tables,
+            snapshot_mode,
+            snapshot_fetch_size: parse_num(p, "snapshot.fetch.size", 10_240usize, &mut issues)
+                .max(1),
+            heartbeat_interval: Duration::from_millis(heartbeat_ms),
+            heartbeat_topic_prefix: get(p, "topic.heartbeat.prefix")
+                .unwrap_or("__debezium-heartbeat")
+                .to_string(),
+            heartbeat_action_query: get(p, "heartbeat.action.query").map(str::to_string),
+            status_update_interval: Duration::from_millis(status_ms),
+            stream_in_progress: parse_bool(p, "walcast.streaming.enable", true, &mut issues),
+            topic_partitions: parse_num(p, "topic.creation.default.partitions", 1i32, &mut issues)
+                .max(1),
+            topic_replication_factor: match parse_num(
+                p,
+                "topic.creation.default.replication.factor",
+                1i16,
+                &mut issues,
+            ) {
+                -1 => 1,
+                n => n,
+            },
+            compression,
+            linger: Duration::from_millis(linger_ms),
+            batch_size,
+            max_buffered_bytes: parse_num(p, "walcast.max.buffered.bytes", 64usize << 20, &mut issues),
+        };
+        if issues.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// Whether a table is captured, by the schema and table lists.
+    pub fn captures(&self, t: &TableId) -> bool {
+        self.schemas.matches(&t.schema) && self.tables.matches(&format!("{}.{}", t.schema, t.table))
+    }
+
+    /// The heartbeat topic, `<topic.heartbeat.prefix>.<topic.prefix>` like Debezium.
+    pub fn heartbeat_topic(&self) -> String {
+        format!("{}.{}", self.heartbeat_topic_prefix, self.topic_prefix)
+    }
+}
+
+/// The keys listed by the validate endpoint (the ones walcast acts on).
+pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
+    key("database.hostname", "STRING", true, None, "PostgreSQL host name or address."),
+    key("database.port", "INT", false, Some("5432"), "PostgreSQL port."),
+    key("database.user", "STRING", true, None, "User with the REPLICATION attribute (or superuser)."),
+    key("database.password", "PASSWORD", false, None, "The user's password."),
+    key("database.dbname", "STRING", true, None, "Database to capture."),
+    key("database.sslmode", "STRING", false, Some("prefer"), "disable, allow, prefer, require, verify-ca or verify-full."),
+    key("topic.prefix", "STRING", true, None, "Prefix of every topic name: <topic.prefix>.<schema>.<table>."),
+    key("plugin.name", "STRING", false, Some("pgoutput"), "Logical decoding plugin; walcast supports pgoutput only."),
+    key("slot.name", "STRING", false, Some("debezium"), "Replication slot name."),
+    key("slot.drop.on.stop", "BOOLEAN", false, Some("false"), "Drop the slot when the connector is stopped or deleted."),
+    key("publication.name", "STRING", false, Some("dbz_publication"), "Publication to stream."),
+    key("publication.autocreate.mode", "STRING", false, Some("all_tables"), "all_tables, filtered or disabled."),
+    key("schema.include.list", "LIST", false, None, "Regexes of schemas to capture."),
+    key("schema.exclude.list", "LIST", false, None, "Regexes of schemas not to capture."),
+    key("table.include.list", "LIST", false, None, "Regexes of schema.table to capture."),
+    key("table.exclude.list", "LIST", false, None, "Regexes of schema.table not to capture."),
+    key("column.include.list", "LIST", false, None, "Regexes of schema.table.column to include."),
+    key("column.exclude.list", "LIST", false, None, "Regexes of schema.table.column to exclude."),
+    key("message.key.columns", "STRING", false, None, "Key columns per table: schema.table:col1,col2;..."),
+    key("snapshot.mode", "STRING", false, Some("initial"), "initial, initial_only, no_data (never), always or when_needed."),
+    key("snapshot.fetch.size", "INT", false, Some("10240"), "Rows read per snapshot batch."),
+    key("decimal.handling.mode", "STRING", false, Some("precise"), "precise, string or double."),
+    key("time.precision.mode", "STRING", false, Some("adaptive"), "adaptive, adaptive_time_microseconds or connect."),
+    key("binary.handling.mode", "STRING", false, Some("bytes"), "bytes, base64, base64-url-safe or hex."),
+    key("interval.handling.mode", "STRING", false, Some("numeric"), "numeric or string."),
+    key("hstore.handling.mode", "STRING", false, Some("json"), "json or map."),
+    key("include.unknown.datatypes", "BOOLEAN", false, Some("false"), "Emit columns of types walcast does not map."),
+    key("tombstones.on.delete", "BOOLEAN", false, Some("true"), "Follow each delete with a tombstone."),
+    key("skipped.operations", "LIST", false, Some("t"), "Operations not emitted: c, u, d, t, none."),
+    key("heartbeat.interval.ms", "INT", false, Some("0"), "Heartbeat interval; 0 disables heartbeats."),
+    key("topic.heartbeat.prefix", "STRING", false, Some("__debezium-heartbeat"), "Heartbeat topic prefix."),
+    key("heartbeat.action.query", "STRING", false, None, "SQL run on every heartbeat."),
+    key("status.update.interval.ms", "INT", false, Some("100"), "How often the acknowledged LSN is confirmed to PostgreSQL."),
+    key("max.batch.size", "INT", false, Some("2048"), "Accepted for compatibility; walcast batches by bytes."),
+    key("topic.creation.default.partitions", "INT", false, Some("1"), "Partitions of topics walcast creates."),
+    key("topic.creation.default.replication.factor", "INT", false, Some("1"), "Replication factor of topics walcast creates."),
+    key("producer.override.compression.type", "STRING", false, Some("none"), "none, gzip, snappy, lz4 or zstd."),
+    key("producer.override.linger.ms", "LONG", false, Some("5"), "How long a batch waits for more records."),
+    key("producer.override.batch.size", "INT", false, Some("1048576"), "Batch size in bytes."),
+    key("walcast.max.buffered.bytes", "LONG", false, Some("67108864"), "Bytes not yet acknowledged by Kafka before reading pauses."),
+    key("walcast.streaming.enable", "BOOLEAN", false, Some("true"), "Use pgoutput's streaming of large in-progress transactions (PostgreSQL 14+)."),
+];
+
+const fn key(
+    name: &'static str,
+    kind: &'static str,
+    required: bool,
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> ConfigKeyDef {
+    ConfigKeyDef {
+        name,
+        kind,
+        required,
+        default,
+        doc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("database.hostname", "localhost"),
+            ("database.user", "postgres"),
+            ("database.dbname", "shop"),
+            ("topic.prefix", "dbserver1"),
+        ]
+    }
+
+    #[test]
+    fn defaults_follow_debezium() {
+        let c = SourceConfig::parse(&props(&base())).unwrap();
+        assert_eq!(c.port, 5432);
+        assert_eq!(c.slot_name, "debezium");
+        assert_eq!(c.publication_name, "dbz_publication");
+        assert_eq!(c.publication_mode, PublicationMode::AllTables);
+        assert_eq!(c.snapshot_mode, SnapshotMode::Initial);
+        assert_eq!(c.heartbeat_topic(), "__debezium-heartbeat.dbserver1");
+    }
+
+    #[test]
+    fn missing_keys_are_all_named() {
+        let e = SourceConfig::parse(&props(&[("database.port", "x")])).unwrap_err();
+        let keys: Vec<_> = e.iter().map(|i| i.key.as_str()).collect();
+        for k in [
+            "database.hostname",
+            "database.user",
+            "database.dbname",
+            "topic.prefix",
+            "database.port",
+        ] {
+            assert!(keys.contains(&k), "{k} not in {keys:?}");
+        }
+    }
+
+    #[test]
+    fn legacy_server_name_and_other_plugins() {
+        let mut kv = base();
+        kv.retain(|(k, _)| *k != "topic.prefix");
+        kv.push(("database.server.name", "legacy"));
+        assert_eq!(
+            SourceConfig::parse(&props(&kv)).unwrap().topic_prefix,
+            "legacy"
+        );
+        kv.push(("plugin.name", "decoderbufs"));
+        let e = SourceConfig::parse(&props(&kv)).unwrap_err();
+        assert_eq!(e[0].key, "plugin.name");
+        assert!(e[0].message.contains("pgoutput"));
+    }
+
+    #[test]
+    fn table_selection_is_whole_name_and_case_insensitive() {
+        let mut kv = base();
+        kv.push(("table.include.list", "public.orders, inventory\\..*"));
+        let c = SourceConfig::parse(&props(&kv)).unwrap();
+        assert!(c.captures(&TableId::new("public", "orders")));
+        assert!(c.captures(&TableId::new("public", "ORDERS")));
+        assert!(!c.captures(&TableId::new("public", "orders2")));
+        assert!(c.captures(&TableId::new("inventory", "stock")));
+        let mut kv = base();
+        kv.push(("table.exclude.list", "public\\.audit_.*"));
+        let c = SourceConfig::parse(&props(&kv)).unwrap();
+        assert!(!c.captures(&TableId::new("public", "audit_log")));
+        assert!(c.captures(&TableId::new("public", "orders")));
+    }
+
+    #[test]
+    fn bad_regex_and_both_lists_are_reported() {
+        let mut kv = base();
+        kv.push(("table.include.list", "public.(orders"));
+        kv.push(("table.exclude.list", "x"));
+        let e = SourceConfig::parse(&props(&kv)).unwrap_err();
+        assert!(e.iter().any(|i| i.key == "table.include.list"));
+        assert!(e.iter().any(|i| i.key == "table.exclude.list"));
+    }
+}
