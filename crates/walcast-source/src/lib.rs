@@ -3,3 +3,5 @@
 //! and the slot's LSN confirmed only once Kafka has acknowledged everything before it.
 
 pub mod config;
+pub mod spill;
+pub mod state;
