@@ -3,7 +3,21 @@
 //! tables.
 
 pub mod catalog;
+pub mod error;
+pub mod lsn;
+pub mod pgoutput;
+pub mod schema;
 pub mod tuple;
 
 pub use catalog::{ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema};
+pub use error::{PgError, ServerError};
+pub use lsn::{Lsn, ParseLsnError};
+pub use pgoutput::DecodeError;
+pub use schema::{
+    check_logical_replication, check_replication_role, create_publication_all_tables,
+    create_publication_for_tables, drop_slot_if_exists, list_tables, load_table_schema,
+    load_table_schema_by_name, load_table_schema_cached, publication_exists, publication_tables,
+    quote_ident, quote_literal, quote_table, set_publication_tables, slot_info, slot_lag_bytes,
+    table_oid, SlotInfo, TypeCache,
+};
 pub use tuple::TupleValue;
