@@ -1,1 +1,240 @@
-//! End-to-end tests live in tests/*.rs.
+//! Support for walcast's end-to-end tests: the real `walcast` binary run as a user runs it
+//! (`walcast standalone worker.properties`), driven over its REST API, against throwaway
+//! PostgreSQL and tansu from the test kit. Tests live in `tests/*.rs` of this crate.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use walcast_testkit::{free_port, workspace_bin, Postgres};
+
+/// A `walcast standalone` process.
+pub struct Worker {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    worker_props: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Worker {
+    /// Start a worker with its REST API on a free port and its state in `dir`.
+    pub async fn start(bootstrap: &str, dir: &Path) -> Result<Self> {
+        Self::start_with(bootstrap, dir, &[]).await
+    }
+
+    /// Start with extra worker properties.
+    pub async fn start_with(bootstrap: &str, dir: &Path, extra: &[(&str, &str)]) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let port = free_port();
+        let props = dir.join("worker.properties");
+        let mut text = format!(
+            "bootstrap.servers={bootstrap}\nlisteners=http://127.0.0.1:{port}\nwalcast.state.dir={}\n",
+            dir.join("state").display()
+        );
+        for (k, v) in extra {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        std::fs::write(&props, text)?;
+        let mut w = Self {
+            port,
+            dir: dir.to_path_buf(),
+            child: None,
+            worker_props: props,
+            http: reqwest::Client::new(),
+        };
+        w.spawn().await?;
+        Ok(w)
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let bin = workspace_bin("walcast")?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("walcast.log"))?;
+        let child = Command::new(bin)
+            .arg("standalone")
+            .arg(&self.worker_props)
+            .env("RUST_LOG", "info,walcast=debug")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting walcast")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(self.url("/health")).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Some(st) = c.try_wait()? {
+                    bail!("walcast exited during startup with {st}:\n{}", self.log());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("walcast REST API not up within 30 s:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The worker's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        let s = std::fs::read_to_string(self.dir.join("walcast.log")).unwrap_or_default();
+        let tail: Vec<&str> = s.lines().rev().take(80).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGKILL the process (no flush, no final status update).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
+    }
+
+    /// Start the same worker again (same properties and state dir, same port).
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.spawn().await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let r = self.http.get(self.url(path)).send().await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.http.request(m, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        let text = r.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    /// POST /connectors; fails unless 201.
+    pub async fn create_connector(&self, name: &str, config: Value) -> Result<Value> {
+        let (status, body) = self
+            .send("POST", "/connectors", Some(json!({"name": name, "config": config})))
+            .await?;
+        if status != 201 {
+            bail!("creating {name}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    /// Wait until the connector and its task report `state`.
+    pub async fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            let (code, body) = self.get(&format!("/connectors/{name}/status")).await?;
+            if code == 200
+                && body["connector"]["state"] == state
+                && body["tasks"][0]["state"] == state
+            {
+                return Ok(body);
+            }
+            last = body;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!(
+            "connector {name} not {state} within {timeout:?}; last status {last}\n{}",
+            self.log()
+        )
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The PostgreSQL connector's config for a throwaway server, as in Debezium's examples.
+pub fn pg_connector_config(pg: &Postgres, topic_prefix: &str, slot: &str) -> Value {
+    json!({
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "database.hostname": "127.0.0.1",
+        "database.port": pg.port().to_string(),
+        "database.user": "postgres",
+        "database.password": "postgres",
+        "database.dbname": "postgres",
+        "database.sslmode": "disable",
+        "topic.prefix": topic_prefix,
+        "plugin.name": "pgoutput",
+        "slot.name": slot,
+    })
+}
+
+/// Merge Java-properties text (`k=v` lines) into a JSON config object.
+pub fn merge_properties(config: &mut Value, text: &str) {
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            config[k.trim()] = Value::String(v.trim().to_string());
+        }
+    }
+}
+
+/// Confirmed flush LSN of a slot, as u64 (0 when unknown).
+pub async fn slot_confirmed_lsn(client: &tokio_postgres::Client, slot: &str) -> Result<u64> {
+    let rows = client
+        .query(
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?;
+    let Some(row) = rows.first() else {
+        return Ok(0);
+    };
+    let s: Option<String> = row.get(0);
+    Ok(s.as_deref().map(parse_lsn).unwrap_or(0))
+}
+
+/// `X/Y` to u64.
+pub fn parse_lsn(s: &str) -> u64 {
+    s.split_once('/')
+        .and_then(|(a, b)| {
+            Some((u64::from_str_radix(a, 16).ok()? << 32) | u64::from_str_radix(b, 16).ok()?)
+        })
+        .unwrap_or(0)
+}
