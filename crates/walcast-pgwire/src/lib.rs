@@ -12,7 +12,12 @@ pub mod tuple;
 pub use catalog::{ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema};
 pub use error::{PgError, ServerError};
 pub use lsn::{Lsn, ParseLsnError};
-pub use pgoutput::DecodeError;
+pub use pgoutput::{
+    decode, pg_micros_to_unix_millis, Begin, BeginPrepare, Commit, CommitPrepared, DecodeError,
+    Decoder, Delete, Insert, LogicalMessage, Message, OldTuple, Origin, Prepare, Relation,
+    RelationCache, RelationColumn, RollbackPrepared, StreamAbort, StreamCommit, StreamStart,
+    Truncate, TypeInfo, Update, PG_EPOCH_UNIX_MICROS,
+};
 pub use schema::{
     check_logical_replication, check_replication_role, create_publication_all_tables,
     create_publication_for_tables, drop_slot_if_exists, list_tables, load_table_schema,
