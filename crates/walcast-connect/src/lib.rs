@@ -1,8 +1,52 @@
 //! The walcast worker: what `connect-standalone.sh` is to Kafka Connect.
+//!
+//! In: a [`WorkerConfig`] (worker properties + connector files, see [`config`]) and the
+//! connector plugins compiled into the binary. Out: a Kafka Connect-compatible REST API
+//! ([`rest`]) and one supervised task per connector ([`worker`]), whose configs and target
+//! states survive restarts in `walcast.state.dir` ([`state`]).
+//!
+//! ```text
+//! worker.properties ──┐                         ┌─ GET/POST/PUT/DELETE :8083 (Connect REST)
+//! connector files ────┼─> WorkerConfig ─> Worker┤
+//! WALCAST_* env ──────┘        (bind)           └─ per connector: ConnectorPlugin::run(TaskContext)
+//!                                                    └─ supervised: RUNNING/PAUSED/FAILED/...
+//! ```
+//!
+//! Tests run the real worker in-process: put `listeners=http://127.0.0.1:0` in the config and
+//! call [`Worker::bind`] to learn the port.
 
+pub mod classes;
+pub mod config;
+pub mod error;
+pub mod metrics;
 pub mod plugin;
+pub mod properties;
+pub mod redact;
+mod rest;
+pub mod secrets;
+pub mod state;
+pub mod validate;
+pub mod worker;
 
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+pub use config::{ConfigError, ConnectorDefinition, ListenerAddr, WorkerConfig};
+pub use error::{ApiError, WorkerError};
 pub use plugin::{
     ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorError, ConnectorKind, ConnectorPlugin,
     TaskContext, WorkerSettings,
 };
+pub use worker::{Worker, WorkerFuture};
+
+/// Run the worker until `shutdown` fires, then stop every connector task (waiting for each
+/// to flush, up to `task.shutdown.graceful.timeout.ms`) and return.
+pub async fn run(
+    config: WorkerConfig,
+    plugins: Vec<Arc<dyn ConnectorPlugin>>,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    let (_addr, serve) = Worker::bind(config, plugins, shutdown).await?;
+    serve.await
+}
