@@ -1,1 +1,34 @@
-//! placeholder
+//! walcast's Kafka layer, over the pure-Rust client rskafka.
+//!
+//! ```text
+//! source ──send(topic, key, value, ts, token)──▶ Producer ──produce (acks=all)──▶ Kafka
+//!        ◀────────── acked() watermark ─────────┘
+//! Kafka ──fetch──▶ PartitionReader ──ConsumedRecord──▶ sink
+//! ```
+//!
+//! - [`producer`]: batches records per partition (key → partition exactly like the Java client,
+//!   [`partitioner`]), sends them concurrently across partitions, retries transient failures in
+//!   order, bounds buffered memory, and turns acknowledgements into an ordered *watermark* of
+//!   caller tokens ([`watermark`]): the source confirms a PostgreSQL LSN only when the watermark
+//!   has reached it, which is walcast's no-data-loss guarantee.
+//! - [`reader`]: fetches partitions from caller-owned offsets.
+//! - [`admin`]: creating topics explicitly, listing them.
+//!
+//! Token protocol for the source: `send(.., commit_lsn)` for each record of a transaction, then
+//! `mark(commit_lsn)` at its commit (also for transactions without captured records); confirm
+//! `acked()` to PostgreSQL. A token is only reported once closed by a mark, a larger token or a
+//! flush, so a transaction is never confirmed half-delivered.
+
+pub mod admin;
+pub mod error;
+pub mod partitioner;
+pub mod producer;
+pub mod reader;
+pub mod watermark;
+
+pub use admin::{connect, ensure_topic, list_topics, topic_partitions, TopicInfo};
+pub use error::{ErrorClass, KafkaError};
+pub use partitioner::{murmur2, partition_for_key, to_positive};
+pub use producer::{Compression, Producer, ProducerConfig};
+pub use reader::{read_topic_to_end, ConsumedRecord, PartitionReader};
+pub use rskafka::client::Client;

@@ -1,0 +1,1355 @@
+//! The batching producer and its ordered acknowledgement watermark.
+//!
+//! ```text
+//!  caller (source task)                      background task "kafka_produce"
+//!  ───────────────────                       ───────────────────────────────
+//!  send(topic,key,value,ts,token) ─┐
+//!    1. take bytes from the budget │  unbounded channel, but every record holds
+//!       (waits when full)          │  budget bytes, so it is bounded by
+//!    2. enqueue ───────────────────┴─────▶  max_buffered_bytes
+//!  mark(token) ──────────────────────────▶  topic check / creation (once, and after failures)
+//!  flush() ──────────────────────────────▶  partition by key (murmur2) → open batch per partition
+//!                                            batch full or linger expired → produce request
+//!                                            (≤ max_in_flight_per_partition per partition,
+//!                                             all partitions concurrently in one FuturesUnordered)
+//!  acked() / wait_acked_change() ◀── watch ── ack → AckTracker → watermark; budget bytes returned
+//! ```
+//!
+//! Ordering: a partition's batches are retried in order, and while a partition has a failed batch
+//! only that batch is in flight, so a retry never overtakes later records. With
+//! `max_in_flight_per_partition > 1` a batch *can* land after a later one that was in flight when
+//! it failed (the Java client without idempotence has the same window), so walcast's connector
+//! uses 1, like Kafka Connect does for source tasks.
+//!
+//! Delivery is at-least-once: a request that timed out may still have been written, and its retry
+//! writes the records again. Debezium consumers are expected to tolerate duplicates.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use metrics::{Counter, Gauge, Histogram};
+use rskafka::client::error::Error as RsError;
+use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
+use rskafka::client::Client;
+use rskafka::record::Record;
+use rskafka::BackoffConfig;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::admin::{build_client, duration_ms, ensure_topic, topic_partitions};
+use crate::error::{classify, ErrorClass, KafkaError};
+use crate::partitioner::{partition_for_key, StickyPartitioner};
+use crate::watermark::{AckTracker, TokenError};
+
+/// Upper bound of a record's framing inside a record batch (length, attributes, timestamp and
+/// offset deltas, key and value lengths, header count, all varints), so that a batch's estimated
+/// size is never below its encoded size and a full batch stays within the broker's
+/// `message.max.bytes` when `batch_max_bytes` is set to it.
+const RECORD_OVERHEAD: usize = 36;
+/// A record batch's fixed header (v2 format).
+const BATCH_OVERHEAD: usize = 61;
+/// Memory of a buffered record besides its key and value (the `Record` struct, headers map), on
+/// top of [`RECORD_OVERHEAD`]; counted against `max_buffered_bytes`.
+const RECORD_MEMORY: usize = 64;
+/// Commands the background task takes from the channel per wakeup.
+const RECV_CHUNK: usize = 512;
+
+/// Record batch compression, named like Kafka's `compression.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl FromStr for Compression {
+    type Err = KafkaError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "" => Ok(Self::None),
+            "gzip" => Ok(Self::Gzip),
+            "snappy" => Ok(Self::Snappy),
+            "lz4" => Ok(Self::Lz4),
+            "zstd" => Ok(Self::Zstd),
+            other => Err(KafkaError::Config {
+                name: "compression.type",
+                message: format!("{other:?} is not one of none, gzip, snappy, lz4, zstd"),
+            }),
+        }
+    }
+}
+
+impl From<Compression> for rskafka::client::partition::Compression {
+    fn from(c: Compression) -> Self {
+        use rskafka::client::partition::Compression as R;
+        match c {
+            Compression::None => R::NoCompression,
+            Compression::Gzip => R::Gzip,
+            Compression::Snappy => R::Snappy,
+            Compression::Lz4 => R::Lz4,
+            Compression::Zstd => R::Zstd,
+        }
+    }
+}
+
+/// Producer settings; the names in parentheses are the Kafka/Connect properties they stand for.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Brokers to bootstrap from, `host:port` each (`bootstrap.servers`).
+    pub bootstrap_servers: Vec<String>,
+    /// Sent to the broker with every request, for its logs and quotas (`client.id`).
+    pub client_id: String,
+    /// Label of the producer's metrics, so several connectors in one worker are told apart.
+    pub connector: String,
+    /// Compression of record batches (`compression.type`).
+    pub compression: Compression,
+    /// How long a batch waits for more records before it is sent (`linger.ms`). Batches are also
+    /// sent when full, and while a partition's request is in flight the next batch keeps filling.
+    pub linger: Duration,
+    /// Largest batch, as an upper estimate of its encoded, uncompressed size; a batch is sent as
+    /// soon as the next record would not fit (`batch.size`, but the default is the broker's
+    /// default `message.max.bytes` rather than 16 KiB, because one request per batch and one
+    /// in-flight request per partition need large batches to be fast). A record larger than this
+    /// is sent in a batch of its own.
+    pub batch_max_bytes: usize,
+    /// Bytes of records handed to `send` and not yet acknowledged; `send` waits when a record
+    /// would exceed it (`buffer.memory`, but blocking instead of failing after `max.block.ms`).
+    /// While a batch is on the wire rskafka holds an encoded copy of it too, so peak memory is up
+    /// to about twice this.
+    pub max_buffered_bytes: usize,
+    /// Produce requests per partition awaiting their response
+    /// (`max.in.flight.requests.per.connection`); see the module docs on ordering.
+    pub max_in_flight_per_partition: usize,
+    /// Longest wait for one request's response before it is retried (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// Create missing topics with the settings below (`topic.creation.enable`).
+    pub create_topics: bool,
+    /// Partitions of topics this producer creates (`topic.creation.default.partitions`).
+    pub topic_partitions: i32,
+    /// Replicas of topics this producer creates
+    /// (`topic.creation.default.replication.factor`).
+    pub topic_replication_factor: i16,
+    /// First wait before retrying a failed request (`retry.backoff.ms`); doubles per attempt.
+    pub retry_backoff: Duration,
+    /// Longest wait between retries (`retry.backoff.max.ms`).
+    pub retry_backoff_max: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: Vec::new(),
+            client_id: "walcast".into(),
+            connector: String::new(),
+            compression: Compression::None,
+            linger: Duration::from_millis(5),
+            batch_max_bytes: 1024 * 1024,
+            max_buffered_bytes: 64 * 1024 * 1024,
+            max_in_flight_per_partition: 5,
+            request_timeout: Duration::from_secs(30),
+            create_topics: true,
+            topic_partitions: 1,
+            topic_replication_factor: 1,
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_secs(1),
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Defaults with the given `bootstrap.servers` (comma-separated `host:port` list).
+    pub fn new(bootstrap_servers: &str) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), KafkaError> {
+        let bad = |name, message: &str| {
+            Err(KafkaError::Config {
+                name,
+                message: message.to_owned(),
+            })
+        };
+        if self.bootstrap_servers.is_empty() {
+            return bad("bootstrap.servers", "no broker address given");
+        }
+        if self.batch_max_bytes < 1024 {
+            return bad("batch.size", "must be at least 1024 bytes");
+        }
+        if self.max_buffered_bytes < self.batch_max_bytes {
+            return bad("buffer.memory", "must be at least batch.size");
+        }
+        if self.max_in_flight_per_partition == 0 {
+            return bad(
+                "max.in.flight.requests.per.connection",
+                "must be at least 1",
+            );
+        }
+        if self.topic_partitions < 1 {
+            return bad("topic.creation.default.partitions", "must be at least 1");
+        }
+        if self.topic_replication_factor < 1 {
+            return bad(
+                "topic.creation.default.replication.factor",
+                "must be at least 1",
+            );
+        }
+        if self.request_timeout.is_zero() {
+            return bad("request.timeout.ms", "must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// What the caller hands to the background task, in order.
+enum Command {
+    /// First use of a topic name; later records refer to it by `id`.
+    Topic {
+        id: u32,
+        name: Arc<str>,
+    },
+    Record {
+        topic: u32,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp_ms: i64,
+        token: u64,
+        /// Budget bytes this record holds until acknowledged.
+        charge: usize,
+    },
+    Mark(u64),
+    Flush(oneshot::Sender<Result<u64, KafkaError>>),
+}
+
+/// The first fatal error, shared so that every later call returns it.
+type FailureSlot = Arc<Mutex<Option<KafkaError>>>;
+
+/// A batching Kafka producer whose acknowledgements advance an ordered watermark of caller
+/// tokens (see the crate docs). Not `Clone`: one producer per source task.
+pub struct Producer {
+    commands: mpsc::UnboundedSender<Command>,
+    budget: Arc<Semaphore>,
+    /// Largest charge of one record, so a huge record can still take the whole budget.
+    max_charge: usize,
+    acked: watch::Receiver<u64>,
+    failure: FailureSlot,
+    topic_ids: HashMap<String, u32>,
+    /// The last token passed to `send` or `mark`, to reject decreasing ones early.
+    last_token: u64,
+    /// The last token passed to `mark`; records may not carry it or anything smaller.
+    last_mark: Option<u64>,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("acked", &*self.acked.borrow())
+            .field("last_token", &self.last_token)
+            .field("topics", &self.topic_ids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// Connects to the cluster and starts the background task.
+    ///
+    /// A broker that is down yields a transient error after at most `request_timeout` instead of
+    /// waiting for it; the caller retries with its own backoff.
+    pub async fn connect(cfg: ProducerConfig) -> Result<Self, KafkaError> {
+        cfg.validate()?;
+        // rskafka's own retries are switched off (deadline zero): they would retry the same
+        // request for as long as the connection is down, and in the meantime re-discover the
+        // partition leader with a metadata request that makes the broker auto-create a missing
+        // topic with its default partition count. Here failures come back at once and are retried
+        // by partition, in order, after the topic has been checked.
+        let backoff = BackoffConfig {
+            init_backoff: cfg.retry_backoff,
+            max_backoff: cfg.retry_backoff_max.max(cfg.retry_backoff),
+            base: 2.0,
+            deadline: Some(Duration::ZERO),
+        };
+        let client = build_client(
+            &cfg.bootstrap_servers,
+            &cfg.client_id,
+            backoff,
+            cfg.request_timeout,
+        )
+        .await?;
+
+        let max_charge = cfg
+            .max_buffered_bytes
+            .min(Semaphore::MAX_PERMITS)
+            .min(u32::MAX as usize);
+        let budget = Arc::new(Semaphore::new(max_charge));
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (acked_tx, acked) = watch::channel(0);
+        let failure: FailureSlot = Arc::default();
+        let span = tracing::info_span!("kafka_produce", connector = %cfg.connector);
+        let engine = Engine::new(
+            client,
+            cfg,
+            Arc::clone(&budget),
+            acked_tx,
+            Arc::clone(&failure),
+        );
+        let task = tokio::spawn(engine.run(rx).instrument(span));
+        Ok(Self {
+            commands,
+            budget,
+            max_charge,
+            acked,
+            failure,
+            topic_ids: HashMap::new(),
+            last_token: 0,
+            last_mark: None,
+            task,
+        })
+    }
+
+    /// Queues a record for `topic` (created on first use if missing). The partition is chosen by
+    /// key like the Java client; keyless records use a sticky partition.
+    ///
+    /// `token` must not be smaller than any token sent before, and larger than any token marked
+    /// (the caller uses the commit LSN of the record's transaction). Waits while `max_buffered_bytes` are
+    /// unacknowledged. Returns the first fatal error the background task met, if any.
+    ///
+    /// Cancel-safe: if the future is dropped, the record was either queued or not, and no budget
+    /// is lost.
+    pub async fn send(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp_ms: i64,
+        token: u64,
+    ) -> Result<(), KafkaError> {
+        self.check_failed()?;
+        if token < self.last_token {
+            return Err(KafkaError::TokenWentBackwards {
+                token,
+                previous: self.last_token,
+            });
+        }
+        if self.last_mark.is_some_and(|m| token <= m) {
+            return Err(KafkaError::TokenClosed { token });
+        }
+        let bytes = key.as_ref().map_or(0, Vec::len) + value.as_ref().map_or(0, Vec::len);
+        let charge = (bytes + RECORD_OVERHEAD + RECORD_MEMORY).min(self.max_charge);
+        // `charge <= max_charge <= u32::MAX`, so the conversion cannot fail.
+        let permits = u32::try_from(charge).unwrap_or(u32::MAX);
+        match self.budget.acquire_many(permits).await {
+            // The background task returns the bytes with `add_permits` when the batch is acked.
+            Ok(permit) => permit.forget(),
+            Err(_) => return Err(self.stopped()),
+        }
+        let topic = self.topic_id(topic)?;
+        self.commands
+            .send(Command::Record {
+                topic,
+                key,
+                value,
+                timestamp_ms,
+                token,
+                charge,
+            })
+            .map_err(|_| self.stopped())?;
+        self.last_token = token;
+        Ok(())
+    }
+
+    /// Declares that every record with a token `<= token` has been sent: the end of a
+    /// transaction, or a transaction without captured records. Only closed tokens are reported
+    /// by [`acked`](Self::acked) (a larger token in `send` closes the smaller ones too), so call
+    /// this at each commit to have it confirmed without waiting for the next transaction.
+    /// A token smaller than the last one is ignored.
+    pub fn mark(&mut self, token: u64) {
+        if token < self.last_token {
+            return;
+        }
+        self.last_token = token;
+        self.last_mark = Some(token);
+        // A closed channel means the task stopped; the next send/flush reports why.
+        let _ = self.commands.send(Command::Mark(token));
+    }
+
+    /// The acknowledgement watermark: the largest closed token T such that every record sent or
+    /// marked with a token `<= T` has been acknowledged by all in-sync replicas (acks=all).
+    /// 0 until something is acknowledged.
+    pub fn acked(&self) -> u64 {
+        *self.acked.borrow()
+    }
+
+    /// Waits until the watermark moves, returning the new value. Cancel-safe, for
+    /// `tokio::select!`. Returns the fatal error if the producer failed.
+    pub async fn wait_acked_change(&mut self) -> Result<u64, KafkaError> {
+        match self.acked.changed().await {
+            Ok(()) => Ok(*self.acked.borrow_and_update()),
+            Err(_) => Err(self.stopped()),
+        }
+    }
+
+    /// A receiver of the watermark, for callers that want to wait on it from elsewhere.
+    pub fn acked_receiver(&self) -> watch::Receiver<u64> {
+        self.acked.clone()
+    }
+
+    /// Sends every buffered record now and waits until all are acknowledged; closes every token
+    /// sent so far and returns the watermark, which is then the last token sent or marked.
+    /// Retries transient failures for as long as it takes; wrap it in a timeout to bound it.
+    pub async fn flush(&mut self) -> Result<u64, KafkaError> {
+        self.check_failed()?;
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Flush(tx))
+            .map_err(|_| self.stopped())?;
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(self.stopped()),
+        }
+    }
+
+    /// Flushes, then stops the background task.
+    pub async fn close(mut self) -> Result<u64, KafkaError> {
+        let acked = self.flush().await?;
+        self.task.abort();
+        Ok(acked)
+    }
+
+    /// The fatal error that stopped the producer, if any.
+    pub fn failure(&self) -> Option<KafkaError> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn check_failed(&self) -> Result<(), KafkaError> {
+        match self.failure() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn stopped(&self) -> KafkaError {
+        self.failure().unwrap_or_else(|| KafkaError::Closed {
+            reason: "its background task ended unexpectedly".into(),
+        })
+    }
+
+    fn topic_id(&mut self, topic: &str) -> Result<u32, KafkaError> {
+        if let Some(id) = self.topic_ids.get(topic) {
+            return Ok(*id);
+        }
+        let id = u32::try_from(self.topic_ids.len()).map_err(|_| KafkaError::Config {
+            name: "topics",
+            message: "more than 2^32 topics".into(),
+        })?;
+        self.topic_ids.insert(topic.to_owned(), id);
+        self.commands
+            .send(Command::Topic {
+                id,
+                name: Arc::from(topic),
+            })
+            .map_err(|_| self.stopped())?;
+        Ok(id)
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        // Unflushed records are dropped with the producer; their tokens were never reported as
+        // acknowledged, so the source re-reads them after a restart.
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background task.
+
+/// Records of one partition sent in one produce request.
+#[derive(Debug)]
+struct Batch {
+    /// Position among the partition's batches, so failed batches are retried in order.
+    seq: u64,
+    records: Vec<Record>,
+    /// Estimated encoded size (an upper bound, see [`RECORD_OVERHEAD`]).
+    bytes: usize,
+    /// Budget bytes to return when acknowledged.
+    charged: usize,
+    /// Record counts per token, in order (run-length encoded: transactions are contiguous).
+    tokens: Vec<(u64, u64)>,
+    opened: Instant,
+    attempts: u32,
+}
+
+impl Batch {
+    fn new(seq: u64, now: Instant) -> Self {
+        Self {
+            seq,
+            records: Vec::new(),
+            bytes: BATCH_OVERHEAD,
+            charged: 0,
+            tokens: Vec::new(),
+            opened: now,
+            attempts: 0,
+        }
+    }
+
+    fn push(&mut self, record: Record, size: usize, charge: usize, token: u64) {
+        self.records.push(record);
+        self.bytes += size;
+        self.charged += charge;
+        match self.tokens.last_mut() {
+            Some((t, n)) if *t == token => *n += 1,
+            _ => self.tokens.push((token, 1)),
+        }
+    }
+
+    /// Splits a batch the broker found too large into two halves, in order.
+    fn split(mut self) -> (Batch, Batch) {
+        let half = self.records.len() / 2;
+        let tail_records = self.records.split_off(half);
+        let mut first = Batch::new(self.seq, self.opened);
+        let mut second = Batch::new(self.seq, self.opened);
+        // Re-derive tokens and charges per half from the run-length list.
+        let mut runs = self
+            .tokens
+            .into_iter()
+            .flat_map(|(t, n)| (0..n).map(move |_| t));
+        let per_record_charge = |r: &Record| record_size(r) + RECORD_MEMORY;
+        for r in self.records {
+            let size = record_size(&r);
+            let charge = per_record_charge(&r);
+            let token = runs.next().unwrap_or_default();
+            first.push(r, size, charge, token);
+        }
+        for r in tail_records {
+            let size = record_size(&r);
+            let charge = per_record_charge(&r);
+            let token = runs.next().unwrap_or_default();
+            second.push(r, size, charge, token);
+        }
+        // Charges may have been clamped at send time: keep exactly the total the senders took.
+        first.charged = first.charged.min(self.charged);
+        second.charged = self.charged - first.charged;
+        first.attempts = self.attempts;
+        second.attempts = self.attempts;
+        (first, second)
+    }
+}
+
+fn record_size(r: &Record) -> usize {
+    r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    /// Connection to the partition's leader, created by the first produce attempt.
+    client: Option<Arc<PartitionClient>>,
+    /// The batch records are appended to.
+    open: Option<Batch>,
+    /// Full batches waiting for an in-flight slot.
+    ready: VecDeque<Batch>,
+    /// Failed batches, in `seq` order; they go before anything else, one at a time.
+    retry: VecDeque<Batch>,
+    /// Batches with a request on the wire (the engine keeps the records for a retry).
+    inflight: Vec<Batch>,
+    /// No attempt before this instant (backoff after a failure).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    next_seq: u64,
+}
+
+impl PartitionState {
+    fn new(backoff: Duration) -> Self {
+        Self {
+            client: None,
+            open: None,
+            ready: VecDeque::new(),
+            retry: VecDeque::new(),
+            inflight: Vec::new(),
+            retry_at: None,
+            backoff,
+            next_seq: 0,
+        }
+    }
+
+    fn insert_retry(&mut self, batch: Batch) {
+        let at = self.retry.partition_point(|b| b.seq <= batch.seq);
+        self.retry.insert(at, batch);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopicStatus {
+    /// Its metadata is being fetched (or the topic created).
+    Checking,
+    /// Waiting for `check_at` to check again after a failed check.
+    CheckLater,
+    /// Partitions may send.
+    Ready,
+}
+
+/// A record that arrived before its topic's partition count was known.
+struct Pending {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp_ms: i64,
+    token: u64,
+    charge: usize,
+}
+
+struct TopicMetrics {
+    records: Counter,
+    bytes: Counter,
+    latency: Histogram,
+    retries: Counter,
+}
+
+struct TopicState {
+    name: Arc<str>,
+    status: TopicStatus,
+    /// Empty until the first check succeeds.
+    partitions: Vec<PartitionState>,
+    pending: VecDeque<Pending>,
+    sticky: StickyPartitioner,
+    check_backoff: Duration,
+    metrics: TopicMetrics,
+}
+
+/// Wakeups; ordered by time in a min-heap, stale ones are ignored when they fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// An open batch may have reached its linger time.
+    Linger { topic: u32, partition: u32 },
+    /// A partition's backoff ended.
+    Retry { topic: u32, partition: u32 },
+    /// Check a topic again.
+    Check { topic: u32 },
+}
+
+struct Produced {
+    topic: u32,
+    partition: u32,
+    seq: u64,
+    result: Result<(), AttemptError>,
+    client: Option<Arc<PartitionClient>>,
+    elapsed: Duration,
+}
+
+enum AttemptError {
+    Kafka(RsError),
+    Timeout,
+}
+
+struct Checked {
+    topic: u32,
+    result: Result<Option<i32>, KafkaError>,
+}
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+struct Engine {
+    client: Arc<Client>,
+    cfg: ProducerConfig,
+    compression: rskafka::client::partition::Compression,
+    topics: Vec<TopicState>,
+    tracker: AckTracker,
+    inflight: FuturesUnordered<BoxFut<Produced>>,
+    checks: FuturesUnordered<BoxFut<Checked>>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Partitions that may be able to send now.
+    dirty: Vec<(u32, u32)>,
+    budget: Arc<Semaphore>,
+    /// Budget bytes held by records the engine has received and not yet returned.
+    buffered: usize,
+    buffered_gauge: Gauge,
+    acked: watch::Sender<u64>,
+    failure: FailureSlot,
+    flush_waiters: Vec<oneshot::Sender<Result<u64, KafkaError>>>,
+    /// A flush is waiting: open batches go out without lingering.
+    flushing: bool,
+    failed: bool,
+}
+
+impl Engine {
+    fn new(
+        client: Arc<Client>,
+        cfg: ProducerConfig,
+        budget: Arc<Semaphore>,
+        acked: watch::Sender<u64>,
+        failure: FailureSlot,
+    ) -> Self {
+        let buffered_gauge =
+            metrics::gauge!("walcast_kafka_buffered_bytes", "connector" => cfg.connector.clone());
+        Self {
+            client,
+            compression: cfg.compression.into(),
+            cfg,
+            topics: Vec::new(),
+            tracker: AckTracker::new(),
+            inflight: FuturesUnordered::new(),
+            checks: FuturesUnordered::new(),
+            timers: BinaryHeap::new(),
+            dirty: Vec::new(),
+            budget,
+            buffered: 0,
+            buffered_gauge,
+            acked,
+            failure,
+            flush_waiters: Vec::new(),
+            flushing: false,
+            failed: false,
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let mut commands = Vec::with_capacity(RECV_CHUNK);
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut sleep_armed_for: Option<Instant> = None;
+        loop {
+            self.dispatch_dirty();
+            self.publish();
+            if self.failed {
+                break;
+            }
+            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
+            if next_timer != sleep_armed_for {
+                if let Some(at) = next_timer {
+                    sleep.as_mut().reset(at);
+                }
+                sleep_armed_for = next_timer;
+            }
+            tokio::select! {
+                // Acknowledgements first: they return budget and move the watermark.
+                biased;
+                Some(done) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    self.on_produced(done);
+                }
+                Some(done) = self.checks.next(), if !self.checks.is_empty() => {
+                    self.on_checked(done);
+                }
+                () = &mut sleep, if sleep_armed_for.is_some() => {
+                    sleep_armed_for = None;
+                    self.on_timers();
+                }
+                n = rx.recv_many(&mut commands, RECV_CHUNK) => {
+                    if n == 0 {
+                        // The producer was dropped.
+                        break;
+                    }
+                    for cmd in commands.drain(..) {
+                        self.on_command(cmd);
+                    }
+                }
+            }
+        }
+        tracing::debug!(failed = self.failed, "kafka producer task ends");
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Topic { id, name } => self.add_topic(id, name),
+            Command::Record {
+                topic,
+                key,
+                value,
+                timestamp_ms,
+                token,
+                charge,
+            } => {
+                self.buffered += charge;
+                if let Err(e) = self.tracker.sent(token, 1) {
+                    self.fail(match e {
+                        TokenError::WentBackwards { token, previous } => {
+                            KafkaError::TokenWentBackwards { token, previous }
+                        }
+                        TokenError::Closed { token } => KafkaError::TokenClosed { token },
+                    });
+                    return;
+                }
+                let pending = Pending {
+                    key,
+                    value,
+                    timestamp_ms,
+                    token,
+                    charge,
+                };
+                match self.topics.get_mut(topic as usize) {
+                    Some(t) if t.partitions.is_empty() => t.pending.push_back(pending),
+                    Some(_) => self.append(topic, pending),
+                    None => self.fail(KafkaError::Closed {
+                        reason: format!("record for unknown topic id {topic}"),
+                    }),
+                }
+            }
+            Command::Mark(token) => {
+                self.tracker.mark(token);
+            }
+            Command::Flush(reply) => {
+                self.tracker.close_all();
+                self.flush_waiters.push(reply);
+                self.flushing = true;
+                for t in 0..self.topics.len() {
+                    for p in 0..self.topics[t].partitions.len() {
+                        self.dirty.push((t as u32, p as u32));
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_topic(&mut self, id: u32, name: Arc<str>) {
+        debug_assert_eq!(id as usize, self.topics.len());
+        let labels = [
+            ("connector", self.cfg.connector.clone()),
+            ("topic", name.to_string()),
+        ];
+        let metrics = TopicMetrics {
+            records: metrics::counter!("walcast_kafka_produced_records_total", &labels),
+            bytes: metrics::counter!("walcast_kafka_produced_bytes_total", &labels),
+            latency: metrics::histogram!("walcast_kafka_produce_latency_seconds", &labels),
+            retries: metrics::counter!("walcast_kafka_produce_retries_total", &labels),
+        };
+        self.topics.push(TopicState {
+            name,
+            status: TopicStatus::Checking,
+            partitions: Vec::new(),
+            pending: VecDeque::new(),
+            sticky: StickyPartitioner::default(),
+            check_backoff: self.cfg.retry_backoff,
+            metrics,
+        });
+        self.start_check(id);
+    }
+
+    /// Fetches the topic's partition count, creating the topic if it is missing and allowed.
+    fn start_check(&mut self, topic: u32) {
+        let Some(t) = self.topics.get_mut(topic as usize) else {
+            return;
+        };
+        t.status = TopicStatus::Checking;
+        let client = Arc::clone(&self.client);
+        let name = Arc::clone(&t.name);
+        let create = self.cfg.create_topics;
+        let partitions = self.cfg.topic_partitions;
+        let replication = self.cfg.topic_replication_factor;
+        let timeout = self.cfg.request_timeout;
+        self.checks.push(Box::pin(async move {
+            let work = async {
+                if create {
+                    ensure_topic(&client, &name, partitions, replication, timeout)
+                        .await
+                        .map(Some)
+                } else {
+                    topic_partitions(&client, &name).await
+                }
+            };
+            let result = match tokio::time::timeout(timeout * 2, work).await {
+                Ok(r) => r,
+                Err(_) => Err(KafkaError::Timeout {
+                    what: "checking topic metadata",
+                    topic: name.to_string(),
+                    timeout_ms: duration_ms(timeout * 2),
+                }),
+            };
+            Checked { topic, result }
+        }));
+    }
+
+    fn on_checked(&mut self, done: Checked) {
+        let topic = done.topic;
+        let Some(t) = self.topics.get_mut(topic as usize) else {
+            return;
+        };
+        match done.result {
+            Ok(Some(n)) => {
+                let before = t.partitions.len() as i32;
+                if n < before {
+                    let e = KafkaError::PartitionsShrank {
+                        topic: t.name.to_string(),
+                        before,
+                        now: n,
+                    };
+                    self.fail(e);
+                    return;
+                }
+                if n > before && before > 0 {
+                    tracing::warn!(topic = %t.name, before, now = n, "topic gained partitions; new keys map to the new count");
+                }
+                for _ in before..n {
+                    t.partitions
+                        .push(PartitionState::new(self.cfg.retry_backoff));
+                }
+                t.status = TopicStatus::Ready;
+                t.check_backoff = self.cfg.retry_backoff;
+                let pending = std::mem::take(&mut t.pending);
+                for p in 0..t.partitions.len() {
+                    self.dirty.push((topic, p as u32));
+                }
+                for rec in pending {
+                    self.append(topic, rec);
+                }
+            }
+            Ok(None) => {
+                let e = KafkaError::TopicMissing {
+                    topic: t.name.to_string(),
+                };
+                self.fail(e);
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(topic = %t.name, error = %e, "topic check failed; retrying");
+                t.status = TopicStatus::CheckLater;
+                let at = Instant::now() + t.check_backoff;
+                t.check_backoff = (t.check_backoff * 2).min(self.cfg.retry_backoff_max);
+                self.timers.push(Reverse((at, Timer::Check { topic })));
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Appends a record to its partition's open batch (the topic's partition count is known).
+    fn append(&mut self, topic: u32, rec: Pending) {
+        let now = Instant::now();
+        let linger = self.cfg.linger;
+        let batch_max = self.cfg.batch_max_bytes;
+        let Some(t) = self.topics.get_mut(topic as usize) else {
+            return;
+        };
+        let n = t.partitions.len() as i32;
+        let p = match &rec.key {
+            Some(k) => partition_for_key(k, n),
+            None => t.sticky.partition(n),
+        };
+        let size = rec.key.as_ref().map_or(0, Vec::len)
+            + rec.value.as_ref().map_or(0, Vec::len)
+            + RECORD_OVERHEAD;
+        let Some(part) = t.partitions.get_mut(p as usize) else {
+            return;
+        };
+        if let Some(open) = &part.open {
+            if open.bytes + size > batch_max && !open.records.is_empty() {
+                if let Some(full) = part.open.take() {
+                    part.ready.push_back(full);
+                }
+                t.sticky.on_batch_closed(p, n);
+                self.dirty.push((topic, p as u32));
+            }
+        }
+        let batch = part.open.get_or_insert_with(|| {
+            let seq = part.next_seq;
+            part.next_seq += 1;
+            self.timers.push(Reverse((
+                now + linger,
+                Timer::Linger {
+                    topic,
+                    partition: p as u32,
+                },
+            )));
+            Batch::new(seq, now)
+        });
+        let record = Record {
+            key: rec.key,
+            value: rec.value,
+            headers: Default::default(),
+            timestamp: DateTime::<Utc>::from_timestamp_millis(rec.timestamp_ms).unwrap_or_default(),
+        };
+        batch.push(record, size, rec.charge, rec.token);
+        if batch.bytes >= batch_max {
+            if let Some(full) = part.open.take() {
+                part.ready.push_back(full);
+            }
+            t.sticky.on_batch_closed(p, n);
+            self.dirty.push((topic, p as u32));
+        } else if linger.is_zero() {
+            self.dirty.push((topic, p as u32));
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::Linger { topic, partition } | Timer::Retry { topic, partition } => {
+                    self.dirty.push((topic, partition));
+                }
+                Timer::Check { topic } => {
+                    if self
+                        .topics
+                        .get(topic as usize)
+                        .is_some_and(|t| t.status == TopicStatus::CheckLater)
+                    {
+                        self.start_check(topic);
+                    }
+                }
+            }
+        }
+    }
+
+    fn dispatch_dirty(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for (t, p) in dirty.drain(..) {
+            self.dispatch(t, p, now);
+        }
+        // Keep the allocation.
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    /// Starts as many produce requests for the partition as its state allows.
+    fn dispatch(&mut self, topic: u32, partition: u32, now: Instant) {
+        let Some(t) = self.topics.get_mut(topic as usize) else {
+            return;
+        };
+        if t.status != TopicStatus::Ready {
+            // Made dirty again when the check completes.
+            return;
+        }
+        let n = t.partitions.len() as i32;
+        let Some(part) = t.partitions.get_mut(partition as usize) else {
+            return;
+        };
+        if let Some(at) = part.retry_at {
+            if at > now {
+                return;
+            }
+            part.retry_at = None;
+        }
+        loop {
+            // One request at a time while a batch is being retried (order) or while the
+            // partition's connection does not exist yet (one connection, not several).
+            let limit = if part.client.is_none() || !part.retry.is_empty() {
+                1
+            } else {
+                self.cfg.max_in_flight_per_partition
+            };
+            if part.inflight.len() >= limit {
+                return;
+            }
+            let batch = if let Some(b) = part.retry.pop_front() {
+                b
+            } else if let Some(b) = part.ready.pop_front() {
+                b
+            } else if part
+                .open
+                .as_ref()
+                .is_some_and(|b| self.flushing || b.opened + self.cfg.linger <= now)
+            {
+                t.sticky.on_batch_closed(partition as i32, n);
+                match part.open.take() {
+                    Some(b) => b,
+                    None => return,
+                }
+            } else {
+                return;
+            };
+            let fut = produce_attempt(
+                Arc::clone(&self.client),
+                part.client.clone(),
+                Arc::clone(&t.name),
+                topic,
+                partition,
+                batch.seq,
+                batch.records.clone(),
+                self.compression,
+                self.cfg.request_timeout,
+            );
+            part.inflight.push(batch);
+            self.inflight.push(Box::pin(fut));
+        }
+    }
+
+    fn on_produced(&mut self, done: Produced) {
+        let Some(t) = self.topics.get_mut(done.topic as usize) else {
+            return;
+        };
+        let Some(part) = t.partitions.get_mut(done.partition as usize) else {
+            return;
+        };
+        if part.client.is_none() {
+            part.client = done.client;
+        }
+        let Some(idx) = part.inflight.iter().position(|b| b.seq == done.seq) else {
+            return;
+        };
+        let mut batch = part.inflight.swap_remove(idx);
+        let key = (done.topic, done.partition);
+        match done.result {
+            Ok(()) => {
+                part.backoff = self.cfg.retry_backoff;
+                t.metrics.records.increment(batch.records.len() as u64);
+                t.metrics.bytes.increment(batch.bytes as u64);
+                t.metrics.latency.record(done.elapsed.as_secs_f64());
+                for (token, count) in &batch.tokens {
+                    self.tracker.acked(*token, *count);
+                }
+                self.buffered = self.buffered.saturating_sub(batch.charged);
+                self.budget.add_permits(batch.charged);
+                self.dirty.push(key);
+            }
+            Err(err) => {
+                batch.attempts += 1;
+                t.metrics.retries.increment(1);
+                let class = match &err {
+                    AttemptError::Kafka(e) => classify(e),
+                    AttemptError::Timeout => ErrorClass::Transient,
+                };
+                let describe = || match &err {
+                    AttemptError::Kafka(e) => e.to_string(),
+                    AttemptError::Timeout => format!(
+                        "no response within {} ms",
+                        duration_ms(self.cfg.request_timeout)
+                    ),
+                };
+                match class {
+                    ErrorClass::Transient | ErrorClass::UnknownTopic => {
+                        let delay = part.backoff;
+                        part.backoff = (part.backoff * 2).min(self.cfg.retry_backoff_max);
+                        tracing::warn!(
+                            topic = %t.name,
+                            partition = done.partition,
+                            attempt = batch.attempts,
+                            records = batch.records.len(),
+                            retry_in_ms = duration_ms(delay),
+                            error = %describe(),
+                            "produce failed; retrying in order"
+                        );
+                        part.insert_retry(batch);
+                        let at = Instant::now() + delay;
+                        part.retry_at = Some(part.retry_at.map_or(at, |r| r.max(at)));
+                        self.timers.push(Reverse((
+                            at,
+                            Timer::Retry {
+                                topic: done.topic,
+                                partition: done.partition,
+                            },
+                        )));
+                        // The topic may be gone (a broker that lost its data) or have changed;
+                        // check it before the partition tries again.
+                        if t.status == TopicStatus::Ready {
+                            self.start_check(done.topic);
+                        }
+                    }
+                    ErrorClass::TooLarge if batch.records.len() > 1 => {
+                        tracing::warn!(
+                            topic = %t.name,
+                            partition = done.partition,
+                            records = batch.records.len(),
+                            bytes = batch.bytes,
+                            "broker rejected a batch as too large; splitting it (lower batch.size to avoid this)"
+                        );
+                        let (a, b) = batch.split();
+                        part.insert_retry(a);
+                        part.insert_retry(b);
+                        self.dirty.push(key);
+                    }
+                    ErrorClass::TooLarge => {
+                        let e = KafkaError::RecordTooLarge {
+                            topic: t.name.to_string(),
+                            partition: done.partition as i32,
+                            bytes: batch.bytes - BATCH_OVERHEAD,
+                        };
+                        self.fail(e);
+                    }
+                    ErrorClass::Fatal => {
+                        let e = match err {
+                            AttemptError::Kafka(e) => {
+                                KafkaError::produce(&t.name, done.partition as i32, e)
+                            }
+                            AttemptError::Timeout => KafkaError::Timeout {
+                                what: "produce",
+                                topic: t.name.to_string(),
+                                timeout_ms: duration_ms(self.cfg.request_timeout),
+                            },
+                        };
+                        self.fail(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes the watermark, answers finished flushes and updates the buffer gauge.
+    fn publish(&mut self) {
+        let w = self.tracker.watermark();
+        if *self.acked.borrow() != w {
+            self.acked.send_replace(w);
+        }
+        if self.flushing && self.tracker.outstanding() == 0 {
+            self.flushing = false;
+            for waiter in self.flush_waiters.drain(..) {
+                let _ = waiter.send(Ok(w));
+            }
+        }
+        self.buffered_gauge.set(self.buffered as f64);
+    }
+
+    fn fail(&mut self, e: KafkaError) {
+        tracing::error!(error = %e, "kafka producer failed");
+        if let Ok(mut slot) = self.failure.lock() {
+            slot.get_or_insert_with(|| e.clone());
+        }
+        for waiter in self.flush_waiters.drain(..) {
+            let _ = waiter.send(Err(e.clone()));
+        }
+        // Wakes senders blocked on the budget; they report the failure.
+        self.budget.close();
+        self.failed = true;
+    }
+}
+
+/// One produce attempt for one batch: creates the partition's client if needed, bounded by the
+/// request timeout. Retries are the engine's business.
+#[allow(clippy::too_many_arguments)]
+async fn produce_attempt(
+    client: Arc<Client>,
+    partition_client: Option<Arc<PartitionClient>>,
+    topic_name: Arc<str>,
+    topic: u32,
+    partition: u32,
+    seq: u64,
+    records: Vec<Record>,
+    compression: rskafka::client::partition::Compression,
+    timeout: Duration,
+) -> Produced {
+    let started = Instant::now();
+    let work = async {
+        let pc = match partition_client {
+            Some(pc) => pc,
+            None => Arc::new(
+                client
+                    .partition_client(
+                        topic_name.to_string(),
+                        partition as i32,
+                        UnknownTopicHandling::Error,
+                    )
+                    .await
+                    .map_err(|e| (AttemptError::Kafka(e), None))?,
+            ),
+        };
+        match pc.produce(records, compression).await {
+            Ok(_offsets) => Ok(pc),
+            Err(e) => Err((AttemptError::Kafka(e), Some(pc))),
+        }
+    };
+    let (result, client) = match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(pc)) => (Ok(()), Some(pc)),
+        Ok(Err((e, pc))) => (Err(e), pc),
+        Err(_) => (Err(AttemptError::Timeout), None),
+    };
+    Produced {
+        topic,
+        partition,
+        seq,
+        result,
+        client,
+        elapsed: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_names_follow_kafka() {
+        assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
+        assert_eq!("GZIP".parse::<Compression>().unwrap(), Compression::Gzip);
+        assert_eq!(
+            "snappy".parse::<Compression>().unwrap(),
+            Compression::Snappy
+        );
+        assert_eq!("lz4".parse::<Compression>().unwrap(), Compression::Lz4);
+        assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd);
+        assert!("brotli".parse::<Compression>().is_err());
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert!(ProducerConfig::default().validate().is_err());
+        let cfg = ProducerConfig::new("a:9092, b:9092");
+        assert_eq!(cfg.bootstrap_servers, vec!["a:9092", "b:9092"]);
+        cfg.validate().unwrap();
+        let bad = ProducerConfig {
+            max_buffered_bytes: 10,
+            ..cfg.clone()
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    fn rec(v: usize) -> Record {
+        Record {
+            key: Some(vec![1; 4]),
+            value: Some(vec![2; v]),
+            headers: Default::default(),
+            timestamp: DateTime::<Utc>::from_timestamp_millis(0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn split_keeps_order_tokens_and_charges() {
+        let now = Instant::now();
+        let mut b = Batch::new(7, now);
+        for i in 0..5u64 {
+            let r = rec(10 + i as usize);
+            let size = record_size(&r);
+            b.push(r, size, size + RECORD_MEMORY, 100 + i / 2);
+        }
+        let charged = b.charged;
+        let (x, y) = b.split();
+        assert_eq!(x.seq, 7);
+        assert_eq!(y.seq, 7);
+        assert_eq!(x.records.len(), 2);
+        assert_eq!(y.records.len(), 3);
+        assert_eq!(x.records[0].value.as_ref().unwrap().len(), 10);
+        assert_eq!(y.records[0].value.as_ref().unwrap().len(), 12);
+        assert_eq!(x.tokens, vec![(100, 2)]);
+        assert_eq!(y.tokens, vec![(101, 2), (102, 1)]);
+        assert_eq!(x.charged + y.charged, charged);
+    }
+
+    #[test]
+    fn retries_are_kept_in_sequence_order() {
+        let now = Instant::now();
+        let mut p = PartitionState::new(Duration::from_millis(1));
+        p.insert_retry(Batch::new(5, now));
+        p.insert_retry(Batch::new(2, now));
+        p.insert_retry(Batch::new(9, now));
+        let mut second_half = Batch::new(2, now);
+        second_half.attempts = 42;
+        p.insert_retry(second_half);
+        let order: Vec<(u64, u32)> = p.retry.iter().map(|b| (b.seq, b.attempts)).collect();
+        assert_eq!(order, vec![(2, 0), (2, 42), (5, 0), (9, 0)]);
+    }
+}
