@@ -24,7 +24,7 @@ pub enum ClassError {
     NotImplemented { class: String },
     #[error(
         "Failed to find any class that implements Connector and which name matches {requested}, available connectors are: {}",
-        available.join(", ")
+        if available.is_empty() { "(none)".to_owned() } else { available.join(", ") }
     )]
     NotFound {
         requested: String,

@@ -1,1 +1,136 @@
-fn main() {}
+//! The `walcast` binary: a thin shell around [`walcast_connect::run`]. It parses the command
+//! line (`walcast standalone WORKER.properties [CONNECTOR...]`, like `connect-standalone.sh`),
+//! sets up logging, turns SIGTERM/SIGINT into a clean shutdown, and maps errors to exit codes:
+//! 0 after a clean shutdown, 1 for bad configuration, 2 when the REST port is taken (and for
+//! command-line usage errors, as clap does).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use walcast_connect::{ConnectorPlugin, WorkerConfig, WorkerError};
+
+#[derive(Parser)]
+#[command(
+    name = "walcast",
+    version,
+    about = "PostgreSQL change data capture into Kafka: a drop-in for Kafka Connect + Debezium"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a worker, like Kafka Connect's connect-standalone.sh.
+    Standalone {
+        /// Worker properties (Connect's worker keys: bootstrap.servers, listeners, ...).
+        worker_properties: PathBuf,
+        /// Connector configs to start at boot: Java properties (with name=...) or the JSON
+        /// you would POST to /connectors.
+        connectors: Vec<PathBuf>,
+    },
+}
+
+/// The connector classes compiled into this binary. Registration is explicit: each plugin is
+/// one line here.
+fn plugins() -> Vec<Arc<dyn ConnectorPlugin>> {
+    // The PostgreSQL source (walcast_source::PostgresSourcePlugin) is added here once the
+    // walcast-source crate provides it; sinks follow the same way.
+    Vec::new()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let Command::Standalone {
+        worker_properties,
+        connectors,
+    } = cli.command;
+
+    let config = match WorkerConfig::load(&worker_properties, &connectors) {
+        Ok(c) => c,
+        Err(e) => return fail(&WorkerError::from(e)),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        walcast_connect::run(config, plugins(), shutdown).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Print the error with its causes and choose the exit code.
+fn fail(e: &WorkerError) -> ExitCode {
+    let mut msg = format!("error: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        // thiserror's `{source}` in a message already shows the first cause.
+        if !msg.contains(&text) {
+            msg.push_str("\n  caused by: ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    eprintln!("{msg}");
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
+}
+
+/// First SIGTERM/SIGINT: shut down cleanly (tasks flush). Second: exit at once.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot install signal handlers; stop walcast with SIGKILL");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received: stopping connectors"),
+        _ = int.recv() => tracing::info!("SIGINT received: stopping connectors"),
+    }
+    shutdown.cancel();
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::warn!("second signal: exiting without waiting for connectors to finish");
+    std::process::exit(130);
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`), `WALCAST_LOG_FORMAT=json` switches to
+/// one JSON object per line for log shippers.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("WALCAST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
