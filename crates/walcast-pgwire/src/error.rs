@@ -56,6 +56,10 @@ fn advice_for(code: &str, message: &str) -> Option<&'static str> {
             Some("raise max_replication_slots or drop unused slots")
         }
         "53300" => Some("raise max_connections or max_wal_senders"),
+        "0A000" if message.contains("proto_version") => Some(
+            "lower proto_version to one this server supports (PostgreSQL 14: 2, PostgreSQL 15: 3, \
+             PostgreSQL 16 and later: 4)",
+        ),
         _ => None,
     }
 }

@@ -3,13 +3,19 @@
 //! tables.
 
 pub mod catalog;
+pub mod config;
+mod conn;
 pub mod error;
 pub mod lsn;
 pub mod pgoutput;
+pub mod replication;
 pub mod schema;
+pub mod tls;
 pub mod tuple;
+mod wire;
 
 pub use catalog::{ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema};
+pub use config::{connect_client, PgConnectConfig, SslMode, SESSION_SETTINGS};
 pub use error::{PgError, ServerError};
 pub use lsn::{Lsn, ParseLsnError};
 pub use pgoutput::{
@@ -17,6 +23,10 @@ pub use pgoutput::{
     Decoder, Delete, Insert, LogicalMessage, Message, OldTuple, Origin, Prepare, Relation,
     RelationCache, RelationColumn, RollbackPrepared, StreamAbort, StreamCommit, StreamStart,
     Truncate, TypeInfo, Update, PG_EPOCH_UNIX_MICROS,
+};
+pub use replication::{
+    pg_now_micros, CreatedSlot, IdentifySystem, ReplicationConnection, ReplicationMessage,
+    ReplicationReader, ReplicationStream, ReplicationWriter, SnapshotAction, StandbyStatusUpdate,
 };
 pub use schema::{
     check_logical_replication, check_replication_role, create_publication_all_tables,

@@ -803,6 +803,11 @@ impl RelationCache {
         self.relations.get(&oid)
     }
 
+    /// Every known relation, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Relation> {
+        self.relations.values()
+    }
+
     /// Forgets one relation.
     pub fn remove(&mut self, oid: u32) -> Option<Relation> {
         self.relations.remove(&oid)
