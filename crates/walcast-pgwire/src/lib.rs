@@ -10,6 +10,7 @@ pub mod lsn;
 pub mod pgoutput;
 pub mod replication;
 pub mod schema;
+pub mod snapshot;
 pub mod tls;
 pub mod tuple;
 mod wire;
@@ -34,5 +35,9 @@ pub use schema::{
     load_table_schema_by_name, load_table_schema_cached, publication_exists, publication_tables,
     quote_ident, quote_literal, quote_table, set_publication_tables, slot_info, slot_lag_bytes,
     table_oid, SlotInfo, TypeCache,
+};
+pub use snapshot::{
+    begin_snapshot, end_snapshot, estimate_rows, parse_copy_row, read_table, CopyParseError,
+    SnapshotRows,
 };
 pub use tuple::TupleValue;
