@@ -15,11 +15,13 @@
 //!  acked() / wait_acked_change() ◀── watch ── ack → AckTracker → watermark; budget bytes returned
 //! ```
 //!
-//! Ordering: a partition's batches are retried in order, and while a partition has a failed batch
-//! only that batch is in flight, so a retry never overtakes later records. With
-//! `max_in_flight_per_partition > 1` a batch *can* land after a later one that was in flight when
-//! it failed (the Java client without idempotence has the same window), so walcast's connector
-//! uses 1, like Kafka Connect does for source tasks.
+//! Ordering: requests of one partition share one connection, which the broker serves in order.
+//! A partition's batches are acknowledged to the watermark only in order (a written batch waits
+//! for every earlier one). When a batch fails, it is retried alone, before anything newer, and
+//! every later batch that the broker wrote meanwhile is written again after it: the log may then
+//! hold duplicates, but the last copy of every record is in send order, so consumers that apply
+//! changes by key end in the right state. This makes `max_in_flight_per_partition > 1` safe
+//! without the idempotent producer (which rskafka does not implement).
 //!
 //! Delivery is at-least-once: a request that timed out may still have been written, and its retry
 //! writes the records again. Debezium consumers are expected to tolerate duplicates.
@@ -63,6 +65,9 @@ const BATCH_OVERHEAD: usize = 61;
 const RECORD_MEMORY: usize = 64;
 /// Commands the background task takes from the channel per wakeup.
 const RECV_CHUNK: usize = 512;
+/// Distance between the sequence numbers of consecutive batches of a partition, so that the
+/// halves of a batch split after a "too large" error get numbers between their neighbours'.
+const SEQ_STRIDE: u64 = 1 << 20;
 
 /// Record batch compression, named like Kafka's `compression.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -490,6 +495,8 @@ impl Drop for Producer {
 struct Batch {
     /// Position among the partition's batches, so failed batches are retried in order.
     seq: u64,
+    /// Sequence numbers `seq..seq + span` belong to this batch (room for splitting it).
+    span: u64,
     records: Vec<Record>,
     /// Estimated encoded size (an upper bound, see [`RECORD_OVERHEAD`]).
     bytes: usize,
@@ -502,9 +509,10 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(seq: u64, now: Instant) -> Self {
+    fn new(seq: u64, span: u64, now: Instant) -> Self {
         Self {
             seq,
+            span,
             records: Vec::new(),
             bytes: BATCH_OVERHEAD,
             charged: 0,
@@ -524,12 +532,18 @@ impl Batch {
         }
     }
 
+    /// Whether [`split`](Self::split) can divide this batch.
+    fn can_split(&self) -> bool {
+        self.records.len() > 1 && self.span > 1
+    }
+
     /// Splits a batch the broker found too large into two halves, in order.
     fn split(mut self) -> (Batch, Batch) {
         let half = self.records.len() / 2;
         let tail_records = self.records.split_off(half);
-        let mut first = Batch::new(self.seq, self.opened);
-        let mut second = Batch::new(self.seq, self.opened);
+        let first_span = self.span / 2;
+        let mut first = Batch::new(self.seq, first_span, self.opened);
+        let mut second = Batch::new(self.seq + first_span, self.span - first_span, self.opened);
         // Re-derive tokens and charges per half from the run-length list.
         let mut runs = self
             .tokens
@@ -571,8 +585,10 @@ struct PartitionState {
     ready: VecDeque<Batch>,
     /// Failed batches, in `seq` order; they go before anything else, one at a time.
     retry: VecDeque<Batch>,
-    /// Batches with a request on the wire (the engine keeps the records for a retry).
-    inflight: Vec<Batch>,
+    /// Batches with a request on the wire (the engine keeps the records for a retry), and
+    /// written batches whose acknowledgement waits for an earlier batch (see
+    /// [`Engine::release`]).
+    inflight: Vec<Flight>,
     /// No attempt before this instant (backoff after a failure).
     retry_at: Option<Instant>,
     backoff: Duration,
@@ -597,6 +613,81 @@ impl PartitionState {
         let at = self.retry.partition_point(|b| b.seq <= batch.seq);
         self.retry.insert(at, batch);
     }
+
+    /// Requests on the wire.
+    fn on_the_wire(&self) -> usize {
+        self.inflight.iter().filter(|f| !f.written).count()
+    }
+
+    /// After the batch `failed_seq` failed: batches after it that were already written would
+    /// end up before its retry in the log, so they are written again after it (duplicates, but
+    /// the last copy of every record is in order). Returns how many were re-queued.
+    fn requeue_written_after(&mut self, failed_seq: u64) -> usize {
+        let mut n = 0;
+        let mut i = 0;
+        while i < self.inflight.len() {
+            if self.inflight[i].written && self.inflight[i].batch.seq > failed_seq {
+                let mut f = self.inflight.swap_remove(i);
+                f.batch.attempts += 1;
+                self.insert_retry(f.batch);
+                n += 1;
+            } else {
+                i += 1;
+            }
+        }
+        n
+    }
+
+    /// The broker acknowledged the batch at `idx` of `inflight`. If an earlier batch failed and
+    /// has not been written again yet, this batch may sit before that retry in the log, so it is
+    /// queued to be written again after it; returns whether that happened.
+    fn on_written(&mut self, idx: usize) -> bool {
+        let seq = self.inflight[idx].batch.seq;
+        let behind_a_retry = self.retry.front().is_some_and(|r| r.seq < seq)
+            || self
+                .inflight
+                .iter()
+                .any(|f| !f.written && f.batch.attempts > 0 && f.batch.seq < seq);
+        if behind_a_retry {
+            let mut batch = self.inflight.swap_remove(idx).batch;
+            batch.attempts += 1;
+            self.insert_retry(batch);
+        } else {
+            self.inflight[idx].written = true;
+        }
+        behind_a_retry
+    }
+
+    /// Removes and returns the written batches that no earlier batch is waiting for.
+    fn take_releasable(&mut self) -> Vec<Batch> {
+        let first_unwritten = self
+            .inflight
+            .iter()
+            .filter(|f| !f.written)
+            .map(|f| f.batch.seq)
+            .chain(self.retry.front().map(|b| b.seq))
+            .min()
+            .unwrap_or(u64::MAX);
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.inflight.len() {
+            if self.inflight[i].written && self.inflight[i].batch.seq < first_unwritten {
+                out.push(self.inflight.swap_remove(i).batch);
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+}
+
+/// A dispatched batch.
+#[derive(Debug)]
+struct Flight {
+    batch: Batch,
+    /// The broker acknowledged it; its tokens count as acknowledged once every earlier batch of
+    /// the partition is written too.
+    written: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -958,7 +1049,7 @@ impl Engine {
         }
         let batch = part.open.get_or_insert_with(|| {
             let seq = part.next_seq;
-            part.next_seq += 1;
+            part.next_seq += SEQ_STRIDE;
             self.timers.push(Reverse((
                 now + linger,
                 Timer::Linger {
@@ -966,7 +1057,7 @@ impl Engine {
                     partition: p as u32,
                 },
             )));
-            Batch::new(seq, now)
+            Batch::new(seq, SEQ_STRIDE, now)
         });
         let record = Record {
             key: rec.key,
@@ -1054,7 +1145,7 @@ impl Engine {
             } else {
                 self.cfg.max_in_flight_per_partition
             };
-            if part.inflight.len() >= limit {
+            if part.on_the_wire() >= limit {
                 return;
             }
             let batch = if let Some(b) = part.retry.pop_front() {
@@ -1085,7 +1176,10 @@ impl Engine {
                 self.compression,
                 self.cfg.request_timeout,
             );
-            part.inflight.push(batch);
+            part.inflight.push(Flight {
+                batch,
+                written: false,
+            });
             self.inflight.push(Box::pin(fut));
         }
     }
@@ -1100,25 +1194,30 @@ impl Engine {
         if part.client.is_none() {
             part.client = done.client;
         }
-        let Some(idx) = part.inflight.iter().position(|b| b.seq == done.seq) else {
+        let Some(idx) = part
+            .inflight
+            .iter()
+            .position(|f| f.batch.seq == done.seq && !f.written)
+        else {
             return;
         };
-        let mut batch = part.inflight.swap_remove(idx);
         let key = (done.topic, done.partition);
         match done.result {
             Ok(()) => {
                 part.backoff = self.cfg.retry_backoff;
-                t.metrics.records.increment(batch.records.len() as u64);
-                t.metrics.bytes.increment(batch.bytes as u64);
-                t.metrics.latency.record(done.elapsed.as_secs_f64());
-                for (token, count) in &batch.tokens {
-                    self.tracker.acked(*token, *count);
+                if part.on_written(idx) {
+                    tracing::warn!(
+                        topic = %t.name,
+                        partition = done.partition,
+                        "re-sending a batch that was written while an earlier one awaited its retry, to keep the order"
+                    );
                 }
-                self.buffered = self.buffered.saturating_sub(batch.charged);
-                self.budget.add_permits(batch.charged);
+                t.metrics.latency.record(done.elapsed.as_secs_f64());
+                self.release(done.topic, done.partition);
                 self.dirty.push(key);
             }
             Err(err) => {
+                let mut batch = part.inflight.swap_remove(idx).batch;
                 batch.attempts += 1;
                 t.metrics.retries.increment(1);
                 let class = match &err {
@@ -1145,7 +1244,17 @@ impl Engine {
                             error = %describe(),
                             "produce failed; retrying in order"
                         );
+                        let seq = batch.seq;
                         part.insert_retry(batch);
+                        let again = part.requeue_written_after(seq);
+                        if again > 0 {
+                            tracing::warn!(
+                                topic = %t.name,
+                                partition = done.partition,
+                                batches = again,
+                                "re-sending later batches that were written before the failed one, to keep the order"
+                            );
+                        }
                         let at = Instant::now() + delay;
                         part.retry_at = Some(part.retry_at.map_or(at, |r| r.max(at)));
                         self.timers.push(Reverse((
@@ -1161,7 +1270,7 @@ impl Engine {
                             self.start_check(done.topic);
                         }
                     }
-                    ErrorClass::TooLarge if batch.records.len() > 1 => {
+                    ErrorClass::TooLarge if batch.can_split() => {
                         tracing::warn!(
                             topic = %t.name,
                             partition = done.partition,
@@ -1169,9 +1278,11 @@ impl Engine {
                             bytes = batch.bytes,
                             "broker rejected a batch as too large; splitting it (lower batch.size to avoid this)"
                         );
+                        let seq = batch.seq;
                         let (a, b) = batch.split();
                         part.insert_retry(a);
                         part.insert_retry(b);
+                        part.requeue_written_after(seq);
                         self.dirty.push(key);
                     }
                     ErrorClass::TooLarge => {
@@ -1197,6 +1308,27 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+
+    /// Acknowledges a partition's written batches in order: a batch counts only once every
+    /// earlier batch of its partition is written, because if an earlier one failed, the retry
+    /// would land after it and the later batch has to be written again.
+    fn release(&mut self, topic: u32, partition: u32) {
+        let Some(t) = self.topics.get_mut(topic as usize) else {
+            return;
+        };
+        let Some(part) = t.partitions.get_mut(partition as usize) else {
+            return;
+        };
+        for batch in part.take_releasable() {
+            t.metrics.records.increment(batch.records.len() as u64);
+            t.metrics.bytes.increment(batch.bytes as u64);
+            for (token, count) in &batch.tokens {
+                self.tracker.acked(*token, *count);
+            }
+            self.buffered = self.buffered.saturating_sub(batch.charged);
+            self.budget.add_permits(batch.charged);
         }
     }
 
@@ -1320,7 +1452,7 @@ mod tests {
     #[test]
     fn split_keeps_order_tokens_and_charges() {
         let now = Instant::now();
-        let mut b = Batch::new(7, now);
+        let mut b = Batch::new(7, 4, now);
         for i in 0..5u64 {
             let r = rec(10 + i as usize);
             let size = record_size(&r);
@@ -1328,8 +1460,8 @@ mod tests {
         }
         let charged = b.charged;
         let (x, y) = b.split();
-        assert_eq!(x.seq, 7);
-        assert_eq!(y.seq, 7);
+        assert_eq!((x.seq, x.span), (7, 2));
+        assert_eq!((y.seq, y.span), (9, 2));
         assert_eq!(x.records.len(), 2);
         assert_eq!(y.records.len(), 3);
         assert_eq!(x.records[0].value.as_ref().unwrap().len(), 10);
@@ -1343,13 +1475,60 @@ mod tests {
     fn retries_are_kept_in_sequence_order() {
         let now = Instant::now();
         let mut p = PartitionState::new(Duration::from_millis(1));
-        p.insert_retry(Batch::new(5, now));
-        p.insert_retry(Batch::new(2, now));
-        p.insert_retry(Batch::new(9, now));
-        let mut second_half = Batch::new(2, now);
-        second_half.attempts = 42;
-        p.insert_retry(second_half);
+        p.insert_retry(Batch::new(5, 1, now));
+        p.insert_retry(Batch::new(2, 1, now));
+        p.insert_retry(Batch::new(9, 1, now));
+        let mut again = Batch::new(2, 1, now);
+        again.attempts = 42;
+        p.insert_retry(again);
         let order: Vec<(u64, u32)> = p.retry.iter().map(|b| (b.seq, b.attempts)).collect();
         assert_eq!(order, vec![(2, 0), (2, 42), (5, 0), (9, 0)]);
+    }
+
+    fn flight(seq: u64, written: bool) -> Flight {
+        Flight {
+            batch: Batch::new(seq, 1, Instant::now()),
+            written,
+        }
+    }
+
+    #[test]
+    fn written_batches_are_released_in_order_only() {
+        let mut p = PartitionState::new(Duration::from_millis(1));
+        p.inflight = vec![flight(1, false), flight(2, true), flight(3, true)];
+        // Batch 1 is still on the wire: 2 and 3 wait.
+        assert!(p.take_releasable().is_empty());
+        assert_eq!(p.on_the_wire(), 1);
+        p.inflight[0].written = true;
+        let mut released: Vec<u64> = p.take_releasable().iter().map(|b| b.seq).collect();
+        released.sort_unstable();
+        assert_eq!(released, vec![1, 2, 3]);
+        assert!(p.inflight.is_empty());
+    }
+
+    #[test]
+    fn a_failure_re_sends_the_later_written_batches_after_it() {
+        let mut p = PartitionState::new(Duration::from_millis(1));
+        p.inflight = vec![flight(2, true), flight(3, false), flight(4, true)];
+        // Batch 1 failed while 2 and 4 were written and 3 is on the wire.
+        p.insert_retry(Batch::new(1, 1, Instant::now()));
+        assert_eq!(p.requeue_written_after(1), 2);
+        let retry: Vec<u64> = p.retry.iter().map(|b| b.seq).collect();
+        assert_eq!(retry, vec![1, 2, 4]);
+        // 3 is still on the wire; nothing is releasable before 1 is written.
+        assert!(p.take_releasable().is_empty());
+        assert_eq!(p.on_the_wire(), 1);
+        // 3 is written before 1's retry: it must be written again after it.
+        assert!(p.on_written(0));
+        let retry: Vec<u64> = p.retry.iter().map(|b| b.seq).collect();
+        assert_eq!(retry, vec![1, 2, 3, 4]);
+        // The retry of 1 goes out alone; 1 written with nothing earlier pending is released.
+        let one = p.retry.pop_front().unwrap();
+        p.inflight.push(Flight {
+            batch: one,
+            written: false,
+        });
+        assert!(!p.on_written(0));
+        assert_eq!(p.take_releasable().len(), 1);
     }
 }
