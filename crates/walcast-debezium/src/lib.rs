@@ -1,1 +1,40 @@
-//! placeholder
+//! Debezium-compatible change events for walcast: the stage between the PostgreSQL source and
+//! the Kafka producer.
+//!
+//! In: a table's catalog schema ([`walcast_pgwire::TableSchema`]), the connector's Debezium
+//! properties ([`EventConfig`]) and row changes whose values are in PostgreSQL's text format
+//! ([`walcast_pgwire::TupleValue`], from pgoutput or from the snapshot's `COPY ... TO STDOUT`).
+//! Out: the Kafka records Debezium 3.6's PostgreSQL connector would produce through Kafka
+//! Connect's `JsonConverter` — same topics, same key and value bytes — so that existing
+//! consumers keep working.
+//!
+//! ```text
+//! TableSchema + EventConfig --TableEncoder::new--> TableEncoder (pre-rendered topic & schemas)
+//! RowChange + SourceInfo --TableEncoder::encode_change--> EncodedRecords (1-3 key/value pairs)
+//! ```
+//!
+//! [`conformance`] holds the fixture format and the record comparison the conformance tests use;
+//! `tests/fixtures/*` were captured from the real Debezium 3.6.3.
+
+pub mod config;
+pub mod conformance;
+mod defaults;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod json;
+pub mod naming;
+pub mod numeric;
+pub mod schema;
+pub mod temporal;
+pub mod types;
+
+pub use config::{
+    schemas_enable_from_properties, BinaryMode, ColumnFilter, ConfigError, DecimalMode,
+    EventConfig, HstoreMode, IntervalMode, NameAdjustmentMode, SkippedOperations,
+    TimePrecisionMode,
+};
+pub use envelope::TableEncoder;
+pub use error::{EncodeError, SchemaError};
+pub use event::{EncodedRecord, EncodedRecords, Op, RowChange, SnapshotMarker, SourceInfo};
+pub use types::ValueError;
