@@ -92,7 +92,9 @@ pub const SESSION_SETTINGS: &[(&str, &str)] = &[
 pub struct PgConnectConfig {
     /// Host name or IP address (TCP only).
     pub host: String,
+    /// TCP port.
     pub port: u16,
+    /// Role to log in as (needs REPLICATION or superuser for the replication connection).
     pub user: String,
     /// Needed for password, MD5 and SCRAM authentication; never printed.
     pub password: Option<String>,

@@ -142,6 +142,7 @@ pub struct Begin {
     pub final_lsn: Lsn,
     /// Commit time, µs since 2000-01-01.
     pub commit_time: i64,
+    /// Transaction id.
     pub xid: u32,
 }
 
@@ -163,6 +164,7 @@ pub struct Commit {
 pub struct Origin {
     /// Commit LSN on the origin server.
     pub commit_lsn: Lsn,
+    /// Name as PostgreSQL spells it (unquoted).
     pub name: String,
 }
 
@@ -171,7 +173,9 @@ pub struct Origin {
 pub struct RelationColumn {
     /// Bit 1 set: part of the replica identity key.
     pub flags: u8,
+    /// Name as PostgreSQL spells it (unquoted).
     pub name: String,
+    /// `pg_type.oid` of the column's type (resolve with the schema module's `TypeCache`).
     pub type_oid: u32,
     /// `atttypmod`, -1 when none.
     pub type_modifier: i32,
@@ -189,10 +193,13 @@ impl RelationColumn {
 pub struct Relation {
     /// Transaction id, inside a streamed block only.
     pub xid: Option<u32>,
+    /// Object id in the catalog (`pg_class.oid` / `pg_type.oid`).
     pub oid: u32,
     /// Schema name; PostgreSQL sends an empty string for `pg_catalog`.
     pub namespace: String,
+    /// Name as PostgreSQL spells it (unquoted).
     pub name: String,
+    /// Which old values Update and Delete messages of this relation carry.
     pub replica_identity: ReplicaIdentity,
     /// Published columns, in tuple order.
     pub columns: Vec<RelationColumn>,
@@ -215,9 +222,11 @@ impl Relation {
 pub struct TypeInfo {
     /// Transaction id, inside a streamed block only.
     pub xid: Option<u32>,
+    /// Object id in the catalog (`pg_class.oid` / `pg_type.oid`).
     pub oid: u32,
     /// Schema name; empty for `pg_catalog`.
     pub namespace: String,
+    /// Name as PostgreSQL spells it (unquoted).
     pub name: String,
 }
 
@@ -226,7 +235,9 @@ pub struct TypeInfo {
 pub struct Insert {
     /// Transaction id, inside a streamed block only.
     pub xid: Option<u32>,
+    /// The relation the change belongs to (look it up in the [`RelationCache`]).
     pub relation_oid: u32,
+    /// The new row, in the relation's column order.
     pub new: Vec<TupleValue>,
 }
 
@@ -260,6 +271,7 @@ impl OldTuple {
 pub struct Update {
     /// Transaction id, inside a streamed block only.
     pub xid: Option<u32>,
+    /// The relation the change belongs to (look it up in the [`RelationCache`]).
     pub relation_oid: u32,
     /// Present with REPLICA IDENTITY FULL, or when a key column changed.
     pub old: Option<OldTuple>,
@@ -272,7 +284,9 @@ pub struct Update {
 pub struct Delete {
     /// Transaction id, inside a streamed block only.
     pub xid: Option<u32>,
+    /// The relation the change belongs to (look it up in the [`RelationCache`]).
     pub relation_oid: u32,
+    /// The deleted row's key (or whole row with REPLICA IDENTITY FULL).
     pub old: OldTuple,
 }
 
@@ -283,6 +297,7 @@ pub struct Truncate {
     pub xid: Option<u32>,
     /// Bit 1: CASCADE, bit 2: RESTART IDENTITY.
     pub options: u8,
+    /// The truncated relations (several when one TRUNCATE named several tables).
     pub relation_oids: Vec<u32>,
 }
 
@@ -305,7 +320,9 @@ pub struct LogicalMessage {
     pub xid: Option<u32>,
     /// Bit 1: transactional (part of the surrounding transaction rather than emitted at once).
     pub flags: u8,
+    /// LSN of the logical decoding message.
     pub lsn: Lsn,
+    /// The prefix given to `pg_logical_emit_message`, which tells consumers whose message it is.
     pub prefix: String,
     /// The content, sliced from the input.
     pub content: Bytes,
@@ -321,6 +338,7 @@ impl LogicalMessage {
 /// Start of a block of a streamed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamStart {
+    /// Transaction id.
     pub xid: u32,
     /// True for the first block of this transaction.
     pub first_segment: bool,
@@ -329,9 +347,13 @@ pub struct StreamStart {
 /// Commit of a streamed transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamCommit {
+    /// Transaction id.
     pub xid: u32,
+    /// Flag bits as sent; unused ones are kept so nothing is silently dropped.
     pub flags: u8,
+    /// LSN of the commit record.
     pub commit_lsn: Lsn,
+    /// End of the record: where streaming resumes after it.
     pub end_lsn: Lsn,
     /// Commit time, µs since 2000-01-01.
     pub commit_time: i64,
@@ -340,7 +362,9 @@ pub struct StreamCommit {
 /// Abort of a streamed transaction (`subxid == xid`) or of one of its subtransactions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamAbort {
+    /// Transaction id.
     pub xid: u32,
+    /// The aborted (sub)transaction; equal to `xid` when the whole transaction aborted.
     pub subxid: u32,
     /// LSN of the abort record (v4 with `streaming = parallel` only).
     pub abort_lsn: Option<Lsn>,
@@ -351,9 +375,13 @@ pub struct StreamAbort {
 /// Start of a prepared transaction (two-phase decoding).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BeginPrepare {
+    /// LSN of the PREPARE TRANSACTION record.
     pub prepare_lsn: Lsn,
+    /// End of the record: where streaming resumes after it.
     pub end_lsn: Lsn,
+    /// Prepare time, µs since 2000-01-01.
     pub prepare_time: i64,
+    /// Transaction id.
     pub xid: u32,
     /// The transaction's global identifier (`PREPARE TRANSACTION 'gid'`).
     pub gid: String,
@@ -362,34 +390,53 @@ pub struct BeginPrepare {
 /// A transaction was prepared (also the body of Stream Prepare).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepare {
+    /// Flag bits as sent; unused ones are kept so nothing is silently dropped.
     pub flags: u8,
+    /// LSN of the PREPARE TRANSACTION record.
     pub prepare_lsn: Lsn,
+    /// End of the record: where streaming resumes after it.
     pub end_lsn: Lsn,
+    /// Prepare time, µs since 2000-01-01.
     pub prepare_time: i64,
+    /// Transaction id.
     pub xid: u32,
+    /// The global transaction identifier given to PREPARE TRANSACTION.
     pub gid: String,
 }
 
 /// A prepared transaction committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitPrepared {
+    /// Flag bits as sent; unused ones are kept so nothing is silently dropped.
     pub flags: u8,
+    /// LSN of the commit record.
     pub commit_lsn: Lsn,
+    /// End of the record: where streaming resumes after it.
     pub end_lsn: Lsn,
+    /// Commit time, µs since 2000-01-01.
     pub commit_time: i64,
+    /// Transaction id.
     pub xid: u32,
+    /// The global transaction identifier given to PREPARE TRANSACTION.
     pub gid: String,
 }
 
 /// A prepared transaction rolled back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollbackPrepared {
+    /// Flag bits as sent; unused ones are kept so nothing is silently dropped.
     pub flags: u8,
+    /// End LSN of the prepared transaction.
     pub prepare_end_lsn: Lsn,
+    /// End LSN of the rollback.
     pub rollback_end_lsn: Lsn,
+    /// Prepare time, µs since 2000-01-01.
     pub prepare_time: i64,
+    /// Rollback time, µs since 2000-01-01.
     pub rollback_time: i64,
+    /// Transaction id.
     pub xid: u32,
+    /// The global transaction identifier given to PREPARE TRANSACTION.
     pub gid: String,
 }
 

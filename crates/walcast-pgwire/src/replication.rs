@@ -34,6 +34,7 @@ pub struct IdentifySystem {
     /// The cluster's unique system identifier (a 64-bit number as text); changes when the
     /// database is re-initialised, which invalidates stored positions.
     pub systemid: String,
+    /// The current timeline (changes after a failover/promotion).
     pub timeline: u32,
     /// The current WAL flush position.
     pub xlogpos: Lsn,
@@ -58,11 +59,13 @@ pub enum SnapshotAction {
 /// The answer to CREATE_REPLICATION_SLOT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedSlot {
+    /// The created slot's name.
     pub slot_name: String,
     /// The first LSN whose changes the slot will stream; the snapshot shows everything before.
     pub consistent_point: Lsn,
     /// The exported snapshot's name (with [`SnapshotAction::Export`]).
     pub snapshot_name: Option<String>,
+    /// The output plugin (`pgoutput`).
     pub output_plugin: Option<String>,
 }
 
@@ -83,8 +86,11 @@ pub enum ReplicationMessage {
     /// A keepalive; when `reply_requested`, a status update must be sent right away or the
     /// walsender disconnects after `wal_sender_timeout`.
     PrimaryKeepalive {
+        /// The server's current end of WAL.
         wal_end: Lsn,
+        /// Send time, µs since 2000-01-01.
         server_time: i64,
+        /// The server wants a status update now (it is about to time the connection out).
         reply_requested: bool,
     },
 }

@@ -678,3 +678,58 @@ async fn keepalive_asks_for_a_reply_when_wal_sender_timeout_is_short() -> Result
     conn.close().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn next_is_cancel_safe_in_select() -> Result<()> {
+    const ROWS: i64 = 20_000;
+    let pg = Postgres::start().await?;
+    pg.execute(
+        "CREATE TABLE t (id bigint PRIMARY KEY, pad text); CREATE PUBLICATION pub FOR ALL TABLES;",
+    )
+    .await?;
+    let mut conn = ReplicationConnection::connect(&config(&pg)).await?;
+    conn.create_slot("s", false, SnapshotAction::NoExport)
+        .await?;
+    pg.execute(&format!(
+        "INSERT INTO t SELECT i, repeat('p', 200) FROM generate_series(1, {ROWS}) i"
+    ))
+    .await?;
+    let mut stream = conn
+        .start_replication(
+            "s",
+            Lsn::INVALID,
+            &[
+                ("proto_version", "1".into()),
+                ("publication_names", "pub".into()),
+            ],
+        )
+        .await?;
+    let mut d = Decoder::new();
+    let mut next_id = 1;
+    let mut cancelled = 0u32;
+    let mut ticker = tokio::time::interval(Duration::from_micros(50));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while next_id <= ROWS {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stalled at row {next_id}"
+        );
+        tokio::select! {
+            msg = stream.next() => {
+                if let Some(ReplicationMessage::XLogData { data, .. }) = msg? {
+                    if let Message::Insert(i) = d.decode(&data)? {
+                        assert_eq!(text(&i.new[0]).unwrap().parse::<i64>()?, next_id, "rows lost or garbled by cancellation");
+                        next_id += 1;
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                cancelled += 1;
+                // Interleave writes with interrupted reads.
+                stream.send_status_update(StandbyStatusUpdate::default()).await?;
+            }
+        }
+    }
+    assert!(cancelled > 0, "the timer never interrupted a read");
+    Ok(())
+}
