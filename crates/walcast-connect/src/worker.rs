@@ -373,13 +373,13 @@ impl Worker {
         target: TargetState,
     ) -> Result<Value, ApiError> {
         submitted.insert("name".into(), name.to_owned());
+        // Cheap early answer for the common duplicate case; the insert below re-checks.
+        if lock(&self.inner.connectors).contains_key(name) {
+            return Err(ApiError::conflict(name));
+        }
         let plugin = self.check(&submitted)?;
-        tracing::info!(
-            connector = %name,
-            class = %plugin.class(),
-            config = %redact::redact_config(&submitted, &password_keys(plugin.as_ref())),
-            "creating connector"
-        );
+        let logged_config = redact::redact_config(&submitted, &password_keys(plugin.as_ref()));
+        let class = plugin.class();
         let slot = Arc::new(Slot::new(name.to_owned(), submitted, Some(plugin), target));
         let mut guard = slot.lifecycle_owned().await;
         {
@@ -389,6 +389,7 @@ impl Worker {
             }
             map.insert(name.to_owned(), Arc::clone(&slot));
         }
+        tracing::info!(connector = %name, %class, config = %logged_config, "connector created");
         if target == TargetState::Started {
             self.start_locked(&slot, &mut guard);
         }
@@ -923,14 +924,20 @@ async fn bind_listener(config: &WorkerConfig) -> Result<tokio::net::TcpListener,
     }
 }
 
-/// Connect's `worker_id`: advertised `host:port` of the REST listener.
+/// Connect's `worker_id`: advertised `host:port` of the REST listener
+/// (`rest.advertised.host.name`/`rest.advertised.port` when set).
 fn worker_id(config: &WorkerConfig, addr: SocketAddr) -> String {
     let host = match &config.advertised_host {
         Some(h) => h.clone(),
         None if addr.ip().is_unspecified() => hostname(),
         None => config.listener.host.clone(),
     };
-    format!("{host}:{}", addr.port())
+    let port = config
+        .properties
+        .get("rest.advertised.port")
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .unwrap_or(addr.port());
+    format!("{host}:{port}")
 }
 
 fn hostname() -> String {
