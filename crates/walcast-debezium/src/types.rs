@@ -212,9 +212,26 @@ pub fn repr_of(ty: &PgType, typmod: i32, cfg: &EventConfig) -> Option<Repr> {
             allowed: Some(labels.join(",")),
         }),
         PgTypeKind::Array { element } => {
+            // Debezium maps arrays only of these element types; others (interval[], point[],
+            // ranges...) are unknown types.
+            let supported = matches!(element.kind, PgTypeKind::Enum { .. })
+                || matches!(
+                    (&element.kind, element.name.as_str()),
+                    (
+                        PgTypeKind::Base | PgTypeKind::Domain { .. },
+                        "bool" | "int2" | "int4" | "int8" | "oid" | "float4" | "float8"
+                            | "numeric" | "money" | "text" | "varchar" | "bpchar" | "char"
+                            | "name" | "uuid" | "json" | "jsonb" | "xml" | "bytea" | "inet"
+                            | "cidr" | "macaddr" | "macaddr8" | "date" | "time" | "timetz"
+                            | "timestamp" | "timestamptz" | "hstore" | "citext" | "ltree"
+                    )
+                );
+            if !supported {
+                return unknown(cfg, false);
+            }
             let elem = repr_of(element, typmod, cfg)?;
             if matches!(elem, Repr::Unknown { .. }) {
-                return None;
+                return unknown(cfg, false);
             }
             let required_items = matches!(element.kind, PgTypeKind::Enum { .. });
             let toast = match element.name.as_str() {
