@@ -34,10 +34,7 @@ pub fn classify(e: &RsError) -> ErrorClass {
             }
             _ => ErrorClass::Transient,
         },
-        RsError::Request(r) => match r {
-            RequestError::IO(_) | RequestError::Poisoned(_) => ErrorClass::Transient,
-            _ => ErrorClass::Fatal,
-        },
+        RsError::Request(RequestError::IO(_) | RequestError::Poisoned(_)) => ErrorClass::Transient,
         // rskafka gave up retrying something it considered retryable, or a response did not
         // match the request (for instance a partition missing from metadata while a topic is
         // being re-created): both clear up by themselves or show up again in the logs.
@@ -278,6 +275,7 @@ impl KafkaError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -95,6 +95,7 @@ impl StickyPartitioner {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1411,6 +1411,7 @@ async fn produce_attempt(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
