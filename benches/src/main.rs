@@ -1,1 +1,267 @@
-fn main() {}
+//! The source drain benchmark: how fast walcast empties a replication slot's backlog into Kafka,
+//! next to `pg_recvlogical` (pgoutput to /dev/null, the ceiling for any client of one slot) on the
+//! same backlog, in the same run.
+//!
+//! 1. Start throwaway PostgreSQL and tansu (the test kit's), create `orders` (sql/seed.sql) and a
+//!    publication, and create three slots at the same position: `recv_before`, `walcast_bench`,
+//!    `recv_after`.
+//! 2. Write the backlog (`--rows`, default 200,000, in transactions of `--tx-rows` rows) while
+//!    nothing reads, and note the WAL end.
+//! 3. Drain `recv_before` with pg_recvlogical (`--endpos`), then start the release `walcast`
+//!    binary with a connector on `walcast_bench` (`snapshot.mode=no_data`) and stop the clock when
+//!    that slot's `confirmed_flush_lsn` passes the backlog's end (walcast confirms only what Kafka
+//!    acknowledged), then drain `recv_after`.
+//! 4. Check every row reached Kafka, and print rates and walcast's peak RSS (VmHWM).
+//!
+//! Run with `make bench` (release build). Not a test: nothing here asserts on time.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use walcast_testkit::{free_port, pg_bin_dir, workspace_bin, Postgres, Tansu};
+
+struct Args {
+    rows: u64,
+    tx_rows: u64,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        rows: 200_000,
+        tx_rows: 1_000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = |name: &str| -> Result<u64> {
+            it.next()
+                .with_context(|| format!("{name} needs a value"))?
+                .parse()
+                .with_context(|| format!("{name} needs a number"))
+        };
+        match flag.as_str() {
+            "--rows" => a.rows = val("--rows")?,
+            "--tx-rows" => a.tx_rows = val("--tx-rows")?.max(1),
+            other => bail!("unknown argument {other}; use --rows N --tx-rows N"),
+        }
+    }
+    Ok(a)
+}
+
+async fn lsn_of(client: &tokio_postgres::Client, sql: &str) -> Result<u64> {
+    let row = client.query_one(sql, &[]).await?;
+    let s: Option<String> = row.get(0);
+    parse_lsn(s.as_deref().unwrap_or("0/0"))
+}
+
+fn parse_lsn(s: &str) -> Result<u64> {
+    let (hi, lo) = s.split_once('/').context("LSN without '/'")?;
+    Ok((u64::from_str_radix(hi, 16)? << 32) | u64::from_str_radix(lo, 16)?)
+}
+
+fn fmt_lsn(l: u64) -> String {
+    format!("{:X}/{:X}", l >> 32, l & 0xffff_ffff)
+}
+
+fn recvlogical(pg: &Postgres, slot: &str, end: u64) -> Result<Duration> {
+    let bin = pg_bin_dir()?.join("pg_recvlogical");
+    let started = Instant::now();
+    let status = Command::new(bin)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port().to_string(),
+            "-U",
+            "postgres",
+        ])
+        .args(["-d", "postgres", "--slot", slot, "--start", "--no-loop"])
+        .args(["--endpos", &fmt_lsn(end)])
+        .args(["-o", "proto_version=1", "-o", "publication_names=bench_pub"])
+        .args(["-f", "/dev/null"])
+        .env("PGPASSWORD", "postgres")
+        .stderr(Stdio::inherit())
+        .status()
+        .context("running pg_recvlogical")?;
+    let took = started.elapsed();
+    if !status.success() {
+        bail!("pg_recvlogical exited with {status}");
+    }
+    Ok(took)
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let a = args()?;
+    let walcast = workspace_bin("walcast")?;
+    let pg = Postgres::start().await?;
+    let tansu = Tansu::start().await?;
+    let client = pg.connect().await?;
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql/seed.sql");
+    client
+        .batch_execute(&std::fs::read_to_string(&seed).context("reading sql/seed.sql")?)
+        .await?;
+    client
+        .batch_execute("CREATE PUBLICATION bench_pub FOR TABLE public.orders")
+        .await?;
+    for slot in ["recv_before", "walcast_bench", "recv_after"] {
+        client
+            .execute(
+                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+                &[&slot],
+            )
+            .await?;
+    }
+
+    eprintln!(
+        "writing backlog: {} rows in transactions of {}",
+        a.rows, a.tx_rows
+    );
+    let write_start = Instant::now();
+    let mut written = 0u64;
+    while written < a.rows {
+        let n = a.tx_rows.min(a.rows - written);
+        client
+            .batch_execute(&format!(
+                "INSERT INTO orders (customer_id, status, amount, note)
+                 SELECT (g % 5000) + 1, (ARRAY['new','paid','shipped','delivered'])[1 + g % 4],
+                        round((random() * 1000)::numeric, 2),
+                        'order note ' || md5(g::text)
+                 FROM generate_series({} , {}) AS g",
+                written + 1,
+                written + n
+            ))
+            .await?;
+        written += n;
+    }
+    let end = lsn_of(&client, "SELECT pg_current_wal_lsn()::text").await?;
+    eprintln!(
+        "backlog written in {:.1} s, WAL end {}",
+        write_start.elapsed().as_secs_f64(),
+        fmt_lsn(end)
+    );
+
+    let before = recvlogical(&pg, "recv_before", end)?;
+
+    // walcast, as a user runs it: worker properties + the connector's JSON.
+    let dir = tempfile::tempdir()?;
+    let rest_port = free_port();
+    let worker = dir.path().join("worker.properties");
+    std::fs::write(
+        &worker,
+        format!(
+            "bootstrap.servers={}\nlisteners=http://127.0.0.1:{rest_port}\nwalcast.state.dir={}\n",
+            tansu.bootstrap(),
+            dir.path().join("state").display()
+        ),
+    )?;
+    let connector = dir.path().join("bench.json");
+    std::fs::write(
+        &connector,
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "name": "bench",
+            "config": {
+                "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+                "database.hostname": "127.0.0.1",
+                "database.port": pg.port().to_string(),
+                "database.user": "postgres",
+                "database.password": "postgres",
+                "database.dbname": "postgres",
+                "database.sslmode": "disable",
+                "topic.prefix": "bench",
+                "plugin.name": "pgoutput",
+                "slot.name": "walcast_bench",
+                "publication.name": "bench_pub",
+                "publication.autocreate.mode": "disabled",
+                "snapshot.mode": "no_data"
+            }
+        }))?,
+    )?;
+    let started = Instant::now();
+    let mut child = Command::new(&walcast)
+        .arg("standalone")
+        .arg(&worker)
+        .arg(&connector)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", walcast.display()))?;
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut peak_kib = 0;
+    let walcast_time = loop {
+        let confirmed = lsn_of(
+            &client,
+            "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = 'walcast_bench'",
+        )
+        .await?;
+        peak_kib = peak_kib.max(peak_rss_kib(pid).unwrap_or(0));
+        if confirmed >= end {
+            break started.elapsed();
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("walcast exited early with {status}");
+        }
+        if Instant::now() > deadline {
+            bail!("walcast did not confirm {} within 10 minutes", fmt_lsn(end));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    peak_kib = peak_kib.max(peak_rss_kib(pid).unwrap_or(0));
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+
+    let after = recvlogical(&pg, "recv_after", end)?;
+
+    let records = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "bench.public.orders")
+        .await
+        .context("reading the orders topic back")?
+        .len() as u64;
+
+    let rate = |d: Duration| a.rows as f64 / d.as_secs_f64();
+    let ceiling = rate(before).max(rate(after));
+    println!("rows in backlog:            {}", a.rows);
+    println!(
+        "pg_recvlogical (before):    {:>9.0} rows/s  ({:.2} s)",
+        rate(before),
+        before.as_secs_f64()
+    );
+    println!(
+        "pg_recvlogical (after):     {:>9.0} rows/s  ({:.2} s)",
+        rate(after),
+        after.as_secs_f64()
+    );
+    println!(
+        "walcast -> tansu (acked):   {:>9.0} rows/s  ({:.2} s, incl. process start)",
+        rate(walcast_time),
+        walcast_time.as_secs_f64()
+    );
+    println!(
+        "walcast / pg_recvlogical:   {:>9.2}x  (target >= 0.8x)",
+        rate(walcast_time) / ceiling
+    );
+    println!(
+        "walcast peak RSS:           {:>9.1} MB (target <= 64 MB)",
+        peak_kib as f64 / 1024.0
+    );
+    println!("records in Kafka:           {records}");
+    if records < a.rows {
+        bail!("only {records} of {} rows reached Kafka", a.rows);
+    }
+    Ok(())
+}

@@ -132,10 +132,18 @@ impl Worker {
         let r = self.http.get(self.url(path)).send().await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
     }
 
-    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
         let m = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut req = self.http.request(m, self.url(path));
         if let Some(b) = body {
@@ -144,13 +152,20 @@ impl Worker {
         let r = req.send().await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
     }
 
     /// POST /connectors; fails unless 201.
     pub async fn create_connector(&self, name: &str, config: Value) -> Result<Value> {
         let (status, body) = self
-            .send("POST", "/connectors", Some(json!({"name": name, "config": config})))
+            .send(
+                "POST",
+                "/connectors",
+                Some(json!({"name": name, "config": config})),
+            )
             .await?;
         if status != 201 {
             bail!("creating {name}: {status} {body}");
@@ -158,14 +173,15 @@ impl Worker {
         Ok(body)
     }
 
-    /// Wait until the connector and its task report `state`.
+    /// Wait until the connector and its task report `state` (for FAILED, the task).
     pub async fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;
         let mut last = Value::Null;
         while Instant::now() < deadline {
             let (code, body) = self.get(&format!("/connectors/{name}/status")).await?;
+            // Like Connect, a failed task may leave its connector RUNNING.
             if code == 200
-                && body["connector"]["state"] == state
+                && (body["connector"]["state"] == state || state == "FAILED")
                 && body["tasks"][0]["state"] == state
             {
                 return Ok(body);

@@ -161,7 +161,10 @@ fn parse_num<T: std::str::FromStr>(
     match get(p, key) {
         None => default,
         Some(v) => v.parse().unwrap_or_else(|_| {
-            issues.push(ConfigIssue::new(key, format!("'{v}' is not a valid number")));
+            issues.push(ConfigIssue::new(
+                key,
+                format!("'{v}' is not a valid number"),
+            ));
             default
         }),
     }
@@ -193,7 +196,7 @@ impl SourceConfig {
     /// Reads and checks the connector properties; every problem is reported, each naming its key.
     pub fn parse(p: &BTreeMap<String, String>) -> Result<Self, Vec<ConfigIssue>> {
         let mut issues = Vec::new();
-        let mut required = |key: &str, issues: &mut Vec<ConfigIssue>| -> String {
+        let required = |key: &str, issues: &mut Vec<ConfigIssue>| -> String {
             match get(p, key) {
                 Some(v) => v.to_string(),
                 None => {
@@ -208,7 +211,10 @@ impl SourceConfig {
         let topic_prefix = match first(p, &["topic.prefix", "database.server.name"]) {
             Some(v) => v.to_string(),
             None => {
-                issues.push(ConfigIssue::new("topic.prefix", "Missing required configuration"));
+                issues.push(ConfigIssue::new(
+                    "topic.prefix",
+                    "Missing required configuration",
+                ));
                 String::new()
             }
         };
@@ -253,8 +259,7 @@ impl SourceConfig {
                 SnapshotMode::Initial
             }
         };
-        let publication_mode = match get(p, "publication.autocreate.mode").unwrap_or("all_tables")
-        {
+        let publication_mode = match get(p, "publication.autocreate.mode").unwrap_or("all_tables") {
             "all_tables" => PublicationMode::AllTables,
             "filtered" => PublicationMode::Filtered,
             "disabled" => PublicationMode::Disabled,
@@ -371,7 +376,12 @@ impl SourceConfig {
             compression,
             linger: Duration::from_millis(linger_ms),
             batch_size,
-            max_buffered_bytes: parse_num(p, "walcast.max.buffered.bytes", 64usize << 20, &mut issues),
+            max_buffered_bytes: parse_num(
+                p,
+                "walcast.max.buffered.bytes",
+                64usize << 20,
+                &mut issues,
+            ),
         };
         if issues.is_empty() {
             Ok(cfg)
@@ -393,47 +403,293 @@ impl SourceConfig {
 
 /// The keys listed by the validate endpoint (the ones walcast acts on).
 pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
-    key("database.hostname", "STRING", true, None, "PostgreSQL host name or address."),
-    key("database.port", "INT", false, Some("5432"), "PostgreSQL port."),
-    key("database.user", "STRING", true, None, "User with the REPLICATION attribute (or superuser)."),
-    key("database.password", "PASSWORD", false, None, "The user's password."),
-    key("database.dbname", "STRING", true, None, "Database to capture."),
-    key("database.sslmode", "STRING", false, Some("prefer"), "disable, allow, prefer, require, verify-ca or verify-full."),
-    key("topic.prefix", "STRING", true, None, "Prefix of every topic name: <topic.prefix>.<schema>.<table>."),
-    key("plugin.name", "STRING", false, Some("pgoutput"), "Logical decoding plugin; walcast supports pgoutput only."),
-    key("slot.name", "STRING", false, Some("debezium"), "Replication slot name."),
-    key("slot.drop.on.stop", "BOOLEAN", false, Some("false"), "Drop the slot when the connector is stopped or deleted."),
-    key("publication.name", "STRING", false, Some("dbz_publication"), "Publication to stream."),
-    key("publication.autocreate.mode", "STRING", false, Some("all_tables"), "all_tables, filtered or disabled."),
-    key("schema.include.list", "LIST", false, None, "Regexes of schemas to capture."),
-    key("schema.exclude.list", "LIST", false, None, "Regexes of schemas not to capture."),
-    key("table.include.list", "LIST", false, None, "Regexes of schema.table to capture."),
-    key("table.exclude.list", "LIST", false, None, "Regexes of schema.table not to capture."),
-    key("column.include.list", "LIST", false, None, "Regexes of schema.table.column to include."),
-    key("column.exclude.list", "LIST", false, None, "Regexes of schema.table.column to exclude."),
-    key("message.key.columns", "STRING", false, None, "Key columns per table: schema.table:col1,col2;..."),
-    key("snapshot.mode", "STRING", false, Some("initial"), "initial, initial_only, no_data (never), always or when_needed."),
-    key("snapshot.fetch.size", "INT", false, Some("10240"), "Rows read per snapshot batch."),
-    key("decimal.handling.mode", "STRING", false, Some("precise"), "precise, string or double."),
-    key("time.precision.mode", "STRING", false, Some("adaptive"), "adaptive, adaptive_time_microseconds or connect."),
-    key("binary.handling.mode", "STRING", false, Some("bytes"), "bytes, base64, base64-url-safe or hex."),
-    key("interval.handling.mode", "STRING", false, Some("numeric"), "numeric or string."),
-    key("hstore.handling.mode", "STRING", false, Some("json"), "json or map."),
-    key("include.unknown.datatypes", "BOOLEAN", false, Some("false"), "Emit columns of types walcast does not map."),
-    key("tombstones.on.delete", "BOOLEAN", false, Some("true"), "Follow each delete with a tombstone."),
-    key("skipped.operations", "LIST", false, Some("t"), "Operations not emitted: c, u, d, t, none."),
-    key("heartbeat.interval.ms", "INT", false, Some("0"), "Heartbeat interval; 0 disables heartbeats."),
-    key("topic.heartbeat.prefix", "STRING", false, Some("__debezium-heartbeat"), "Heartbeat topic prefix."),
-    key("heartbeat.action.query", "STRING", false, None, "SQL run on every heartbeat."),
-    key("status.update.interval.ms", "INT", false, Some("100"), "How often the acknowledged LSN is confirmed to PostgreSQL."),
-    key("max.batch.size", "INT", false, Some("2048"), "Accepted for compatibility; walcast batches by bytes."),
-    key("topic.creation.default.partitions", "INT", false, Some("1"), "Partitions of topics walcast creates."),
-    key("topic.creation.default.replication.factor", "INT", false, Some("1"), "Replication factor of topics walcast creates."),
-    key("producer.override.compression.type", "STRING", false, Some("none"), "none, gzip, snappy, lz4 or zstd."),
-    key("producer.override.linger.ms", "LONG", false, Some("5"), "How long a batch waits for more records."),
-    key("producer.override.batch.size", "INT", false, Some("1048576"), "Batch size in bytes."),
-    key("walcast.max.buffered.bytes", "LONG", false, Some("67108864"), "Bytes not yet acknowledged by Kafka before reading pauses."),
-    key("walcast.streaming.enable", "BOOLEAN", false, Some("true"), "Use pgoutput's streaming of large in-progress transactions (PostgreSQL 14+)."),
+    key(
+        "database.hostname",
+        "STRING",
+        true,
+        None,
+        "PostgreSQL host name or address.",
+    ),
+    key(
+        "database.port",
+        "INT",
+        false,
+        Some("5432"),
+        "PostgreSQL port.",
+    ),
+    key(
+        "database.user",
+        "STRING",
+        true,
+        None,
+        "User with the REPLICATION attribute (or superuser).",
+    ),
+    key(
+        "database.password",
+        "PASSWORD",
+        false,
+        None,
+        "The user's password.",
+    ),
+    key(
+        "database.dbname",
+        "STRING",
+        true,
+        None,
+        "Database to capture.",
+    ),
+    key(
+        "database.sslmode",
+        "STRING",
+        false,
+        Some("prefer"),
+        "disable, allow, prefer, require, verify-ca or verify-full.",
+    ),
+    key(
+        "topic.prefix",
+        "STRING",
+        true,
+        None,
+        "Prefix of every topic name: <topic.prefix>.<schema>.<table>.",
+    ),
+    key(
+        "plugin.name",
+        "STRING",
+        false,
+        Some("pgoutput"),
+        "Logical decoding plugin; walcast supports pgoutput only.",
+    ),
+    key(
+        "slot.name",
+        "STRING",
+        false,
+        Some("debezium"),
+        "Replication slot name.",
+    ),
+    key(
+        "slot.drop.on.stop",
+        "BOOLEAN",
+        false,
+        Some("false"),
+        "Drop the slot when the connector is stopped or deleted.",
+    ),
+    key(
+        "publication.name",
+        "STRING",
+        false,
+        Some("dbz_publication"),
+        "Publication to stream.",
+    ),
+    key(
+        "publication.autocreate.mode",
+        "STRING",
+        false,
+        Some("all_tables"),
+        "all_tables, filtered or disabled.",
+    ),
+    key(
+        "schema.include.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of schemas to capture.",
+    ),
+    key(
+        "schema.exclude.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of schemas not to capture.",
+    ),
+    key(
+        "table.include.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of schema.table to capture.",
+    ),
+    key(
+        "table.exclude.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of schema.table not to capture.",
+    ),
+    key(
+        "column.include.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of schema.table.column to include.",
+    ),
+    key(
+        "column.exclude.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of schema.table.column to exclude.",
+    ),
+    key(
+        "message.key.columns",
+        "STRING",
+        false,
+        None,
+        "Key columns per table: schema.table:col1,col2;...",
+    ),
+    key(
+        "snapshot.mode",
+        "STRING",
+        false,
+        Some("initial"),
+        "initial, initial_only, no_data (never), always or when_needed.",
+    ),
+    key(
+        "snapshot.fetch.size",
+        "INT",
+        false,
+        Some("10240"),
+        "Rows read per snapshot batch.",
+    ),
+    key(
+        "decimal.handling.mode",
+        "STRING",
+        false,
+        Some("precise"),
+        "precise, string or double.",
+    ),
+    key(
+        "time.precision.mode",
+        "STRING",
+        false,
+        Some("adaptive"),
+        "adaptive, adaptive_time_microseconds or connect.",
+    ),
+    key(
+        "binary.handling.mode",
+        "STRING",
+        false,
+        Some("bytes"),
+        "bytes, base64, base64-url-safe or hex.",
+    ),
+    key(
+        "interval.handling.mode",
+        "STRING",
+        false,
+        Some("numeric"),
+        "numeric or string.",
+    ),
+    key(
+        "hstore.handling.mode",
+        "STRING",
+        false,
+        Some("json"),
+        "json or map.",
+    ),
+    key(
+        "include.unknown.datatypes",
+        "BOOLEAN",
+        false,
+        Some("false"),
+        "Emit columns of types walcast does not map.",
+    ),
+    key(
+        "tombstones.on.delete",
+        "BOOLEAN",
+        false,
+        Some("true"),
+        "Follow each delete with a tombstone.",
+    ),
+    key(
+        "skipped.operations",
+        "LIST",
+        false,
+        Some("t"),
+        "Operations not emitted: c, u, d, t, none.",
+    ),
+    key(
+        "heartbeat.interval.ms",
+        "INT",
+        false,
+        Some("0"),
+        "Heartbeat interval; 0 disables heartbeats.",
+    ),
+    key(
+        "topic.heartbeat.prefix",
+        "STRING",
+        false,
+        Some("__debezium-heartbeat"),
+        "Heartbeat topic prefix.",
+    ),
+    key(
+        "heartbeat.action.query",
+        "STRING",
+        false,
+        None,
+        "SQL run on every heartbeat.",
+    ),
+    key(
+        "status.update.interval.ms",
+        "INT",
+        false,
+        Some("100"),
+        "How often the acknowledged LSN is confirmed to PostgreSQL.",
+    ),
+    key(
+        "max.batch.size",
+        "INT",
+        false,
+        Some("2048"),
+        "Accepted for compatibility; walcast batches by bytes.",
+    ),
+    key(
+        "topic.creation.default.partitions",
+        "INT",
+        false,
+        Some("1"),
+        "Partitions of topics walcast creates.",
+    ),
+    key(
+        "topic.creation.default.replication.factor",
+        "INT",
+        false,
+        Some("1"),
+        "Replication factor of topics walcast creates.",
+    ),
+    key(
+        "producer.override.compression.type",
+        "STRING",
+        false,
+        Some("none"),
+        "none, gzip, snappy, lz4 or zstd.",
+    ),
+    key(
+        "producer.override.linger.ms",
+        "LONG",
+        false,
+        Some("5"),
+        "How long a batch waits for more records.",
+    ),
+    key(
+        "producer.override.batch.size",
+        "INT",
+        false,
+        Some("1048576"),
+        "Batch size in bytes.",
+    ),
+    key(
+        "walcast.max.buffered.bytes",
+        "LONG",
+        false,
+        Some("67108864"),
+        "Bytes not yet acknowledged by Kafka before reading pauses.",
+    ),
+    key(
+        "walcast.streaming.enable",
+        "BOOLEAN",
+        false,
+        Some("true"),
+        "Use pgoutput's streaming of large in-progress transactions (PostgreSQL 14+).",
+    ),
 ];
 
 const fn key(

@@ -1,7 +1,94 @@
 //! The PostgreSQL source connector (`io.debezium.connector.postgresql.PostgresConnector`):
 //! snapshot and streaming from a logical replication slot, Debezium-compatible events into Kafka,
 //! and the slot's LSN confirmed only once Kafka has acknowledged everything before it.
+//!
+//! Stages: [`task`] (connect, publication, slot, snapshot decision, clean stop) →
+//! [`snapshot`] (exported-snapshot reads) → [`engine`] (pgoutput → records → producer, and the
+//! status task that confirms the acknowledged LSN). [`events`] is the single seam to the
+//! Debezium encoder; [`spill`] keeps streamed in-progress transactions on disk; [`state`]
+//! remembers whether the snapshot finished.
 
 pub mod config;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod snapshot;
 pub mod spill;
 pub mod state;
+pub mod task;
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+use walcast_connect::{
+    ConfigIssue, ConfigKeyDef, ConnectorError, ConnectorKind, ConnectorPlugin, TaskContext,
+};
+
+pub use config::SourceConfig;
+pub use error::SourceError;
+
+/// Debezium's PostgreSQL connector class, the name users already have in their configs.
+pub const CLASS: &str = "io.debezium.connector.postgresql.PostgresConnector";
+
+/// The plugin the worker registers.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PostgresSourcePlugin;
+
+impl ConnectorPlugin for PostgresSourcePlugin {
+    fn class(&self) -> &'static str {
+        CLASS
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["PostgresConnector", "postgres", "walcast.postgres.source"]
+    }
+
+    fn kind(&self) -> ConnectorKind {
+        ConnectorKind::Source
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn config_keys(&self) -> &'static [ConfigKeyDef] {
+        config::CONFIG_KEYS
+    }
+
+    fn validate(&self, config: &BTreeMap<String, String>) -> Vec<ConfigIssue> {
+        let mut issues = match SourceConfig::parse(config) {
+            Ok(_) => Vec::new(),
+            Err(issues) => issues,
+        };
+        let schemas = walcast_debezium::schemas_enable_from_properties(config);
+        let (k, v) = schemas.clone().unwrap_or((true, true));
+        for e in [
+            schemas.err(),
+            walcast_debezium::EventConfig::from_properties(config, k, v).err(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let key = config_error_key(&e);
+            if !issues.iter().any(|i| i.key == key) {
+                issues.push(ConfigIssue::new(key, e.to_string()));
+            }
+        }
+        issues
+    }
+
+    fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Result<(), ConnectorError>> {
+        Box::pin(task::run(ctx))
+    }
+}
+
+/// The property an event-configuration error is about.
+fn config_error_key(e: &walcast_debezium::ConfigError) -> String {
+    use walcast_debezium::ConfigError as E;
+    match e {
+        E::Missing { key } => (*key).to_string(),
+        E::InvalidValue { key, .. } | E::InvalidRegex { key, .. } => key.clone(),
+        E::InvalidKeyColumns { .. } => "message.key.columns".into(),
+        E::BothColumnLists => "column.exclude.list".into(),
+    }
+}

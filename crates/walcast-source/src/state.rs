@@ -49,7 +49,9 @@ impl StateStore {
             format!("-{:08x}", fnv1a(connector.as_bytes()))
         };
         Self {
-            path: state_dir.join("source").join(format!("{safe}{suffix}.json")),
+            path: state_dir
+                .join("source")
+                .join(format!("{safe}{suffix}.json")),
         }
     }
 
@@ -112,7 +114,13 @@ mod tests {
     fn round_trip_and_missing() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::new(dir.path(), "inventory/connector 1");
-        assert!(store.path().file_name().unwrap().to_str().unwrap().starts_with("inventory_connector_1-"));
+        assert!(store
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("inventory_connector_1-"));
         assert_eq!(store.load().unwrap(), None);
         let st = SourceState {
             slot_name: "debezium".into(),

@@ -38,9 +38,7 @@ enum Command {
 /// The connector classes compiled into this binary. Registration is explicit: each plugin is
 /// one line here.
 fn plugins() -> Vec<Arc<dyn ConnectorPlugin>> {
-    // The PostgreSQL source (walcast_source::PostgresSourcePlugin) is added here once the
-    // walcast-source crate provides it; sinks follow the same way.
-    Vec::new()
+    vec![Arc::new(walcast_source::PostgresSourcePlugin)]
 }
 
 fn main() -> ExitCode {

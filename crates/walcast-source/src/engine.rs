@@ -1,0 +1,590 @@
+//! The source's hot path: pgoutput messages in, Debezium records out to the producer, and the
+//! acknowledged position back to PostgreSQL.
+//!
+//! ```text
+//! ReplicationReader ──XLogData──> Decoder ──Message──> Engine::apply ──records──> Producer
+//!        ▲                                                                          │ acks
+//!        └──── StandbyStatusUpdate(flush = acked watermark) <── status task <───────┘
+//! ```
+//!
+//! Every record of a transaction is sent with the transaction's commit LSN as its token, and the
+//! commit's end LSN is marked when the Commit message arrives; the producer's watermark (the
+//! largest token whose records are all acknowledged) is what the status task confirms. So the
+//! slot never advances past a change Kafka has not acknowledged, and a restart resumes after the
+//! last fully acknowledged transaction. While no transaction is open, a keepalive's WAL position
+//! is marked too, so an idle slot (or one whose traffic is all on uncaptured tables) keeps
+//! releasing WAL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use metrics::{counter, gauge, Counter, Gauge};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use walcast_debezium::EventConfig;
+use walcast_kafka::Producer;
+use walcast_pgwire::{
+    load_table_schema, pg_micros_to_unix_millis, ColumnSchema, Lsn, Message, PgError,
+    ReplicaIdentity, ReplicationMessage, ReplicationReader, ReplicationWriter, StandbyStatusUpdate,
+    TableId, TableSchema, TupleValue, TypeCache,
+};
+
+use crate::config::SourceConfig;
+use crate::error::SourceError;
+use crate::events::{self, Op, RecordBuf, SnapshotMarker, SourcePosition, TableEncoder};
+use crate::spill::SpillStore;
+
+/// Metric names, defined once.
+pub mod metric {
+    pub const EVENTS: &str = "walcast_source_events_total";
+    pub const BYTES: &str = "walcast_source_bytes_total";
+    pub const RECEIVED_LSN: &str = "walcast_source_received_lsn";
+    pub const CONFIRMED_LSN: &str = "walcast_source_confirmed_lsn";
+    pub const SLOT_LAG: &str = "walcast_source_slot_lag_bytes";
+    pub const SNAPSHOT_ROWS: &str = "walcast_source_snapshot_rows_total";
+    pub const SNAPSHOT_ESTIMATE: &str = "walcast_source_snapshot_rows_estimated";
+    pub const SNAPSHOT_RUNNING: &str = "walcast_source_snapshot_running";
+    pub const TRANSACTIONS: &str = "walcast_source_transactions_total";
+    pub const SPILLED: &str = "walcast_source_spilled_transactions";
+}
+
+/// A captured or uncaptured table as the engine knows it.
+pub struct TableState {
+    pub schema: TableSchema,
+    /// `None` when the table is not captured: its changes are skipped.
+    pub encoder: Option<TableEncoder>,
+    /// Per-op event counters (c, u, d, r, t), resolved once so counting costs nothing per event.
+    pub counters: [Counter; 5],
+}
+
+impl TableState {
+    pub fn new(connector: &str, schema: TableSchema, encoder: Option<TableEncoder>) -> Self {
+        let table = schema.id.to_string();
+        let mk = |op: &'static str| counter!(metric::EVENTS, "connector" => connector.to_string(), "table" => table.clone(), "op" => op);
+        Self {
+            counters: [mk("c"), mk("u"), mk("d"), mk("r"), mk("t")],
+            schema,
+            encoder,
+        }
+    }
+
+    pub fn count(&self, op: Op) {
+        let i = match op {
+            Op::Create => 0,
+            Op::Update => 1,
+            Op::Delete => 2,
+            Op::Read => 3,
+            Op::Truncate => 4,
+        };
+        self.counters[i].increment(1);
+    }
+}
+
+/// The transaction being received.
+#[derive(Debug, Clone, Copy)]
+struct Tx {
+    xid: u32,
+    /// Commit time, µs since 2000-01-01.
+    commit_time: i64,
+    /// The commit LSN: every record of the transaction carries it as its producer token.
+    token: u64,
+}
+
+/// Builds the table schema for a Relation message: the column list and types from the message
+/// (they describe the tuples that follow), nullability, defaults and the primary key from the
+/// catalog, matched by column name.
+pub async fn schema_for_relation(
+    client: &tokio_postgres::Client,
+    types: &mut TypeCache,
+    rel: &walcast_pgwire::Relation,
+) -> Result<TableSchema, SourceError> {
+    let id = rel.table_id();
+    let catalog = match load_table_schema(client, rel.oid).await {
+        Ok(s) => Some(s),
+        Err(e) if e.is_transient() => return Err(e.into()),
+        Err(e) => {
+            // Dropped or renamed since the change was written: describe it from the message.
+            warn!(table = %id, error = %e, "table not found in the catalog; using the replication stream's description");
+            None
+        }
+    };
+    let mut columns = Vec::with_capacity(rel.columns.len());
+    for (i, rc) in rel.columns.iter().enumerate() {
+        let known = catalog
+            .as_ref()
+            .and_then(|c| c.columns.iter().find(|c| c.name == rc.name));
+        let col = match known {
+            Some(c) if c.pg_type.oid == rc.type_oid => ColumnSchema {
+                type_modifier: rc.type_modifier,
+                ..c.clone()
+            },
+            _ => ColumnSchema {
+                name: rc.name.clone(),
+                attnum: i16::try_from(i + 1).unwrap_or(i16::MAX),
+                pg_type: types.resolve(client, rc.type_oid).await?,
+                type_modifier: rc.type_modifier,
+                nullable: true,
+                default_expr: None,
+                primary_key_position: None,
+            },
+        };
+        columns.push(col);
+    }
+    if catalog.is_none() && rel.replica_identity != ReplicaIdentity::Full {
+        // Without the catalog, the replica identity key is the best guess at the primary key.
+        let mut pos = 0u16;
+        for (c, rc) in columns.iter_mut().zip(&rel.columns) {
+            if rc.is_key() {
+                pos += 1;
+                c.primary_key_position = Some(pos);
+            }
+        }
+    }
+    Ok(TableSchema {
+        relation_oid: rel.oid,
+        id,
+        columns,
+        replica_identity: rel.replica_identity,
+    })
+}
+
+/// Streams changes from an open replication stream until shutdown or an error.
+pub struct Engine<'a> {
+    pub connector: &'a str,
+    pub cfg: &'a SourceConfig,
+    pub ev_cfg: &'a EventConfig,
+    pub query: &'a tokio_postgres::Client,
+    pub producer: &'a mut Producer,
+    pub tables: HashMap<u32, TableState>,
+    pub types: TypeCache,
+    pub spill: SpillStore,
+    decoder: walcast_pgwire::Decoder,
+    tx: Option<Tx>,
+    /// The xid of the streamed block being received (between Stream Start and Stop).
+    stream_xid: Option<u32>,
+    /// The last token sent or marked; tokens handed to the producer never go backwards.
+    last_token: u64,
+    /// The commit LSN of the last transaction, for `source.sequence`.
+    last_commit_lsn: Option<Lsn>,
+    records: RecordBuf,
+    received_lsn: Gauge,
+    bytes: Counter,
+    transactions: Counter,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(
+        connector: &'a str,
+        cfg: &'a SourceConfig,
+        ev_cfg: &'a EventConfig,
+        query: &'a tokio_postgres::Client,
+        producer: &'a mut Producer,
+        spill: SpillStore,
+    ) -> Self {
+        let label = connector.to_string();
+        Self {
+            connector,
+            cfg,
+            ev_cfg,
+            query,
+            producer,
+            tables: HashMap::new(),
+            types: TypeCache::new(),
+            spill,
+            decoder: walcast_pgwire::Decoder::new(),
+            tx: None,
+            stream_xid: None,
+            last_token: 0,
+            last_commit_lsn: None,
+            records: RecordBuf::default(),
+            received_lsn: gauge!(metric::RECEIVED_LSN, "connector" => label.clone()),
+            bytes: counter!(metric::BYTES, "connector" => label.clone()),
+            transactions: counter!(metric::TRANSACTIONS, "connector" => label),
+        }
+    }
+
+    /// Reads the stream until `shutdown` fires (returns `Ok`) or something fails.
+    pub async fn run(
+        &mut self,
+        reader: &mut ReplicationReader,
+        keepalive: &Notify,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SourceError> {
+        let mut heartbeat = (!self.cfg.heartbeat_interval.is_zero())
+            .then(|| tokio::time::interval(self.cfg.heartbeat_interval));
+        if let Some(h) = heartbeat.as_mut() {
+            h.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            h.reset();
+        }
+        let mut lag_tick = tokio::time::interval(Duration::from_secs(10));
+        lag_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let lag_gauge = gauge!(metric::SLOT_LAG, "connector" => self.connector.to_string());
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tick(&mut heartbeat) => self.heartbeat().await?,
+                _ = lag_tick.tick() => {
+                    match walcast_pgwire::slot_lag_bytes(self.query, &self.cfg.slot_name).await {
+                        Ok(Some(lag)) => lag_gauge.set(lag as f64),
+                        Ok(None) => {}
+                        Err(e) => debug!(error = %e, "reading slot lag failed"),
+                    }
+                }
+                msg = reader.next() => match msg? {
+                    None => {
+                        return Err(SourceError::Transient(
+                            "PostgreSQL ended the replication stream".into(),
+                        ))
+                    }
+                    Some(ReplicationMessage::XLogData { wal_start, data, .. }) => {
+                        self.bytes.increment(data.len() as u64);
+                        self.received_lsn.set(wal_start.0 as f64);
+                        // Applying may wait for Kafka (backpressure); shutdown must not.
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => return Ok(()),
+                            r = self.on_wal(wal_start, data) => r?,
+                        }
+                    }
+                    Some(ReplicationMessage::PrimaryKeepalive { wal_end, reply_requested, .. }) => {
+                        if self.tx.is_none() && self.stream_xid.is_none() && wal_end.0 > self.last_token {
+                            self.last_token = wal_end.0;
+                            self.producer.mark(wal_end.0);
+                        }
+                        if reply_requested {
+                            keepalive.notify_one();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), SourceError> {
+        if let Some(q) = &self.cfg.heartbeat_action_query {
+            if let Err(e) = self.query.batch_execute(q).await {
+                warn!(error = %e, "heartbeat.action.query failed");
+            }
+        }
+        if self.tx.is_some() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let (key, value) = events::heartbeat_record(&self.cfg.topic_prefix, now, self.ev_cfg);
+        self.producer
+            .send(
+                &self.cfg.heartbeat_topic(),
+                Some(key),
+                Some(value),
+                now,
+                self.last_token,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One XLogData message.
+    async fn on_wal(&mut self, lsn: Lsn, data: Bytes) -> Result<(), SourceError> {
+        let msg = self.decoder.decode(&data).map_err(|e| {
+            SourceError::Protocol(format!(
+                "cannot decode the pgoutput message at LSN {lsn}: {e}"
+            ))
+        })?;
+        match msg {
+            Message::StreamStart(s) => {
+                self.stream_xid = Some(s.xid);
+                return Ok(());
+            }
+            Message::StreamStop => {
+                self.stream_xid = None;
+                return Ok(());
+            }
+            Message::StreamCommit(c) => {
+                self.stream_xid = None;
+                let tx = Tx {
+                    xid: c.xid,
+                    commit_time: c.commit_time,
+                    token: c.commit_lsn.0.max(self.last_token),
+                };
+                if let Some(mut reader) = self
+                    .spill
+                    .commit(c.xid)
+                    .map_err(|e| SourceError::Transient(format!("reading spill file: {e}")))?
+                {
+                    self.tx = Some(tx);
+                    while let Some(raw) = reader
+                        .next_message()
+                        .map_err(|e| SourceError::Transient(format!("reading spill file: {e}")))?
+                    {
+                        let m = walcast_pgwire::decode(&raw, true).map_err(|e| {
+                            SourceError::Protocol(format!(
+                                "cannot decode a spilled message of transaction {}: {e}",
+                                c.xid
+                            ))
+                        })?;
+                        // The spilled message's own LSN is not kept; the commit's stands in.
+                        self.apply(m, c.commit_lsn).await?;
+                    }
+                }
+                self.finish_tx(c.commit_lsn, c.end_lsn);
+                gauge!(metric::SPILLED, "connector" => self.connector.to_string())
+                    .set(self.spill.len() as f64);
+                return Ok(());
+            }
+            Message::StreamAbort(a) => {
+                self.spill
+                    .abort(a.xid, a.subxid)
+                    .map_err(|e| SourceError::Transient(format!("spill file: {e}")))?;
+                return Ok(());
+            }
+            _ => {}
+        }
+        if let Some(xid) = self.stream_xid {
+            // Part of a transaction still in progress: to disk until its Stream Commit. Relation
+            // and Type messages are applied now too, since later non-streamed messages use them.
+            let subxid = streamed_xid(&msg).unwrap_or(xid);
+            if matches!(msg, Message::Relation(_) | Message::Type(_)) {
+                self.apply(msg, lsn).await?;
+            }
+            self.spill
+                .append(xid, subxid, &data)
+                .map_err(|e| SourceError::Transient(format!("writing spill file: {e}")))?;
+            gauge!(metric::SPILLED, "connector" => self.connector.to_string())
+                .set(self.spill.len() as f64);
+            return Ok(());
+        }
+        match msg {
+            Message::Begin(b) => {
+                self.tx = Some(Tx {
+                    xid: b.xid,
+                    commit_time: b.commit_time,
+                    token: b.final_lsn.0.max(self.last_token),
+                });
+            }
+            Message::Commit(c) => self.finish_tx(c.commit_lsn, c.end_lsn),
+            other => self.apply(other, lsn).await?,
+        }
+        Ok(())
+    }
+
+    fn finish_tx(&mut self, commit_lsn: Lsn, end_lsn: Lsn) {
+        self.tx = None;
+        self.last_commit_lsn = Some(commit_lsn);
+        self.transactions.increment(1);
+        if end_lsn.0 > self.last_token {
+            self.last_token = end_lsn.0;
+            self.producer.mark(end_lsn.0);
+        }
+    }
+
+    /// A data or layout message, inside a transaction (live or replayed from a spill file).
+    async fn apply(&mut self, msg: Message, lsn: Lsn) -> Result<(), SourceError> {
+        match msg {
+            Message::Relation(rel) => self.on_relation(rel).await,
+            Message::Type(t) => {
+                self.types.invalidate(t.oid);
+                Ok(())
+            }
+            Message::Insert(i) => {
+                self.emit(i.relation_oid, Op::Create, None, Some(&i.new), lsn)
+                    .await
+            }
+            Message::Update(u) => {
+                let old = u.old.as_ref().map(|o| o.values());
+                self.emit(u.relation_oid, Op::Update, old, Some(&u.new), lsn)
+                    .await
+            }
+            Message::Delete(d) => {
+                self.emit(d.relation_oid, Op::Delete, Some(d.old.values()), None, lsn)
+                    .await
+            }
+            Message::Truncate(t) => {
+                for oid in &t.relation_oids {
+                    self.emit(*oid, Op::Truncate, None, None, lsn).await?;
+                }
+                Ok(())
+            }
+            // Logical decoding messages and origins are not captured (see README).
+            Message::Message(_) | Message::Origin(_) => Ok(()),
+            other => Err(SourceError::Protocol(format!(
+                "unexpected {} message at LSN {lsn}; walcast does not enable two-phase decoding",
+                other.kind()
+            ))),
+        }
+    }
+
+    async fn on_relation(&mut self, rel: walcast_pgwire::Relation) -> Result<(), SourceError> {
+        let id: TableId = rel.table_id();
+        let captured = self.cfg.captures(&id);
+        let schema = if captured {
+            schema_for_relation(self.query, &mut self.types, &rel).await?
+        } else {
+            TableSchema {
+                relation_oid: rel.oid,
+                id: id.clone(),
+                columns: Vec::new(),
+                replica_identity: rel.replica_identity,
+            }
+        };
+        if let Some(prev) = self.tables.get(&rel.oid) {
+            if prev.schema == schema {
+                return Ok(());
+            }
+            if captured {
+                info!(table = %id, "table layout changed; new events use the new schema");
+            }
+        }
+        let encoder = if captured {
+            Some(TableEncoder::new(&schema, self.ev_cfg).map_err(|e| {
+                SourceError::Fatal(format!("cannot map table {id} to Debezium events: {e}"))
+            })?)
+        } else {
+            None
+        };
+        self.tables
+            .insert(rel.oid, TableState::new(self.connector, schema, encoder));
+        Ok(())
+    }
+
+    async fn emit(
+        &mut self,
+        oid: u32,
+        op: Op,
+        before: Option<&[TupleValue]>,
+        after: Option<&[TupleValue]>,
+        lsn: Lsn,
+    ) -> Result<(), SourceError> {
+        let Some(table) = self.tables.get(&oid) else {
+            return Err(SourceError::Protocol(format!(
+                "change for relation {oid} at LSN {lsn} arrived before its Relation message"
+            )));
+        };
+        let Some(encoder) = table.encoder.as_ref() else {
+            return Ok(());
+        };
+        let Some(tx) = self.tx else {
+            return Err(SourceError::Protocol(format!(
+                "change at LSN {lsn} outside a transaction"
+            )));
+        };
+        if table.schema.replica_identity != ReplicaIdentity::Full
+            && op == Op::Update
+            && table.schema.primary_key().is_empty()
+            && before.is_none()
+        {
+            debug!(table = %table.schema.id, "update without a primary key or REPLICA IDENTITY FULL: before is null");
+        }
+        let pos = SourcePosition {
+            commit_time_ms: pg_micros_to_unix_millis(tx.commit_time),
+            commit_time_us: tx.commit_time + walcast_pgwire::PG_EPOCH_UNIX_MICROS,
+            snapshot: SnapshotMarker::False,
+            xid: Some(tx.xid),
+            lsn: Some(lsn),
+            last_commit_lsn: self.last_commit_lsn,
+        };
+        self.records.clear();
+        events::encode(
+            encoder,
+            op,
+            before,
+            after,
+            &pos,
+            now_ms(),
+            &mut self.records,
+        )
+        .map_err(|e| SourceError::Encode {
+            table: table.schema.id.clone(),
+            lsn,
+            source: e,
+        })?;
+        table.count(op);
+        let topic = encoder.topic();
+        for r in self.records.drain() {
+            self.producer
+                .send(topic, r.key, r.value, r.timestamp_ms, tx.token)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The highest token handed to the producer.
+    pub fn last_token(&self) -> u64 {
+        self.last_token
+    }
+}
+
+/// The xid a streamed data message carries (its subtransaction's, for changes made in one).
+fn streamed_xid(msg: &Message) -> Option<u32> {
+    match msg {
+        Message::Relation(m) => m.xid,
+        Message::Type(m) => m.xid,
+        Message::Insert(m) => m.xid,
+        Message::Update(m) => m.xid,
+        Message::Delete(m) => m.xid,
+        Message::Truncate(m) => m.xid,
+        Message::Message(m) => m.xid,
+        _ => None,
+    }
+}
+
+async fn tick(t: &mut Option<tokio::time::Interval>) {
+    match t {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Reports the acknowledged position to PostgreSQL: on every change of the producer's
+/// watermark (batched to `interval`), when the server asks for a reply, and at least every
+/// 10 s. Runs beside the reading loop, so status keeps flowing while the reader waits for Kafka
+/// (the walsender would otherwise disconnect after `wal_sender_timeout`). Returns the writer
+/// when `stop` fires, after sending a last update.
+pub async fn status_loop(
+    mut writer: ReplicationWriter,
+    mut acked: watch::Receiver<u64>,
+    keepalive: Arc<Notify>,
+    interval: Duration,
+    confirmed_gauge: Gauge,
+    stop: CancellationToken,
+) -> Result<ReplicationWriter, PgError> {
+    let mut sent = 0u64;
+    let mut last_send = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let forced = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = keepalive.notified() => true,
+            _ = tick.tick() => false,
+        };
+        let lsn = (*acked.borrow_and_update()).max(sent);
+        if forced || lsn > sent || last_send.elapsed() >= Duration::from_secs(10) {
+            writer
+                .send_status_update(StandbyStatusUpdate::confirmed(Lsn(lsn)))
+                .await?;
+            sent = lsn;
+            last_send = tokio::time::Instant::now();
+            confirmed_gauge.set(lsn as f64);
+        }
+    }
+    let lsn = (*acked.borrow()).max(sent);
+    writer
+        .send_status_update(StandbyStatusUpdate::confirmed(Lsn(lsn)))
+        .await?;
+    confirmed_gauge.set(lsn as f64);
+    Ok(writer)
+}

@@ -1,0 +1,448 @@
+//! One run of the source task, from connecting to a clean stop:
+//!
+//! 1. check the server (`wal_level=logical`, REPLICATION privilege) and resolve captured tables;
+//! 2. make sure the publication exists and covers them (`publication.autocreate.mode`);
+//! 3. decide whether to snapshot (`snapshot.mode`, the stored state and the slot);
+//! 4. snapshot inside the slot's exported snapshot, if needed, and record its completion only
+//!    after Kafka acknowledged every snapshot record;
+//! 5. stream from the slot until shutdown, confirming what Kafka acknowledged;
+//! 6. on shutdown: stop reading, flush the producer, send the final confirmed LSN, end the
+//!    stream cleanly, and drop the slot when `slot.drop.on.stop` is set.
+//!
+//! Transient failures (connection lost, broker down, slot briefly held by our own previous
+//! connection) restart the run after a backoff; fatal ones end the task as FAILED with a message
+//! that says what to fix.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics::gauge;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn, Instrument};
+use walcast_connect::{ConnectorError, TaskContext};
+use walcast_debezium::EventConfig;
+use walcast_kafka::{Compression, Producer, ProducerConfig};
+use walcast_pgwire::{
+    connect_client, Lsn, PgConnectConfig, ReplicaIdentity, ReplicationConnection,
+    ReplicationStream, SnapshotAction, SslMode, TableId,
+};
+
+use crate::config::{PublicationMode, SnapshotMode, SourceConfig};
+use crate::engine::{metric, status_loop, Engine};
+use crate::error::SourceError;
+use crate::snapshot;
+use crate::spill::SpillStore;
+use crate::state::{SourceState, StateStore};
+
+/// How long a slot held by another connection is waited for before the task fails: after a
+/// crash, PostgreSQL needs a moment to notice walcast's old connection is gone.
+const SLOT_BUSY_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs the task until shutdown or a fatal error, retrying transient failures with backoff.
+pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
+    let cfg = SourceConfig::parse(&ctx.config).map_err(|issues| {
+        ConnectorError::new(
+            issues
+                .iter()
+                .map(|i| format!("{}: {}", i.key, i.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    // Connector-level converter settings win over the worker's (including the embedded
+    // engine's shared `converter.schemas.enable`).
+    let (key_schemas, value_schemas) = if [
+        "converter.schemas.enable",
+        "key.converter.schemas.enable",
+        "value.converter.schemas.enable",
+    ]
+    .iter()
+    .any(|k| ctx.config.contains_key(*k))
+    {
+        walcast_debezium::schemas_enable_from_properties(&ctx.config)
+            .map_err(|e| ConnectorError::from_error(&e))?
+    } else {
+        (ctx.key_schemas_enable, ctx.value_schemas_enable)
+    };
+    let ev_cfg = EventConfig::from_properties(&ctx.config, key_schemas, value_schemas)
+        .map_err(|e| ConnectorError::from_error(&e))?;
+    let span = tracing::info_span!("pg_source", connector = %ctx.name, slot = %cfg.slot_name);
+    async move {
+        let mut backoff = Duration::from_millis(500);
+        let mut busy_since: Option<Instant> = None;
+        loop {
+            let started = Instant::now();
+            match run_once(&ctx, &cfg, &ev_cfg).await {
+                Ok(()) => return Ok(()),
+                Err(e) if ctx.shutdown.is_cancelled() => {
+                    warn!(error = %e, "error while stopping");
+                    return Ok(());
+                }
+                Err(e) => {
+                    let slot_busy = matches!(&e, SourceError::SlotBusy(_))
+                        || matches!(&e, SourceError::Pg(p) if p.code() == Some("55006"));
+                    if slot_busy {
+                        let since = *busy_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > SLOT_BUSY_GRACE {
+                            return Err(ConnectorError::from_error(&SourceError::Fatal(format!(
+                                "replication slot {} is in use by another connection for over {}s: stop the other client (see pg_stat_replication) or set slot.name to a slot of this connector's own; {e}",
+                                cfg.slot_name,
+                                SLOT_BUSY_GRACE.as_secs()
+                            ))));
+                        }
+                    } else if !e.is_transient() {
+                        return Err(ConnectorError::from_error(&e));
+                    } else {
+                        busy_since = None;
+                    }
+                    if started.elapsed() > Duration::from_secs(60) {
+                        backoff = Duration::from_millis(500);
+                    }
+                    warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "source failed; retrying");
+                    tokio::select! {
+                        _ = ctx.shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn pg_config(cfg: &SourceConfig) -> Result<PgConnectConfig, SourceError> {
+    let sslmode: SslMode = cfg
+        .sslmode
+        .parse()
+        .map_err(|_| SourceError::Config(format!("database.sslmode={}", cfg.sslmode)))?;
+    let mut c =
+        PgConnectConfig::new(&cfg.hostname, cfg.port, &cfg.user, &cfg.dbname).with_sslmode(sslmode);
+    if let Some(p) = &cfg.password {
+        c = c.with_password(p);
+    }
+    c.application_name = "walcast".into();
+    Ok(c)
+}
+
+fn producer_config(ctx: &TaskContext, cfg: &SourceConfig) -> Result<ProducerConfig, SourceError> {
+    let mut p = ProducerConfig::new(&ctx.worker.bootstrap_servers);
+    p.client_id = format!("walcast-{}", ctx.name);
+    p.compression = cfg
+        .compression
+        .parse::<Compression>()
+        .map_err(|e| SourceError::Config(e.to_string()))?;
+    p.linger = cfg.linger;
+    p.batch_max_bytes = cfg.batch_size.max(1024);
+    p.max_buffered_bytes = cfg.max_buffered_bytes.max(p.batch_max_bytes);
+    p.topic_partitions = cfg.topic_partitions;
+    p.topic_replication_factor = cfg.topic_replication_factor;
+    p.connector = ctx.name.clone();
+    Ok(p)
+}
+
+/// The tables this connector captures, sorted by schema and name (the snapshot order).
+async fn captured_tables(
+    client: &tokio_postgres::Client,
+    cfg: &SourceConfig,
+) -> Result<Vec<TableId>, SourceError> {
+    let mut tables: Vec<TableId> = walcast_pgwire::list_tables(client)
+        .await?
+        .into_iter()
+        .map(|(_, id)| id)
+        .filter(|id| cfg.captures(id))
+        .collect();
+    tables.sort();
+    if tables.is_empty() && (cfg.tables.has_include_list() || cfg.schemas.has_include_list()) {
+        return Err(SourceError::Fatal(format!(
+            "table.include.list/schema.include.list match no table in database {}: check the names (they are regular expressions matched against schema.table) and that the tables exist",
+            cfg.dbname
+        )));
+    }
+    Ok(tables)
+}
+
+async fn ensure_publication(
+    client: &tokio_postgres::Client,
+    cfg: &SourceConfig,
+    tables: &[TableId],
+) -> Result<(), SourceError> {
+    let exists = walcast_pgwire::publication_exists(client, &cfg.publication_name).await?;
+    match cfg.publication_mode {
+        PublicationMode::Disabled => {
+            if !exists {
+                return Err(SourceError::Fatal(format!(
+                    "publication {} does not exist and publication.autocreate.mode=disabled: create it (CREATE PUBLICATION {} FOR ALL TABLES) or set publication.autocreate.mode=all_tables",
+                    cfg.publication_name, cfg.publication_name
+                )));
+            }
+        }
+        PublicationMode::AllTables => {
+            if !exists {
+                info!(publication = %cfg.publication_name, "creating publication for all tables");
+                walcast_pgwire::create_publication_all_tables(client, &cfg.publication_name)
+                    .await?;
+            }
+        }
+        PublicationMode::Filtered => {
+            if tables.is_empty() {
+                return Err(SourceError::Fatal(
+                    "publication.autocreate.mode=filtered needs at least one captured table".into(),
+                ));
+            }
+            if exists {
+                walcast_pgwire::set_publication_tables(client, &cfg.publication_name, tables)
+                    .await?;
+            } else {
+                info!(publication = %cfg.publication_name, tables = tables.len(), "creating publication for the captured tables");
+                walcast_pgwire::create_publication_for_tables(
+                    client,
+                    &cfg.publication_name,
+                    tables,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Warns about captured tables whose updates and deletes PostgreSQL will refuse.
+async fn warn_about_replica_identity(client: &tokio_postgres::Client, tables: &[TableId]) {
+    for id in tables {
+        if let Ok(s) = walcast_pgwire::load_table_schema_by_name(client, id).await {
+            if s.primary_key().is_empty()
+                && matches!(
+                    s.replica_identity,
+                    ReplicaIdentity::Default | ReplicaIdentity::Nothing
+                )
+            {
+                warn!(table = %id, "table has no primary key and REPLICA IDENTITY DEFAULT/NOTHING: PostgreSQL rejects its UPDATEs and DELETEs while it is published; run ALTER TABLE {id} REPLICA IDENTITY FULL (or add a primary key)");
+            }
+        }
+    }
+}
+
+async fn run_once(
+    ctx: &TaskContext,
+    cfg: &SourceConfig,
+    ev_cfg: &EventConfig,
+) -> Result<(), SourceError> {
+    let pg = pg_config(cfg)?;
+    let query = connect_client(&pg).await?;
+    walcast_pgwire::check_logical_replication(&query).await?;
+    walcast_pgwire::check_replication_role(&query).await?;
+    let tables = captured_tables(&query, cfg).await?;
+    ensure_publication(&query, cfg, &tables).await?;
+    warn_about_replica_identity(&query, &tables).await;
+
+    let mut producer = Producer::connect(producer_config(ctx, cfg)?).await?;
+    let store = StateStore::new(&ctx.worker.state_dir, &ctx.name);
+    let state = store.load().map_err(|e| SourceError::State {
+        path: store.path().display().to_string(),
+        source: e,
+    })?;
+    let slot = walcast_pgwire::slot_info(&query, &cfg.slot_name).await?;
+    if let Some(s) = &slot {
+        if s.database.as_deref().is_some_and(|d| d != cfg.dbname) {
+            return Err(SourceError::Fatal(format!(
+                "replication slot {} belongs to database {} but database.dbname={}: use another slot.name",
+                cfg.slot_name,
+                s.database.as_deref().unwrap_or("?"),
+                cfg.dbname
+            )));
+        }
+        if s.plugin.as_deref().is_some_and(|p| p != "pgoutput") {
+            return Err(SourceError::Fatal(format!(
+                "replication slot {} uses plugin {} but walcast needs pgoutput: drop it (SELECT pg_drop_replication_slot('{}')) or use another slot.name",
+                cfg.slot_name,
+                s.plugin.as_deref().unwrap_or("?"),
+                cfg.slot_name
+            )));
+        }
+    }
+    let snapshot_done = state.as_ref().is_some_and(|s| {
+        s.snapshot_completed && s.slot_name == cfg.slot_name && s.dbname == cfg.dbname
+    });
+    let need_snapshot = match cfg.snapshot_mode {
+        SnapshotMode::NoData => false,
+        SnapshotMode::Always => true,
+        SnapshotMode::Initial | SnapshotMode::InitialOnly => !snapshot_done,
+        SnapshotMode::WhenNeeded => !snapshot_done || slot.is_none(),
+    };
+    if !need_snapshot && snapshot_done && slot.is_none() {
+        warn!(slot = %cfg.slot_name, "the replication slot is gone: creating a new one; changes made while it was missing are not captured (snapshot.mode=when_needed snapshots again in this case)");
+    }
+
+    let mut repl = ReplicationConnection::connect(&pg).await?;
+    if need_snapshot {
+        if let Some(s) = &slot {
+            if s.active {
+                return Err(PgSlotBusy(&cfg.slot_name, s.active_pid).into());
+            }
+            info!(slot = %cfg.slot_name, "dropping the existing slot to take a consistent snapshot");
+            repl.drop_slot(&cfg.slot_name, false).await?;
+        }
+        let created = repl
+            .create_slot(&cfg.slot_name, false, SnapshotAction::Export)
+            .await?;
+        let Some(snapshot_name) = created.snapshot_name.clone() else {
+            return Err(SourceError::Protocol(
+                "CREATE_REPLICATION_SLOT returned no snapshot name".into(),
+            ));
+        };
+        // A partial snapshot must not count as done if walcast dies now.
+        store
+            .save(&SourceState {
+                slot_name: cfg.slot_name.clone(),
+                dbname: cfg.dbname.clone(),
+                snapshot_completed: false,
+                snapshot_lsn: Some(created.consistent_point.to_string()),
+            })
+            .map_err(|e| state_err(&store, e))?;
+        let running = gauge!(metric::SNAPSHOT_RUNNING, "connector" => ctx.name.clone());
+        running.set(1.0);
+        let r = snapshot::run(
+            &ctx.name,
+            &pg,
+            &snapshot_name,
+            created.consistent_point,
+            &tables,
+            cfg,
+            ev_cfg,
+            &mut producer,
+            &ctx.shutdown,
+        )
+        .await;
+        running.set(0.0);
+        let completed = r?;
+        if !completed {
+            // Shutdown during the snapshot: it starts over next time.
+            return Ok(());
+        }
+        producer.flush().await?;
+        store
+            .save(&SourceState {
+                slot_name: cfg.slot_name.clone(),
+                dbname: cfg.dbname.clone(),
+                snapshot_completed: true,
+                snapshot_lsn: Some(created.consistent_point.to_string()),
+            })
+            .map_err(|e| state_err(&store, e))?;
+        info!(lsn = %created.consistent_point, "snapshot completed");
+    } else if slot.is_none() {
+        let created = repl
+            .create_slot(&cfg.slot_name, false, SnapshotAction::NoExport)
+            .await?;
+        info!(slot = %cfg.slot_name, lsn = %created.consistent_point, "created replication slot");
+        store
+            .save(&SourceState {
+                slot_name: cfg.slot_name.clone(),
+                dbname: cfg.dbname.clone(),
+                snapshot_completed: cfg.snapshot_mode == SnapshotMode::NoData || snapshot_done,
+                snapshot_lsn: None,
+            })
+            .map_err(|e| state_err(&store, e))?;
+    }
+
+    if cfg.snapshot_mode == SnapshotMode::InitialOnly {
+        info!("snapshot.mode=initial_only: not streaming");
+        repl.close().await.ok();
+        ctx.shutdown.cancelled().await;
+        return Ok(());
+    }
+
+    // Streaming.
+    let major = repl.server_major_version().unwrap_or(10);
+    let mut options: Vec<(&str, String)> = vec![(
+        "publication_names",
+        format!("\"{}\"", cfg.publication_name.replace('"', "\"\"")),
+    )];
+    if cfg.stream_in_progress && major >= 14 {
+        options.push(("proto_version", "2".into()));
+        options.push(("streaming", "on".into()));
+    } else {
+        options.push(("proto_version", "1".into()));
+    }
+    let stream = repl
+        .start_replication(&cfg.slot_name, Lsn::INVALID, &options)
+        .await?;
+    info!(publication = %cfg.publication_name, "streaming changes");
+    let (mut reader, writer) = stream.split();
+    let keepalive = Arc::new(Notify::new());
+    let stop_status = CancellationToken::new();
+    let status = tokio::spawn(status_loop(
+        writer,
+        producer.acked_receiver(),
+        keepalive.clone(),
+        cfg.status_update_interval,
+        gauge!(metric::CONFIRMED_LSN, "connector" => ctx.name.clone()),
+        stop_status.clone(),
+    ));
+    let spill = SpillStore::new(
+        &ctx.worker
+            .state_dir
+            .join("spill")
+            .join(store.path().file_stem().unwrap_or_default()),
+    )
+    .map_err(|e| state_err(&store, e))?;
+    let mut engine = Engine::new(&ctx.name, cfg, ev_cfg, &query, &mut producer, spill);
+    let result = engine.run(&mut reader, &keepalive, &ctx.shutdown).await;
+    drop(engine);
+
+    // Stop in order: no more reading; flush what is in flight; final status; end the stream.
+    let flushed = match &result {
+        Ok(()) => tokio::time::timeout(Duration::from_secs(30), producer.flush())
+            .await
+            .map_err(|_| SourceError::Transient("flushing to Kafka timed out".into()))
+            .and_then(|r| r.map_err(SourceError::from)),
+        Err(_) => Ok(producer.acked()),
+    };
+    stop_status.cancel();
+    let writer = status
+        .await
+        .map_err(|e| SourceError::Transient(format!("status task failed: {e}")))?;
+    if let Ok(writer) = writer {
+        if result.is_ok() {
+            let stream = ReplicationStream::unsplit(reader, writer);
+            match tokio::time::timeout(Duration::from_secs(10), stream.stop()).await {
+                Ok(Ok(mut conn)) => {
+                    if cfg.slot_drop_on_stop {
+                        info!(slot = %cfg.slot_name, "dropping slot (slot.drop.on.stop)");
+                        conn.drop_slot(&cfg.slot_name, false).await?;
+                        store.remove().map_err(|e| state_err(&store, e))?;
+                    }
+                    conn.close().await.ok();
+                }
+                Ok(Err(e)) => warn!(error = %e, "ending the replication stream"),
+                Err(_) => warn!("ending the replication stream timed out"),
+            }
+        }
+    }
+    if let Ok(lsn) = flushed {
+        info!(confirmed = %Lsn(lsn), "stopped");
+    }
+    result
+}
+
+/// The slot is held by another connection.
+struct PgSlotBusy<'a>(&'a str, Option<i32>);
+
+impl From<PgSlotBusy<'_>> for SourceError {
+    fn from(b: PgSlotBusy<'_>) -> Self {
+        SourceError::SlotBusy(format!(
+            "replication slot {} is active for PID {}",
+            b.0,
+            b.1.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+        ))
+    }
+}
+
+fn state_err(store: &StateStore, e: std::io::Error) -> SourceError {
+    SourceError::State {
+        path: store.path().display().to_string(),
+        source: e,
+    }
+}
