@@ -272,6 +272,24 @@ impl Worker {
         &self,
         submitted: &ConnectorConfig,
     ) -> Result<Arc<dyn ConnectorPlugin>, ApiError> {
+        let plugin = self.check_quietly(submitted)?;
+        let unknown = validate::unknown_keys(plugin.as_ref(), submitted);
+        if !unknown.is_empty() {
+            tracing::warn!(
+                connector = %submitted.get("name").map(String::as_str).unwrap_or_default(),
+                keys = %unknown.join(", "),
+                "the connector config has keys the connector does not know; they are ignored"
+            );
+        }
+        Ok(plugin)
+    }
+
+    /// [`Self::check`] without the unknown-keys warning, for re-checks of a config that was
+    /// already accepted (restarts).
+    fn check_quietly(
+        &self,
+        submitted: &ConnectorConfig,
+    ) -> Result<Arc<dyn ConnectorPlugin>, ApiError> {
         let class = submitted
             .get("connector.class")
             .map(|c| c.trim())
@@ -294,14 +312,6 @@ impl Worker {
         let issues = validate::check(plugin.as_ref(), submitted, self.env());
         if !issues.is_empty() {
             return Err(ApiError::bad_request(validate::invalid_message(&issues)));
-        }
-        let unknown = validate::unknown_keys(plugin.as_ref(), submitted);
-        if !unknown.is_empty() {
-            tracing::warn!(
-                connector = %submitted.get("name").map(String::as_str).unwrap_or_default(),
-                keys = %unknown.join(", "),
-                "the connector config has keys the connector does not know; they are ignored"
-            );
         }
         Ok(plugin)
     }
@@ -510,7 +520,7 @@ impl Worker {
             tracing::info!(connector = %name, "restarting connector");
             // A connector that failed at start (bad reference, missing class) may be fixable
             // now (the env var was set, the file appeared): check it again.
-            let checked = self.check(&lock(&slot.view).submitted.clone());
+            let checked = self.check_quietly(&lock(&slot.view).submitted.clone());
             self.stop_locked(&slot, &mut guard).await;
             match checked {
                 Ok(plugin) => {
