@@ -190,12 +190,6 @@ pub enum KafkaError {
     )]
     TokenWentBackwards { token: u64, previous: u64 },
 
-    /// The caller sent a record with a token it had already marked complete.
-    #[error(
-        "token {token} was already marked complete: send all records of a transaction before marking its token"
-    )]
-    TokenClosed { token: u64 },
-
     /// A configuration value is invalid.
     #[error("invalid kafka producer setting {name}: {message}")]
     Config { name: &'static str, message: String },

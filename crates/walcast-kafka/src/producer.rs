@@ -51,7 +51,7 @@ use tracing::Instrument;
 use crate::admin::{build_client, duration_ms, ensure_topic, topic_partitions};
 use crate::error::{classify, ErrorClass, KafkaError};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
-use crate::watermark::{AckTracker, TokenError};
+use crate::watermark::AckTracker;
 
 /// Upper bound of a record's framing inside a record batch (length, attributes, timestamp and
 /// offset deltas, key and value lengths, header count, all varints), so that a batch's estimated
@@ -262,8 +262,6 @@ pub struct Producer {
     topic_ids: HashMap<String, u32>,
     /// The last token passed to `send` or `mark`, to reject decreasing ones early.
     last_token: u64,
-    /// The last token passed to `mark`; records may not carry it or anything smaller.
-    last_mark: Option<u64>,
     task: JoinHandle<()>,
 }
 
@@ -328,7 +326,6 @@ impl Producer {
             failure,
             topic_ids: HashMap::new(),
             last_token: 0,
-            last_mark: None,
             task,
         })
     }
@@ -336,8 +333,10 @@ impl Producer {
     /// Queues a record for `topic` (created on first use if missing). The partition is chosen by
     /// key like the Java client; keyless records use a sticky partition.
     ///
-    /// `token` must not be smaller than any token sent before, and larger than any token marked
-    /// (the caller uses the commit LSN of the record's transaction). Waits while `max_buffered_bytes` are
+    /// `token` must not be smaller than any token sent or marked before (the caller uses the
+    /// commit LSN of the record's transaction). A record with the token just marked is accepted
+    /// (a heartbeat at the confirmed position) but the watermark, which may already have
+    /// reported that token, does not wait for it. Waits while `max_buffered_bytes` are
     /// unacknowledged. Returns the first fatal error the background task met, if any.
     ///
     /// Cancel-safe: if the future is dropped, the record was either queued or not, and no budget
@@ -356,9 +355,6 @@ impl Producer {
                 token,
                 previous: self.last_token,
             });
-        }
-        if self.last_mark.is_some_and(|m| token <= m) {
-            return Err(KafkaError::TokenClosed { token });
         }
         let bytes = key.as_ref().map_or(0, Vec::len) + value.as_ref().map_or(0, Vec::len);
         let charge = (bytes + RECORD_OVERHEAD + RECORD_MEMORY).min(self.max_charge);
@@ -394,7 +390,6 @@ impl Producer {
             return;
         }
         self.last_token = token;
-        self.last_mark = Some(token);
         // A closed channel means the task stopped; the next send/flush reports why.
         let _ = self.commands.send(Command::Mark(token));
     }
@@ -871,11 +866,9 @@ impl Engine {
             } => {
                 self.buffered += charge;
                 if let Err(e) = self.tracker.sent(token, 1) {
-                    self.fail(match e {
-                        TokenError::WentBackwards { token, previous } => {
-                            KafkaError::TokenWentBackwards { token, previous }
-                        }
-                        TokenError::Closed { token } => KafkaError::TokenClosed { token },
+                    self.fail(KafkaError::TokenWentBackwards {
+                        token: e.token,
+                        previous: e.previous,
                     });
                     return;
                 }

@@ -29,12 +29,9 @@ pub struct AckTracker {
     entries: VecDeque<Entry>,
     /// The largest token sent or marked so far.
     max_token: u64,
-    /// Every token `<= closed` is complete (marked); `None` before the first mark. Records with
-    /// such a token are refused.
+    /// Every token `<= closed` is complete (marked); `None` before the first mark.
     closed: Option<u64>,
-    /// Tokens `<= flushed` were closed by a flush. Softer than a mark: a caller that flushes
-    /// and then sends more records with the same token (a test using one token throughout) may,
-    /// and those records are covered by the next flush or mark.
+    /// Tokens `<= flushed` were closed by a flush.
     flushed: Option<u64>,
     /// Largest token T such that every record with a token `<= T` is acknowledged and T is
     /// closed; 0 before anything is acknowledged.
@@ -43,14 +40,11 @@ pub struct AckTracker {
     outstanding: u64,
 }
 
-/// A record token the tracker cannot accept.
+/// A token smaller than one seen before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenError {
-    /// Smaller than a token seen before.
-    WentBackwards { token: u64, previous: u64 },
-    /// Already declared complete by a mark or flush; accepting it could confirm a transaction
-    /// whose last records are not delivered.
-    Closed { token: u64 },
+pub struct TokenWentBackwards {
+    pub token: u64,
+    pub previous: u64,
 }
 
 impl AckTracker {
@@ -75,15 +69,17 @@ impl AckTracker {
 
     /// Counts `n` records sent with `token`. Returns whether the watermark moved (sending a larger
     /// token closes the previous ones, which may already be fully acknowledged).
-    pub fn sent(&mut self, token: u64, n: u64) -> Result<bool, TokenError> {
+    ///
+    /// A record may carry the token that was just marked or flushed (the source's heartbeat
+    /// uses the last confirmed position). The watermark may already have reported that token and
+    /// never goes back, so such a record is delivered and counted for flushes, but the caller
+    /// must not rely on the watermark for it.
+    pub fn sent(&mut self, token: u64, n: u64) -> Result<bool, TokenWentBackwards> {
         if token < self.max_token {
-            return Err(TokenError::WentBackwards {
+            return Err(TokenWentBackwards {
                 token,
                 previous: self.max_token,
             });
-        }
-        if self.closed.is_some_and(|c| token <= c) {
-            return Err(TokenError::Closed { token });
         }
         self.max_token = token;
         self.outstanding += n;
@@ -117,8 +113,7 @@ impl AckTracker {
         self.advance()
     }
 
-    /// Closes every token seen so far (a flush). Returns whether the watermark moved. Unlike a
-    /// mark, later records may still carry the last token (see `flushed`).
+    /// Closes every token seen so far (a flush). Returns whether the watermark moved.
     pub fn close_all(&mut self) -> bool {
         self.flushed = Some(self.max_token);
         self.advance()
@@ -268,16 +263,33 @@ mod tests {
         t.sent(10, 1).unwrap();
         assert_eq!(
             t.sent(9, 1),
-            Err(TokenError::WentBackwards {
+            Err(TokenWentBackwards {
                 token: 9,
                 previous: 10
             })
         );
         t.mark(12);
         assert!(t.sent(11, 1).is_err());
-        // A marked token is complete: more records with it are refused.
-        assert_eq!(t.sent(12, 1), Err(TokenError::Closed { token: 12 }));
         t.sent(13, 1).unwrap();
+    }
+
+    #[test]
+    fn a_record_with_the_marked_token_is_accepted_without_moving_back() {
+        let mut t = AckTracker::new();
+        t.sent(10, 1).unwrap();
+        t.mark(10);
+        t.acked(10, 1);
+        assert_eq!(t.watermark(), 10);
+        // A heartbeat at the confirmed position.
+        t.sent(10, 1).unwrap();
+        assert_eq!(t.watermark(), 10);
+        assert_eq!(t.outstanding(), 1);
+        t.acked(10, 1);
+        assert_eq!(t.outstanding(), 0);
+        t.sent(11, 1).unwrap();
+        t.mark(11);
+        t.acked(11, 1);
+        assert_eq!(t.watermark(), 11);
     }
 
     #[test]
