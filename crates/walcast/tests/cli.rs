@@ -90,8 +90,16 @@ fn malformed_worker_properties_name_file_and_line_and_exit_1() {
 #[test]
 fn malformed_connector_json_names_file_and_line_and_exit_1() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let worker = write(dir.path(), "worker.properties", "bootstrap.servers=localhost:9092\n");
-    let conn = write(dir.path(), "pg.json", "{\n  \"name\": \"pg\",\n  \"config\": {\n    \"a\": \n  }\n}\n");
+    let worker = write(
+        dir.path(),
+        "worker.properties",
+        "bootstrap.servers=localhost:9092\n",
+    );
+    let conn = write(
+        dir.path(),
+        "pg.json",
+        "{\n  \"name\": \"pg\",\n  \"config\": {\n    \"a\": \n  }\n}\n",
+    );
     let out = run(&["standalone", &worker, &conn]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -101,10 +109,18 @@ fn malformed_connector_json_names_file_and_line_and_exit_1() {
 #[test]
 fn missing_bootstrap_servers_exit_1() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let worker = write(dir.path(), "worker.properties", "listeners=http://127.0.0.1:0\n");
+    let worker = write(
+        dir.path(),
+        "worker.properties",
+        "listeners=http://127.0.0.1:0\n",
+    );
     let out = run(&["standalone", &worker]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bootstrap.servers"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bootstrap.servers"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -144,14 +160,19 @@ fn port_in_use_exit_2_and_sigterm_exit_0() {
         .spawn()
         .expect("walcast starts");
     let health = wait_for_health(&mut child, port);
-    assert!(health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(
+        health.starts_with("HTTP/1.0 200") || health.starts_with("HTTP/1.1 200"),
+        "{health}"
+    );
     assert!(health.contains(r#"{"status":"UP"}"#), "{health}");
 
     let second = run(&["standalone", &worker]);
     assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
     let err = stderr(&second);
     assert!(
-        err.contains(&format!("address 127.0.0.1:{port} already in use; set listeners=")),
+        err.contains(&format!(
+            "address 127.0.0.1:{port} already in use; set listeners="
+        )),
         "{err}"
     );
 
@@ -165,7 +186,10 @@ fn port_in_use_exit_2_and_sigterm_exit_0() {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "walcast did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "walcast did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
