@@ -551,6 +551,7 @@ pub fn schemas_enable_from_properties(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -253,6 +253,7 @@ fn render(repr: &Repr, text: &[u8]) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::config::EventConfig;

@@ -226,6 +226,7 @@ impl EncodedRecords {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

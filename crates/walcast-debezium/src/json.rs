@@ -280,6 +280,7 @@ pub fn write_key(out: &mut Vec<u8>, s: &str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

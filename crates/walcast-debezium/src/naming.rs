@@ -66,6 +66,7 @@ pub fn adjust_field_name(name: &str, mode: NameAdjustmentMode) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

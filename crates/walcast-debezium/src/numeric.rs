@@ -297,6 +297,7 @@ pub fn write_plain_with_scale(d: &Decimal<'_>, scale: usize, out: &mut Vec<u8>) 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use base64::Engine as _;

@@ -209,6 +209,7 @@ pub fn transaction_schema() -> ConnectSchema {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

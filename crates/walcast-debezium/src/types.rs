@@ -219,11 +219,37 @@ pub fn repr_of(ty: &PgType, typmod: i32, cfg: &EventConfig) -> Option<Repr> {
                     (&element.kind, element.name.as_str()),
                     (
                         PgTypeKind::Base | PgTypeKind::Domain { .. },
-                        "bool" | "int2" | "int4" | "int8" | "oid" | "float4" | "float8"
-                            | "numeric" | "money" | "text" | "varchar" | "bpchar" | "char"
-                            | "name" | "uuid" | "json" | "jsonb" | "xml" | "bytea" | "inet"
-                            | "cidr" | "macaddr" | "macaddr8" | "date" | "time" | "timetz"
-                            | "timestamp" | "timestamptz" | "hstore" | "citext" | "ltree"
+                        "bool"
+                            | "int2"
+                            | "int4"
+                            | "int8"
+                            | "oid"
+                            | "float4"
+                            | "float8"
+                            | "numeric"
+                            | "money"
+                            | "text"
+                            | "varchar"
+                            | "bpchar"
+                            | "char"
+                            | "name"
+                            | "uuid"
+                            | "json"
+                            | "jsonb"
+                            | "xml"
+                            | "bytea"
+                            | "inet"
+                            | "cidr"
+                            | "macaddr"
+                            | "macaddr8"
+                            | "date"
+                            | "time"
+                            | "timetz"
+                            | "timestamp"
+                            | "timestamptz"
+                            | "hstore"
+                            | "citext"
+                            | "ltree"
                     )
                 );
             if !supported {
@@ -1177,8 +1203,11 @@ fn write_element(
     }
 }
 
+/// hstore pairs: key and optional value, unescaped.
+type HstorePairs = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// Parses hstore's text output `"k"=>"v", "k2"=>NULL` into (key, value) pairs.
-fn parse_hstore(text: &[u8]) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, ValueError> {
+fn parse_hstore(text: &[u8]) -> Result<HstorePairs, ValueError> {
     fn quoted(t: &[u8], i: &mut usize) -> Result<Vec<u8>, ValueError> {
         if t.get(*i) != Some(&b'"') {
             return Err(ValueError::Hstore);
@@ -1324,6 +1353,7 @@ impl ColumnMapping {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;

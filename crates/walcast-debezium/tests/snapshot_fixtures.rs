@@ -50,8 +50,16 @@ async fn identity_columns(client: &Client, schema: &TableSchema) -> Result<Vec<u
 
 /// The table's rows as text values, in physical order like Debezium's snapshot SELECT.
 async fn read_rows(client: &Client, schema: &TableSchema) -> Result<Vec<Vec<TupleValue>>> {
-    let cols: Vec<String> = schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let sql = format!("SELECT {} FROM {}", cols.join(", "), quote_table(&schema.id));
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}",
+        cols.join(", "),
+        quote_table(&schema.id)
+    );
     let mut rows = Vec::new();
     for msg in client.simple_query(&sql).await? {
         if let SimpleQueryMessage::Row(r) = msg {
@@ -92,7 +100,9 @@ async fn check_fixture(pg: &walcast_testkit::Postgres, f: &Fixture) -> Result<Ve
         .await
         .with_context(|| format!("{}: setup.sql", f.name))?;
     client
-        .batch_execute("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 1")
+        .batch_execute(
+            "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 1",
+        )
         .await?;
     let (key_schemas, value_schemas) = schemas_enable_from_properties(&f.properties)?;
     let cfg = EventConfig::from_properties(&f.properties, key_schemas, value_schemas)?;
@@ -143,12 +153,18 @@ async fn check_fixture(pg: &walcast_testkit::Postgres, f: &Fixture) -> Result<Ve
                 before: None,
                 after: Some(row),
             };
-            if let Err(e) = enc.encode_change(&change, &source, 1_700_000_000_000_000_000, &mut records) {
+            if let Err(e) =
+                enc.encode_change(&change, &source, 1_700_000_000_000_000_000, &mut records)
+            {
                 problems.push(format!("{} {table} row {ri}: {e}", f.name));
                 continue;
             }
             if records.len() != 1 {
-                problems.push(format!("{} {table} row {ri}: {} records", f.name, records.len()));
+                problems.push(format!(
+                    "{} {table} row {ri}: {} records",
+                    f.name,
+                    records.len()
+                ));
                 continue;
             }
             let r = records.get(0).unwrap();
