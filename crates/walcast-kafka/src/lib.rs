@@ -15,9 +15,15 @@
 //! - [`admin`]: creating topics explicitly, listing them.
 //!
 //! Token protocol for the source: `send(.., commit_lsn)` for each record of a transaction, then
-//! `mark(commit_lsn)` at its commit (also for transactions without captured records); confirm
-//! `acked()` to PostgreSQL. A token is only reported once closed by a mark, a larger token or a
-//! flush, so a transaction is never confirmed half-delivered.
+//! `mark(end_lsn or commit_lsn)` at its commit (also for transactions without captured records,
+//! and for keepalive positions); confirm `acked()` to PostgreSQL. A token is only reported once
+//! closed by a mark, a larger token or a flush, so a transaction is never confirmed
+//! half-delivered. A record may carry the token just marked (a heartbeat at the confirmed
+//! position): it is delivered and flushed, but the watermark does not wait for it.
+//!
+//! Throughput: the producer spends about 1.5 s of CPU per GB of 2.5 KB records (no per-record
+//! tasks or futures: one channel message per record, one produce request per batch); the broker
+//! is the bottleneck (see `examples/produce_rate.rs`).
 
 pub mod admin;
 pub mod error;
