@@ -13,6 +13,11 @@
 //! RowChange + SourceInfo --TableEncoder::encode_change--> EncodedRecords (1-3 key/value pairs)
 //! ```
 //!
+//! Text values must be in PostgreSQL's default output styles, which the source sets on its
+//! sessions: `DateStyle=ISO`, `IntervalStyle=postgres`, `extra_float_digits>=1` (the default
+//! since PostgreSQL 12), `bytea_output=hex` (the escape format is read too). `timestamptz` and
+//! `timetz` carry their offset, so the session time zone does not matter.
+//!
 //! [`conformance`] holds the fixture format and the record comparison the conformance tests use;
 //! `tests/fixtures/*` were captured from the real Debezium 3.6.3.
 
