@@ -3,7 +3,7 @@
 //! transaction of 10 records, marked at commit, flushed at the end).
 //!
 //! `cargo run --release -p walcast-kafka --example produce_rate -- 127.0.0.1:9092 \
-//!     [records=200000] [partitions=3] [max_in_flight=1] [compression=none] [value_bytes=2500]`
+//!     [records=200000] [partitions=3] [max_in_flight=5] [compression=none] [value_bytes=2500]`
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let arg = |i: usize, default: &str| args.get(i).cloned().unwrap_or_else(|| default.into());
     let records: u64 = arg(1, "200000").parse()?;
     let partitions: i32 = arg(2, "3").parse()?;
-    let in_flight: usize = arg(3, "1").parse()?;
+    let in_flight: usize = arg(3, "5").parse()?;
     let compression = arg(4, "none").parse()?;
     let value_bytes: usize = arg(5, "2500").parse()?;
 
