@@ -218,17 +218,13 @@ pub fn pg_connector_config(pg: &Postgres, topic_prefix: &str, slot: &str) -> Val
     })
 }
 
-/// Merge Java-properties text (`k=v` lines) into a JSON config object.
-pub fn merge_properties(config: &mut Value, text: &str) {
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            config[k.trim()] = Value::String(v.trim().to_string());
-        }
+/// Merge Java-properties text into a JSON config object (parsed like the worker parses
+/// connector files: escapes, continuations and comments included).
+pub fn merge_properties(config: &mut Value, text: &str) -> Result<()> {
+    for (k, v) in walcast_connect::properties::parse_map(text)? {
+        config[k] = Value::String(v);
     }
+    Ok(())
 }
 
 /// Confirmed flush LSN of a slot, as u64 (0 when unknown).

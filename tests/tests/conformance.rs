@@ -114,7 +114,7 @@ async fn run_fixture(dir: &Path) -> Result<()> {
         "converter.schemas.enable": "true",
     });
     if let Ok(extra) = std::fs::read_to_string(dir.join("extra.properties")) {
-        merge_properties(&mut config, &extra);
+        merge_properties(&mut config, &extra)?;
     }
     worker.create_connector("reference", config).await?;
     worker

@@ -101,7 +101,9 @@ pub struct ColumnSchema {
     /// `pg_get_expr(adbin, adrelid)` of the column default, if any (e.g. `'x'::text`,
     /// `nextval('t_id_seq'::regclass)`, `42`).
     pub default_expr: Option<String>,
-    /// 1-based position in the primary key, if the column is part of it.
+    /// 1-based position in the primary key, if the column is part of it. For a table without a
+    /// primary key whose REPLICA IDENTITY is a unique index, the position in that index (Debezium
+    /// keys such tables by it).
     pub primary_key_position: Option<u16>,
 }
 

@@ -269,7 +269,9 @@ pub async fn load_table_schema_cached(
         })?;
 
     // Generated columns are left out because pgoutput (PG 15) does not publish them; the
-    // remaining attnum order is the order of values in Relation and tuple messages.
+    // remaining attnum order is the order of values in Relation and tuple messages. The key is
+    // the primary key or, for a table without one, its REPLICA IDENTITY USING INDEX columns:
+    // Debezium keys such tables by that index.
     let rows = client
         .query(
             "SELECT a.attname::text, a.attnum, a.atttypid, a.atttypmod, a.attnotnull, \
@@ -277,7 +279,11 @@ pub async fn load_table_schema_cached(
                     (SELECT k.ord::int4 \
                        FROM pg_catalog.pg_index i, \
                             unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-                      WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum \
+                      WHERE i.indrelid = a.attrelid AND k.attnum = a.attnum \
+                        AND (i.indisprimary \
+                             OR (i.indisreplident AND NOT EXISTS ( \
+                                   SELECT 1 FROM pg_catalog.pg_index p \
+                                    WHERE p.indrelid = a.attrelid AND p.indisprimary))) \
                       LIMIT 1) \
              FROM pg_catalog.pg_attribute a \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
