@@ -91,7 +91,10 @@ fn which(name: &str) -> Option<PathBuf> {
 /// executable's profile directory (`target/<profile>/`). Build it first (`cargo build`); the
 /// Makefile's test target does.
 pub fn workspace_bin(name: &str) -> Result<PathBuf> {
-    if let Ok(p) = std::env::var(format!("WALCAST_BIN_{}", name.to_uppercase().replace('-', "_"))) {
+    if let Ok(p) = std::env::var(format!(
+        "WALCAST_BIN_{}",
+        name.to_uppercase().replace('-', "_")
+    )) {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
@@ -104,7 +107,10 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
         }
         dir = d.parent().map(Path::to_path_buf);
     }
-    bail!("binary {name} not found near {}: run `cargo build --bin {name}` first", exe.display())
+    bail!(
+        "binary {name} not found near {}: run `cargo build --bin {name}` first",
+        exe.display()
+    )
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: Duration) -> Result<()> {
@@ -235,7 +241,15 @@ impl Postgres {
             let out = Self::command(&bin.join("initdb"))
                 .arg("-D")
                 .arg(&data)
-                .args(["-U", "postgres", "-N", "--auth-local=trust", "-E", "UTF8", "--locale=C"])
+                .args([
+                    "-U",
+                    "postgres",
+                    "-N",
+                    "--auth-local=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ])
                 .arg(format!("--auth-host={}", builder.host_auth))
                 .arg(format!("--pwfile={}", pwfile.display()))
                 .stdout(Stdio::piped())
@@ -255,7 +269,10 @@ impl Postgres {
         let mut settings: Vec<(String, String)> = vec![
             ("port".into(), port.to_string()),
             ("listen_addresses".into(), "127.0.0.1".into()),
-            ("unix_socket_directories".into(), dir.path().display().to_string()),
+            (
+                "unix_socket_directories".into(),
+                dir.path().display().to_string(),
+            ),
             ("wal_level".into(), "logical".into()),
             ("max_replication_slots".into(), "20".into()),
             ("max_wal_senders".into(), "20".into()),
@@ -285,7 +302,15 @@ impl Postgres {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ok = Command::new(bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-q"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "postgres",
+                    "-q",
+                ])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
@@ -340,7 +365,10 @@ impl Postgres {
 
     /// `postgres://` URL for the `postgres` database.
     pub fn url(&self) -> String {
-        format!("postgres://postgres:postgres@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+            self.port
+        )
     }
 
     /// A connected client (its connection driven by a spawned task) to the `postgres` database.
@@ -393,7 +421,8 @@ impl Postgres {
         // Take the directory out without running Drop's cleanup.
         let dir = std::mem::replace(&mut me.dir, tempfile::tempdir()?);
         drop(me);
-        tokio::task::spawn_blocking(move || Self::start_blocking(builder, Some((dir, port)))).await?
+        tokio::task::spawn_blocking(move || Self::start_blocking(builder, Some((dir, port))))
+            .await?
     }
 }
 
@@ -419,7 +448,9 @@ impl Redis {
 
     fn start_blocking() -> Result<Self> {
         let bin = which("redis-server").ok_or_else(|| missing("redis-server"))?;
-        let dir = tempfile::Builder::new().prefix("walcast-redis-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("walcast-redis-")
+            .tempdir()?;
         let port = free_port();
         let mut child = Command::new(bin)
             .args([
@@ -486,7 +517,9 @@ impl Tansu {
 
     fn start_on(port: u16) -> Result<Self> {
         let bin = tansu_bin()?;
-        let dir = tempfile::Builder::new().prefix("walcast-tansu-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("walcast-tansu-")
+            .tempdir()?;
         let url = format!("tcp://127.0.0.1:{port}");
         let log = std::fs::File::create(dir.path().join("tansu.log"))?;
         let mut child = Command::new(bin)
