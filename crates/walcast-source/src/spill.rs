@@ -153,6 +153,7 @@ impl Drop for SpillReader {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
