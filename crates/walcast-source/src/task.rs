@@ -148,11 +148,21 @@ async fn captured_tables(
     client: &tokio_postgres::Client,
     cfg: &SourceConfig,
 ) -> Result<Vec<TableId>, SourceError> {
+    // Changes of a partitioned table arrive under its partitions (the publication does not set
+    // publish_via_partition_root), so the partitions are captured and the parent is not: reading
+    // both would snapshot every row twice.
+    let parents: Vec<u32> = client
+        .query("SELECT partrelid FROM pg_catalog.pg_partitioned_table", &[])
+        .await
+        .map_err(|e| walcast_pgwire::PgError::query("listing partitioned tables", e))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mut tables: Vec<TableId> = walcast_pgwire::list_tables(client)
         .await?
         .into_iter()
+        .filter(|(oid, id)| !parents.contains(oid) && cfg.captures(id))
         .map(|(_, id)| id)
-        .filter(|id| cfg.captures(id))
         .collect();
     tables.sort();
     if tables.is_empty() && (cfg.tables.has_include_list() || cfg.schemas.has_include_list()) {

@@ -1,0 +1,233 @@
+//! Streaming behaviours beyond single changes: big transactions that PostgreSQL streams while
+//! in progress (spilled to disk, published only at commit, dropped on abort), a slot whose
+//! captured tables are quiet while others are busy (it must keep confirming, so WAL is released),
+//! partitioned tables, heartbeats, and the Prometheus metrics.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use walcast_testkit::{Postgres, Tansu};
+use walcast_tests::{pg_connector_config, slot_confirmed_lsn, Worker};
+
+const T: Duration = Duration::from_secs(60);
+
+async fn values(bootstrap: &str, topic: &str) -> Vec<Value> {
+    walcast_kafka::read_topic_to_end(bootstrap, topic)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.value)
+        .map(|v| serde_json::from_slice(&v).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transactions_are_streamed_spilled_and_published_at_commit() {
+    // A tiny decoding budget makes PostgreSQL stream transactions while they are in progress.
+    let pg = Postgres::builder()
+        .setting("logical_decoding_work_mem", "64kB")
+        .start()
+        .await
+        .unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    pg.execute("CREATE TABLE big (id int PRIMARY KEY, pad text)")
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    w.create_connector("big", pg_connector_config(&pg, "big", "big_slot"))
+        .await
+        .unwrap();
+    w.wait_state("big", "RUNNING", T).await.unwrap();
+    walcast_testkit::eventually(T, "slot active", || async {
+        let c = pg.connect().await.ok()?;
+        let r = c
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name='big_slot' AND active",
+                &[],
+            )
+            .await
+            .ok()?;
+        (r.get::<_, i64>(0) == 1).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // A rolled-back big transaction (with a savepoint) and a committed one with an aborted
+    // subtransaction in the middle.
+    pg.execute(
+        "BEGIN; INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(100001, 120000) g; ROLLBACK;
+         BEGIN;
+         INSERT INTO big SELECT g, repeat('y', 100) FROM generate_series(1, 10000) g;
+         SAVEPOINT s1;
+         INSERT INTO big SELECT g, repeat('z', 100) FROM generate_series(200001, 205000) g;
+         ROLLBACK TO SAVEPOINT s1;
+         INSERT INTO big SELECT g, repeat('y', 100) FROM generate_series(10001, 20000) g;
+         COMMIT;",
+    )
+    .await
+    .unwrap();
+
+    let ids = walcast_testkit::eventually(T, "20000 rows in kafka", || async {
+        let ids: BTreeSet<i64> = values(&tansu.bootstrap(), "big.public.big")
+            .await
+            .iter()
+            .filter_map(|v| v["payload"]["after"]["id"].as_i64())
+            .collect();
+        (ids.len() >= 20000).then_some(ids)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", w.log()));
+    assert_eq!(ids.len(), 20000);
+    assert_eq!(ids.first(), Some(&1));
+    assert_eq!(
+        ids.last(),
+        Some(&20000),
+        "rows of the aborted transaction or savepoint leaked"
+    );
+
+    // The transaction really was streamed (spilled), not sent at commit.
+    let spilled_stats = pg
+        .connect()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name='big_slot'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert!(
+        spilled_stats >= 1,
+        "PostgreSQL did not stream the transaction"
+    );
+    // Nothing is left in the spill directory.
+    let spill = work.path().join("state/spill");
+    let leftovers: usize = walk(&spill);
+    assert_eq!(
+        leftovers,
+        0,
+        "spill files left behind in {}",
+        spill.display()
+    );
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_slot_keeps_confirming_and_heartbeats_flow() {
+    let pg = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    pg.execute(
+        "CREATE TABLE captured (id int PRIMARY KEY);
+         CREATE TABLE busy (id serial PRIMARY KEY, v text);
+         CREATE TABLE parted (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+         CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
+         CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
+         INSERT INTO parted VALUES (1, 'eu'), (2, 'us');",
+    )
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    let mut cfg = pg_connector_config(&pg, "quiet", "quiet_slot");
+    cfg["table.include.list"] = json!("public\\.captured,public\\.parted.*");
+    cfg["heartbeat.interval.ms"] = json!("200");
+    w.create_connector("quiet", cfg).await.unwrap();
+    w.wait_state("quiet", "RUNNING", T).await.unwrap();
+
+    // Partitioned table: each row once in the snapshot, under the partition's topic.
+    let eu = values(&tansu.bootstrap(), "quiet.public.parted_eu").await;
+    let us = values(&tansu.bootstrap(), "quiet.public.parted_us").await;
+    let parent = values(&tansu.bootstrap(), "quiet.public.parted").await;
+    walcast_testkit::eventually(T, "partition snapshot", || async {
+        (values(&tansu.bootstrap(), "quiet.public.parted_eu")
+            .await
+            .len()
+            == 1)
+            .then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        eu.len() <= 1 && us.len() <= 1 && parent.is_empty(),
+        "{eu:?} {us:?} {parent:?}"
+    );
+
+    // Traffic only on an uncaptured table: the slot must still advance past it.
+    let client = pg.connect().await.unwrap();
+    for _ in 0..50 {
+        client
+            .batch_execute(
+                "INSERT INTO busy (v) SELECT repeat('b', 200) FROM generate_series(1, 100)",
+            )
+            .await
+            .unwrap();
+    }
+    let end: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let end = walcast_tests::parse_lsn(&end);
+    walcast_testkit::eventually(T, "slot confirmed past uncaptured traffic", || async {
+        (slot_confirmed_lsn(&client, "quiet_slot").await.ok()? >= end).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", w.log()));
+    assert!(values(&tansu.bootstrap(), "quiet.public.busy")
+        .await
+        .is_empty());
+
+    // Heartbeats, in Debezium's shape.
+    let hb = walcast_testkit::eventually(T, "heartbeat records", || async {
+        let r = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "__debezium-heartbeat.quiet")
+            .await
+            .ok()?;
+        (!r.is_empty()).then_some(r)
+    })
+    .await
+    .unwrap();
+    let key: Value = serde_json::from_slice(hb[0].key.as_ref().unwrap()).unwrap();
+    assert_eq!(key["payload"]["serverName"], "quiet");
+    let value: Value = serde_json::from_slice(hb[0].value.as_ref().unwrap()).unwrap();
+    assert!(value["payload"]["ts_ms"].as_i64().unwrap() > 0);
+
+    // Metrics for the connector.
+    let text = reqwest::get(w.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for m in [
+        "walcast_source_events_total",
+        "walcast_source_confirmed_lsn",
+        "walcast_source_received_lsn",
+        "walcast_source_snapshot_rows_total",
+    ] {
+        assert!(text.contains(m), "{m} missing from /metrics:\n{text}");
+    }
+    assert!(text.contains("connector=\"quiet\""), "{text}");
+}
