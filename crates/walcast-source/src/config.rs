@@ -379,7 +379,7 @@ impl SourceConfig {
             max_buffered_bytes: parse_num(
                 p,
                 "walcast.max.buffered.bytes",
-                64usize << 20,
+                16usize << 20,
                 &mut issues,
             ),
         };
@@ -680,7 +680,7 @@ pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
         "walcast.max.buffered.bytes",
         "LONG",
         false,
-        Some("67108864"),
+        Some("16777216"),
         "Bytes not yet acknowledged by Kafka before reading pauses.",
     ),
     key(

@@ -486,7 +486,6 @@ impl<'a> Engine<'a> {
             lsn: Some(lsn),
             last_commit_lsn: self.last_commit_lsn,
         };
-        self.records.clear();
         events::encode(
             encoder,
             op,

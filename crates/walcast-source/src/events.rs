@@ -29,7 +29,8 @@ pub struct OwnedRecord {
     pub timestamp_ms: i64,
 }
 
-/// Reused encoder output for one change (up to three records).
+/// Reused encoder output for one change (up to three records); the encoder clears it on each
+/// call and keeps its buffers' capacity.
 #[derive(Default)]
 pub struct RecordBuf {
     encoded: EncodedRecords,
@@ -37,10 +38,6 @@ pub struct RecordBuf {
 }
 
 impl RecordBuf {
-    pub fn clear(&mut self) {
-        self.encoded = EncodedRecords::new();
-    }
-
     /// The records of the last change, copied out for the producer.
     pub fn drain(&mut self) -> impl Iterator<Item = OwnedRecord> + '_ {
         let ts = self.timestamp_ms;

@@ -147,7 +147,6 @@ impl Emit<'_> {
             lsn: Some(self.consistent_point),
             last_commit_lsn: None,
         };
-        self.records.clear();
         events::encode(
             encoder,
             Op::Read,

@@ -431,8 +431,9 @@ async fn run_once(
             }
         }
     }
-    if let Ok(lsn) = flushed {
-        info!(confirmed = %Lsn(lsn), "stopped");
+    match flushed {
+        Ok(lsn) if lsn > 0 => info!(acknowledged = %Lsn(lsn), "stopped"),
+        _ => info!("stopped"),
     }
     result
 }

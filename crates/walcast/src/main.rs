@@ -120,11 +120,15 @@ async fn watch_signals(shutdown: CancellationToken) {
 /// Logs go to stderr; `RUST_LOG` filters (default `info`), `WALCAST_LOG_FORMAT=json` switches to
 /// one JSON object per line for log shippers.
 fn init_tracing() {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The Kafka client logs every connection at info; its warnings are what operators need.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rskafka=warn"));
     let json = std::env::var("WALCAST_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
