@@ -25,12 +25,19 @@ use walcast_testkit::{free_port, pg_bin_dir, workspace_bin, Postgres, Tansu};
 struct Args {
     rows: u64,
     tx_rows: u64,
+    /// Record a `perf` CPU profile of walcast during the drain into this file.
+    perf: Option<String>,
+    /// `producer.override.compression.type` for walcast's connector (walcast's default when
+    /// not given).
+    compression: Option<String>,
 }
 
 fn args() -> Result<Args> {
     let mut a = Args {
         rows: 200_000,
         tx_rows: 1_000,
+        perf: None,
+        compression: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -43,7 +50,13 @@ fn args() -> Result<Args> {
         match flag.as_str() {
             "--rows" => a.rows = val("--rows")?,
             "--tx-rows" => a.tx_rows = val("--tx-rows")?.max(1),
-            other => bail!("unknown argument {other}; use --rows N --tx-rows N"),
+            "--perf" => a.perf = Some(it.next().context("--perf needs a file")?),
+            "--compression" => {
+                a.compression = Some(it.next().context("--compression needs a codec")?)
+            }
+            other => bail!(
+                "unknown argument {other}; use --rows N --tx-rows N --compression CODEC --perf FILE"
+            ),
         }
     }
     Ok(a)
@@ -89,6 +102,33 @@ fn recvlogical(pg: &Postgres, slot: &str, end: u64) -> Result<Duration> {
         bail!("pg_recvlogical exited with {status}");
     }
     Ok(took)
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The pid of the process listening as the broker (tansu) on `port`.
+fn broker_pid(port: u16) -> Option<u32> {
+    let out = Command::new("pgrep")
+        .args([
+            "-f",
+            &format!("tansu broker --listener-url tcp://127.0.0.1:{port}"),
+        ])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
@@ -167,9 +207,7 @@ async fn main() -> Result<()> {
         ),
     )?;
     let connector = dir.path().join("bench.json");
-    std::fs::write(
-        &connector,
-        serde_json::to_vec_pretty(&serde_json::json!({
+    let mut connector_json = serde_json::json!({
             "name": "bench",
             "config": {
                 "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
@@ -184,10 +222,15 @@ async fn main() -> Result<()> {
                 "slot.name": "walcast_bench",
                 "publication.name": "bench_pub",
                 "publication.autocreate.mode": "disabled",
-                "snapshot.mode": "no_data"
+                "snapshot.mode": "no_data",
             }
-        }))?,
-    )?;
+    });
+    if let Some(c) = &a.compression {
+        connector_json["config"]["producer.override.compression.type"] = c.clone().into();
+    }
+    std::fs::write(&connector, serde_json::to_vec_pretty(&connector_json)?)?;
+    let broker = broker_pid(tansu.port());
+    let broker_cpu_before = broker.and_then(cpu_seconds).unwrap_or(0.0);
     let started = Instant::now();
     let mut child = Command::new(&walcast)
         .arg("standalone")
@@ -199,6 +242,28 @@ async fn main() -> Result<()> {
         .spawn()
         .with_context(|| format!("starting {}", walcast.display()))?;
     let pid = child.id();
+    let mut perf = match &a.perf {
+        Some(file) => Some(
+            Command::new("perf")
+                .args([
+                    "record",
+                    "-e",
+                    "cpu-clock",
+                    "-F",
+                    "2000",
+                    "-g",
+                    "-o",
+                    file,
+                    "-p",
+                ])
+                .arg(pid.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting perf record")?,
+        ),
+        None => None,
+    };
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut peak_kib = 0;
     let walcast_time = loop {
@@ -220,6 +285,15 @@ async fn main() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     peak_kib = peak_kib.max(peak_rss_kib(pid).unwrap_or(0));
+    let walcast_cpu = cpu_seconds(pid).unwrap_or(0.0);
+    if let Some(p) = perf.as_mut() {
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(p.id() as i32, libc::SIGINT);
+        }
+        let _ = p.wait();
+    }
+    let broker_cpu = broker.and_then(cpu_seconds).unwrap_or(0.0) - broker_cpu_before;
     #[allow(unsafe_code)]
     unsafe {
         libc::kill(pid as i32, libc::SIGTERM);
@@ -235,7 +309,11 @@ async fn main() -> Result<()> {
 
     let rate = |d: Duration| a.rows as f64 / d.as_secs_f64();
     let ceiling = rate(before).max(rate(after));
-    println!("rows in backlog:            {}", a.rows);
+    println!(
+        "rows in backlog:            {} (compression: {})",
+        a.rows,
+        a.compression.as_deref().unwrap_or("walcast default")
+    );
     println!(
         "pg_recvlogical (before):    {:>9.0} rows/s  ({:.2} s)",
         rate(before),
@@ -258,6 +336,10 @@ async fn main() -> Result<()> {
     println!(
         "walcast peak RSS:           {:>9.1} MB (target <= 64 MB)",
         peak_kib as f64 / 1024.0
+    );
+    println!(
+        "CPU during walcast's drain:  walcast {walcast_cpu:.2} s, broker {broker_cpu:.2} s (of {:.2} s x 2 cores)",
+        walcast_time.as_secs_f64()
     );
     println!("records in Kafka:           {records}");
     if records < a.rows {

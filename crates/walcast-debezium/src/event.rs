@@ -207,6 +207,34 @@ impl EncodedRecords {
         self.len = 0;
     }
 
+    /// Moves the records out as owned `(key, value)` buffers (what a Kafka producer takes),
+    /// without copying them. Each buffer is replaced by an empty one sized for a record like
+    /// the one just taken, so the next change is usually encoded without growing it.
+    #[allow(clippy::type_complexity)]
+    pub fn drain_owned(&mut self) -> impl Iterator<Item = (Option<Vec<u8>>, Option<Vec<u8>>)> + '_ {
+        let len = std::mem::take(&mut self.len);
+        self.records[..len].iter_mut().map(|r| {
+            let take = |buf: &mut Vec<u8>, present: bool| {
+                // The next record of this slot is likely the size of this one: allocate that
+                // much (plus a little), so it is written without growing and leaves the
+                // encoder holding what it uses. Queued records should hold what they use too
+                // (the producer's memory budget counts bytes), so a buffer that did grow is
+                // trimmed before it is handed out.
+                let len = buf.len();
+                let mut owned = std::mem::replace(buf, Vec::with_capacity(len + len / 8 + 64));
+                if owned.capacity() > owned.len() + owned.len() / 4 + 64 {
+                    owned.shrink_to_fit();
+                }
+                present.then_some(owned)
+            };
+            let key = take(&mut r.key, r.has_key);
+            let value = take(&mut r.value, r.has_value);
+            r.has_key = false;
+            r.has_value = false;
+            (key, value)
+        })
+    }
+
     /// Starts the next record and returns it, cleared.
     pub(crate) fn push(&mut self) -> &mut EncodedRecord {
         let i = self.len.min(2);
@@ -229,6 +257,30 @@ impl EncodedRecords {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drain_owned_moves_records_out_and_keeps_capacity() {
+        let mut recs = EncodedRecords::new();
+        let r = recs.push();
+        r.key_buf().extend_from_slice(b"{\"id\":1}");
+        r.value_buf().extend_from_slice(b"{\"op\":\"d\"}");
+        let t = recs.push();
+        t.key_buf().extend_from_slice(b"{\"id\":1}");
+        let out: Vec<_> = recs.drain_owned().collect();
+        assert_eq!(
+            out,
+            vec![
+                (
+                    Some(b"{\"id\":1}".to_vec()),
+                    Some(b"{\"op\":\"d\"}".to_vec())
+                ),
+                (Some(b"{\"id\":1}".to_vec()), None),
+            ]
+        );
+        assert!(recs.is_empty());
+        assert!(recs.records[0].value.capacity() >= 11);
+        assert!(recs.drain_owned().next().is_none());
+    }
 
     #[test]
     fn snapshot_markers_match_crud_fixture() {

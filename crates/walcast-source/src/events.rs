@@ -38,14 +38,16 @@ pub struct RecordBuf {
 }
 
 impl RecordBuf {
-    /// The records of the last change, copied out for the producer.
+    /// The records of the last change, moved out for the producer (no copy).
     pub fn drain(&mut self) -> impl Iterator<Item = OwnedRecord> + '_ {
         let ts = self.timestamp_ms;
-        self.encoded.iter().map(move |r| OwnedRecord {
-            key: r.key().map(<[u8]>::to_vec),
-            value: r.value().map(<[u8]>::to_vec),
-            timestamp_ms: ts,
-        })
+        self.encoded
+            .drain_owned()
+            .map(move |(key, value)| OwnedRecord {
+                key,
+                value,
+                timestamp_ms: ts,
+            })
     }
 }
 
