@@ -231,3 +231,65 @@ async fn quiet_slot_keeps_confirming_and_heartbeats_flow() {
     }
     assert!(text.contains("connector=\"quiet\""), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_changes_mid_stream_need_no_restart() {
+    let pg = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    pg.execute("CREATE TABLE evolving (id int PRIMARY KEY, a text)")
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    w.create_connector("ddl", pg_connector_config(&pg, "ddl", "ddl_slot"))
+        .await
+        .unwrap();
+    w.wait_state("ddl", "RUNNING", T).await.unwrap();
+    walcast_testkit::eventually(T, "slot active", || async {
+        let c = pg.connect().await.ok()?;
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name='ddl_slot' AND active",
+                &[],
+            )
+            .await
+            .ok()?
+            .get(0);
+        (n == 1).then_some(())
+    })
+    .await
+    .unwrap();
+    pg.execute(
+        "INSERT INTO evolving VALUES (1, 'one');
+         ALTER TABLE evolving ADD COLUMN b int NOT NULL DEFAULT 7;
+         INSERT INTO evolving VALUES (2, 'two', 2);
+         ALTER TABLE evolving DROP COLUMN a;
+         INSERT INTO evolving VALUES (3, 3);",
+    )
+    .await
+    .unwrap();
+    let events = walcast_testkit::eventually(T, "three inserts", || async {
+        let v = values(&tansu.bootstrap(), "ddl.public.evolving").await;
+        (v.len() >= 3).then_some(v)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", w.log()));
+    let after = |i: usize| events[i]["payload"]["after"].clone();
+    assert_eq!(after(0), json!({"id": 1, "a": "one"}));
+    assert_eq!(after(1), json!({"id": 2, "a": "two", "b": 2}));
+    assert_eq!(after(2), json!({"id": 3, "b": 3}));
+    let fields = |i: usize| -> Vec<String> {
+        events[i]["schema"]["fields"][1]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(fields(1), ["id", "a", "b"]);
+    assert_eq!(fields(2), ["id", "b"]);
+    let (_, status) = w.get("/connectors/ddl/status").await.unwrap();
+    assert_eq!(status["tasks"][0]["state"], "RUNNING");
+}
