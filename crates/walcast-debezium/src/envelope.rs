@@ -62,19 +62,9 @@ pub struct TableEncoder {
 
 impl TableEncoder {
     /// Builds the encoder of a table. The key is `message.key.columns` when a rule matches the
-    /// table, else the primary key, else none (records with a null key).
+    /// table, else the key columns of the catalog (the primary key or, for a table without one,
+    /// its REPLICA IDENTITY index, as Debezium keys it), else none (records with a null key).
     pub fn new(table: &TableSchema, config: &EventConfig) -> Result<Self, SchemaError> {
-        Self::with_identity_columns(table, config, None)
-    }
-
-    /// Like [`TableEncoder::new`], for a table without primary key whose REPLICA IDENTITY is an
-    /// index: Debezium keys such tables by the index columns (`identity_columns`, indexes into
-    /// `table.columns`, e.g. the key flags of pgoutput's Relation message).
-    pub fn with_identity_columns(
-        table: &TableSchema,
-        config: &EventConfig,
-        identity_columns: Option<&[usize]>,
-    ) -> Result<Self, SchemaError> {
         let mut columns = Vec::with_capacity(table.columns.len());
         for (index, col) in table.columns.iter().enumerate() {
             if !config.column_filter.captures(&table.id, &col.name) {
@@ -120,12 +110,7 @@ impl TableEncoder {
                 })
                 .collect::<Result<_, _>>()?
         } else {
-            let pk = table.primary_key();
-            if pk.is_empty() && table.replica_identity == ReplicaIdentity::Index {
-                identity_columns.map(<[usize]>::to_vec).unwrap_or_default()
-            } else {
-                pk
-            }
+            table.primary_key()
         };
         let key = if key_table_cols.is_empty() {
             None
