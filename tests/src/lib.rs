@@ -242,6 +242,43 @@ pub async fn slot_confirmed_lsn(client: &tokio_postgres::Client, slot: &str) -> 
     Ok(s.as_deref().map(parse_lsn).unwrap_or(0))
 }
 
+/// Waits until `slot` is streaming to a client (so changes written now are streamed, not
+/// snapshotted).
+pub async fn wait_slot_active(pg: &Postgres, slot: &str, timeout: Duration) -> Result<()> {
+    let client = pg.connect().await?;
+    walcast_testkit::eventually(timeout, &format!("slot {slot} active"), || async {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active",
+                &[&slot],
+            )
+            .await
+            .ok()?
+            .get(0);
+        (n == 1).then_some(())
+    })
+    .await
+}
+
+/// Waits until `slot` has confirmed everything written so far (the current WAL end).
+pub async fn wait_slot_confirmed_to_end(
+    client: &tokio_postgres::Client,
+    slot: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let end: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0);
+    let end = parse_lsn(&end);
+    walcast_testkit::eventually(
+        timeout,
+        &format!("slot {slot} confirmed past {end:X}"),
+        || async { (slot_confirmed_lsn(client, slot).await.ok()? >= end).then_some(()) },
+    )
+    .await
+}
+
 /// `X/Y` to u64.
 pub fn parse_lsn(s: &str) -> u64 {
     s.split_once('/')

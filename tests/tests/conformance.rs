@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{merge_properties, Worker};
+use walcast_tests::{merge_properties, pg_connector_config, wait_slot_active, Worker};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -97,22 +97,15 @@ async fn run_fixture(dir: &Path) -> Result<()> {
     let work = tempfile::tempdir()?;
     let worker = Worker::start(&tansu.bootstrap(), work.path()).await?;
     // The reference tool's connector configuration, plus the fixture's extra properties.
-    let mut config = serde_json::json!({
-        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-        "database.hostname": "127.0.0.1",
-        "database.port": pg.port().to_string(),
-        "database.user": "postgres",
-        "database.password": "postgres",
-        "database.dbname": "postgres",
-        "database.sslmode": "disable",
-        "topic.prefix": "dbserver1",
-        "plugin.name": "pgoutput",
-        "publication.name": "dbz_publication",
-        "publication.autocreate.mode": "disabled",
-        "slot.name": "reference_slot",
-        "snapshot.mode": "initial",
-        "converter.schemas.enable": "true",
-    });
+    let mut config = pg_connector_config(&pg, "dbserver1", "reference_slot");
+    for (k, v) in [
+        ("publication.name", "dbz_publication"),
+        ("publication.autocreate.mode", "disabled"),
+        ("snapshot.mode", "initial"),
+        ("converter.schemas.enable", "true"),
+    ] {
+        config[k] = Value::String(v.into());
+    }
     if let Ok(extra) = std::fs::read_to_string(dir.join("extra.properties")) {
         merge_properties(&mut config, &extra)?;
     }
@@ -138,18 +131,7 @@ async fn run_fixture(dir: &Path) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The slot must be streaming before the changes are written.
-    let client = pg.connect().await?;
-    walcast_testkit::eventually(Duration::from_secs(30), "slot active", || async {
-        let r = client
-            .query_one(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'reference_slot' AND active",
-                &[],
-            )
-            .await
-            .ok()?;
-        (r.get::<_, i64>(0) == 1).then_some(())
-    })
-    .await?;
+    wait_slot_active(&pg, "reference_slot", Duration::from_secs(30)).await?;
     pg.execute(&std::fs::read_to_string(dir.join("changes.sql"))?)
         .await
         .context("changes.sql")?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{pg_connector_config, slot_confirmed_lsn, Worker};
+use walcast_tests::{pg_connector_config, wait_slot_confirmed_to_end, Worker};
 
 fn pseudo_random_ms(lo: u64, hi: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
@@ -87,19 +87,9 @@ async fn kill_9_mid_stream_loses_nothing() {
 
     // Everything committed is confirmed once Kafka has it.
     let client = pg.connect().await.unwrap();
-    let end: String = client
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+    wait_slot_confirmed_to_end(&client, "crash_slot", Duration::from_secs(60))
         .await
-        .unwrap()
-        .get(0);
-    let end = walcast_tests::parse_lsn(&end);
-    walcast_testkit::eventually(
-        Duration::from_secs(60),
-        "slot confirmed past the end",
-        || async { (slot_confirmed_lsn(&client, "crash_slot").await.ok()? >= end).then_some(()) },
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", worker.log()));
+        .unwrap_or_else(|e| panic!("{e}\n{}", worker.log()));
 
     let bootstrap = tansu.bootstrap();
     let items = walcast_kafka::read_topic_to_end(&bootstrap, "crash.public.items")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{pg_connector_config, Worker};
+use walcast_tests::{pg_connector_config, wait_slot_active, Worker};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -68,21 +68,7 @@ async fn initial_only_snapshots_and_does_not_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_data_streams_without_snapshot() {
     let (pg, tansu, _work, _w) = setup("no_data").await;
-    // The slot exists once the connector streams.
-    walcast_testkit::eventually(T, "slot", || async {
-        let c = pg.connect().await.ok()?;
-        let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name='m_slot' AND active",
-                &[],
-            )
-            .await
-            .ok()?
-            .get(0);
-        (n == 1).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_slot_active(&pg, "m_slot", T).await.unwrap();
     pg.execute("INSERT INTO t VALUES (3)").await.unwrap();
     wait_ops(&tansu.bootstrap(), "m.public.t", &["c"]).await;
 }

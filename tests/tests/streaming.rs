@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{pg_connector_config, slot_confirmed_lsn, Worker};
+use walcast_tests::{pg_connector_config, wait_slot_active, wait_slot_confirmed_to_end, Worker};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -43,19 +43,7 @@ async fn large_transactions_are_streamed_spilled_and_published_at_commit() {
         .await
         .unwrap();
     w.wait_state("big", "RUNNING", T).await.unwrap();
-    walcast_testkit::eventually(T, "slot active", || async {
-        let c = pg.connect().await.ok()?;
-        let r = c
-            .query_one(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name='big_slot' AND active",
-                &[],
-            )
-            .await
-            .ok()?;
-        (r.get::<_, i64>(0) == 1).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_slot_active(&pg, "big_slot", T).await.unwrap();
 
     // A rolled-back big transaction (with a savepoint) and a committed one with an aborted
     // subtransaction in the middle.
@@ -185,17 +173,9 @@ async fn quiet_slot_keeps_confirming_and_heartbeats_flow() {
             .await
             .unwrap();
     }
-    let end: String = client
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+    wait_slot_confirmed_to_end(&client, "quiet_slot", T)
         .await
-        .unwrap()
-        .get(0);
-    let end = walcast_tests::parse_lsn(&end);
-    walcast_testkit::eventually(T, "slot confirmed past uncaptured traffic", || async {
-        (slot_confirmed_lsn(&client, "quiet_slot").await.ok()? >= end).then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", w.log()));
+        .unwrap_or_else(|e| panic!("{e}\n{}", w.log()));
     assert!(values(&tansu.bootstrap(), "quiet.public.busy")
         .await
         .is_empty());
@@ -247,20 +227,7 @@ async fn schema_changes_mid_stream_need_no_restart() {
         .await
         .unwrap();
     w.wait_state("ddl", "RUNNING", T).await.unwrap();
-    walcast_testkit::eventually(T, "slot active", || async {
-        let c = pg.connect().await.ok()?;
-        let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name='ddl_slot' AND active",
-                &[],
-            )
-            .await
-            .ok()?
-            .get(0);
-        (n == 1).then_some(())
-    })
-    .await
-    .unwrap();
+    wait_slot_active(&pg, "ddl_slot", T).await.unwrap();
     pg.execute(
         "INSERT INTO evolving VALUES (1, 'one');
          ALTER TABLE evolving ADD COLUMN b int NOT NULL DEFAULT 7;
