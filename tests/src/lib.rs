@@ -59,7 +59,10 @@ impl Worker {
         let child = Command::new(bin)
             .arg("standalone")
             .arg(&self.worker_props)
-            .env("RUST_LOG", "info,walcast=debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("WALCAST_TEST_LOG").unwrap_or_else(|_| "info,walcast=debug".into()),
+            )
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

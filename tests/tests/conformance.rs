@@ -88,9 +88,8 @@ async fn run_fixture(dir: &Path) -> Result<()> {
 
     let pg = Postgres::start().await?;
     let tansu = Tansu::start().await?;
-    pg.execute(&std::fs::read_to_string(dir.join("setup.sql"))?)
-        .await
-        .context("setup.sql")?;
+    // Run like the reference tool does: psql -f, statement by statement.
+    pg.psql_file(&dir.join("setup.sql")).await?;
     pg.execute("CREATE PUBLICATION dbz_publication FOR ALL TABLES")
         .await?;
 
@@ -132,9 +131,7 @@ async fn run_fixture(dir: &Path) -> Result<()> {
     }
     // The slot must be streaming before the changes are written.
     wait_slot_active(&pg, "reference_slot", Duration::from_secs(30)).await?;
-    pg.execute(&std::fs::read_to_string(dir.join("changes.sql"))?)
-        .await
-        .context("changes.sql")?;
+    pg.psql_file(&dir.join("changes.sql")).await?;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let actual = loop {

@@ -48,12 +48,8 @@ pub struct TableEncoder {
     value_prefix: Vec<u8>,
     key_schemas: bool,
     value_schemas: bool,
-    /// `,"source":{"version":..,"connector":"postgresql","name":..,"ts_ms":`
-    source_head: Vec<u8>,
-    /// `,"db":..,"sequence":` is split around the dynamic fields; this is `,"db":"<db>"`.
-    source_db: Vec<u8>,
-    /// `,"schema":"<schema>","table":"<table>"`
-    source_table: Vec<u8>,
+    /// Writes the `source` block.
+    source: SourceWriter,
     tombstones: bool,
     skipped: SkippedOperations,
     placeholder: String,
@@ -184,20 +180,7 @@ impl TableEncoder {
             value_prefix.extend_from_slice(b",\"payload\":");
         }
 
-        let mut source_head = Vec::new();
-        source_head.extend_from_slice(b",\"source\":{\"version\":");
-        json::write_str(&mut source_head, &config.source_version);
-        source_head.extend_from_slice(b",\"connector\":\"postgresql\",\"name\":");
-        json::write_str(&mut source_head, &config.topic_prefix);
-        source_head.extend_from_slice(b",\"ts_ms\":");
-        let mut source_db = Vec::new();
-        source_db.extend_from_slice(b",\"db\":");
-        json::write_str(&mut source_db, &config.database);
-        let mut source_table = Vec::new();
-        source_table.extend_from_slice(b",\"schema\":");
-        json::write_str(&mut source_table, &table.id.schema);
-        source_table.extend_from_slice(b",\"table\":");
-        json::write_str(&mut source_table, &table.id.table);
+        let source = SourceWriter::new(config, &table.id.schema, &table.id.table);
 
         Ok(TableEncoder {
             table: table.id.clone(),
@@ -209,9 +192,7 @@ impl TableEncoder {
             value_prefix,
             key_schemas: config.key_schemas_enable,
             value_schemas: config.value_schemas_enable,
-            source_head,
-            source_db,
-            source_table,
+            source,
             tombstones: config.tombstones_on_delete,
             skipped: config.skipped_operations,
             placeholder: config.unavailable_value_placeholder.clone(),
@@ -357,48 +338,6 @@ impl TableEncoder {
         Ok(true)
     }
 
-    fn write_source(&self, s: &SourceInfo<'_>, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.source_head);
-        json::write_i64(out, s.ts_us.div_euclid(1000));
-        out.extend_from_slice(b",\"snapshot\":\"");
-        out.extend_from_slice(s.snapshot.as_str().as_bytes());
-        out.push(b'"');
-        out.extend_from_slice(&self.source_db);
-        out.extend_from_slice(b",\"sequence\":\"[");
-        for (i, l) in s.sequence.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            match l {
-                Some(l) => {
-                    out.extend_from_slice(b"\\\"");
-                    json::write_u64(out, *l);
-                    out.extend_from_slice(b"\\\"");
-                }
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        out.extend_from_slice(b"]\",\"ts_us\":");
-        json::write_i64(out, s.ts_us);
-        out.extend_from_slice(b",\"ts_ns\":");
-        json::write_i64(out, s.ts_us.saturating_mul(1000));
-        out.extend_from_slice(&self.source_table);
-        out.extend_from_slice(b",\"txId\":");
-        write_opt_i64(out, s.tx_id);
-        out.extend_from_slice(b",\"lsn\":");
-        write_opt_u64(out, s.lsn);
-        out.extend_from_slice(b",\"xmin\":");
-        write_opt_i64(out, s.xmin);
-        out.extend_from_slice(b",\"origin\":");
-        match s.origin {
-            Some(o) => json::write_str(out, o),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b",\"origin_lsn\":");
-        write_opt_u64(out, s.origin_lsn);
-        out.push(b'}');
-    }
-
     /// Appends a full value record for one event.
     #[allow(clippy::too_many_arguments)]
     fn write_value(
@@ -422,7 +361,7 @@ impl TableEncoder {
             Some(a) => self.write_row(a, toast_source, out)?,
             None => out.extend_from_slice(b"null"),
         }
-        self.write_source(source, out);
+        self.source.write(source, out);
         out.extend_from_slice(b",\"transaction\":null,\"op\":\"");
         out.extend_from_slice(op.code().as_bytes());
         out.extend_from_slice(b"\",\"ts_ms\":");
@@ -610,5 +549,80 @@ fn write_opt_u64(out: &mut Vec<u8>, v: Option<u64>) {
     match v {
         Some(v) => json::write_u64(out, v),
         None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The `source` block of every event of one table (or of logical decoding messages, whose
+/// schema and table are empty): the constant parts pre-rendered once.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceWriter {
+    /// `,"source":{"version":..,"connector":"postgresql","name":..,"ts_ms":`
+    head: Vec<u8>,
+    /// `,"db":..`
+    db: Vec<u8>,
+    /// `,"schema":..,"table":..`
+    table: Vec<u8>,
+}
+
+impl SourceWriter {
+    pub(crate) fn new(config: &EventConfig, schema: &str, table: &str) -> Self {
+        let mut head = Vec::new();
+        head.extend_from_slice(b",\"source\":{\"version\":");
+        json::write_str(&mut head, &config.source_version);
+        head.extend_from_slice(b",\"connector\":\"postgresql\",\"name\":");
+        json::write_str(&mut head, &config.topic_prefix);
+        head.extend_from_slice(b",\"ts_ms\":");
+        let mut db = Vec::new();
+        db.extend_from_slice(b",\"db\":");
+        json::write_str(&mut db, &config.database);
+        let mut t = Vec::new();
+        t.extend_from_slice(b",\"schema\":");
+        json::write_str(&mut t, schema);
+        t.extend_from_slice(b",\"table\":");
+        json::write_str(&mut t, table);
+        Self { head, db, table: t }
+    }
+
+    /// Appends `,"source":{...}`.
+    pub(crate) fn write(&self, s: &SourceInfo<'_>, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.head);
+        json::write_i64(out, s.ts_us.div_euclid(1000));
+        out.extend_from_slice(b",\"snapshot\":\"");
+        out.extend_from_slice(s.snapshot.as_str().as_bytes());
+        out.push(b'"');
+        out.extend_from_slice(&self.db);
+        out.extend_from_slice(b",\"sequence\":\"[");
+        for (i, l) in s.sequence.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match l {
+                Some(l) => {
+                    out.extend_from_slice(b"\\\"");
+                    json::write_u64(out, *l);
+                    out.extend_from_slice(b"\\\"");
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        out.extend_from_slice(b"]\",\"ts_us\":");
+        json::write_i64(out, s.ts_us);
+        out.extend_from_slice(b",\"ts_ns\":");
+        json::write_i64(out, s.ts_us.saturating_mul(1000));
+        out.extend_from_slice(&self.table);
+        out.extend_from_slice(b",\"txId\":");
+        write_opt_i64(out, s.tx_id);
+        out.extend_from_slice(b",\"lsn\":");
+        write_opt_u64(out, s.lsn);
+        out.extend_from_slice(b",\"xmin\":");
+        write_opt_i64(out, s.xmin);
+        out.extend_from_slice(b",\"origin\":");
+        match s.origin {
+            Some(o) => json::write_str(out, o),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"origin_lsn\":");
+        write_opt_u64(out, s.origin_lsn);
+        out.push(b'}');
     }
 }

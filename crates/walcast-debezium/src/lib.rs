@@ -28,6 +28,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod json;
+pub mod message;
 pub mod naming;
 pub mod numeric;
 pub mod schema;
@@ -42,4 +43,5 @@ pub use config::{
 pub use envelope::TableEncoder;
 pub use error::{EncodeError, SchemaError};
 pub use event::{EncodedRecord, EncodedRecords, Op, RowChange, SnapshotMarker, SourceInfo};
+pub use message::MessageEncoder;
 pub use types::ValueError;

@@ -121,6 +121,9 @@ pub struct SourceConfig {
     pub publication_mode: PublicationMode,
     pub schemas: Selector,
     pub tables: Selector,
+    /// `message.prefix.include.list`/`message.prefix.exclude.list`: which logical decoding
+    /// messages are emitted.
+    pub message_prefixes: Selector,
     pub snapshot_mode: SnapshotMode,
     /// Rows read per snapshot batch (`snapshot.fetch.size`).
     pub snapshot_fetch_size: usize,
@@ -276,6 +279,12 @@ impl SourceConfig {
         };
         let schemas = Selector::parse(p, "schema.include.list", "schema.exclude.list", &mut issues);
         let tables = Selector::parse(p, "table.include.list", "table.exclude.list", &mut issues);
+        let message_prefixes = Selector::parse(
+            p,
+            "message.prefix.include.list",
+            "message.prefix.exclude.list",
+            &mut issues,
+        );
         let port = parse_num(p, "database.port", 5432u16, &mut issues);
         let sslmode = get(p, "database.sslmode").unwrap_or("prefer").to_string();
         if !matches!(
@@ -355,6 +364,7 @@ impl SourceConfig {
             publication_mode,
             schemas,
             tables,
+            message_prefixes,
             snapshot_mode,
             snapshot_fetch_size: parse_num(p, "snapshot.fetch.size", 10_240usize, &mut issues)
                 .max(1),
@@ -538,6 +548,20 @@ pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
         false,
         None,
         "Key columns per table: schema.table:col1,col2;...",
+    ),
+    key(
+        "message.prefix.include.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of logical decoding message prefixes to emit.",
+    ),
+    key(
+        "message.prefix.exclude.list",
+        "LIST",
+        false,
+        None,
+        "Regexes of logical decoding message prefixes not to emit.",
     ),
     key(
         "snapshot.mode",

@@ -24,7 +24,7 @@ use metrics::{counter, gauge, Counter, Gauge};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use walcast_debezium::EventConfig;
+use walcast_debezium::{EncodedRecords, EventConfig, MessageEncoder, SourceInfo};
 use walcast_kafka::Producer;
 use walcast_pgwire::{
     load_table_schema, pg_micros_to_unix_millis, ColumnSchema, Lsn, Message, PgError,
@@ -170,6 +170,10 @@ pub struct Engine<'a> {
     /// The commit LSN of the last transaction, for `source.sequence`.
     last_commit_lsn: Option<Lsn>,
     records: RecordBuf,
+    /// Logical decoding messages (`pg_logical_emit_message`) → `<topic.prefix>.message`.
+    messages: MessageEncoder,
+    message_records: EncodedRecords,
+    message_events: Counter,
     received_lsn: Gauge,
     bytes: Counter,
     transactions: Counter,
@@ -200,6 +204,9 @@ impl<'a> Engine<'a> {
             last_token: 0,
             last_commit_lsn: None,
             records: RecordBuf::default(),
+            messages: MessageEncoder::new(ev_cfg),
+            message_records: EncodedRecords::new(),
+            message_events: counter!(metric::EVENTS, "connector" => label.clone(), "table" => "", "op" => "m"),
             received_lsn: gauge!(metric::RECEIVED_LSN, "connector" => label.clone()),
             bytes: counter!(metric::BYTES, "connector" => label.clone()),
             transactions: counter!(metric::TRANSACTIONS, "connector" => label),
@@ -294,6 +301,7 @@ impl<'a> Engine<'a> {
                 "cannot decode the pgoutput message at LSN {lsn}: {e}"
             ))
         })?;
+        tracing::trace!(kind = msg.kind(), %lsn, "pgoutput message");
         match msg {
             Message::StreamStart(s) => {
                 self.stream_xid = Some(s.xid);
@@ -343,7 +351,8 @@ impl<'a> Engine<'a> {
             }
             _ => {}
         }
-        if let Some(xid) = self.stream_xid {
+        let transactional_change = !matches!(&msg, Message::Message(m) if !m.transactional());
+        if let (Some(xid), true) = (self.stream_xid, transactional_change) {
             // Part of a transaction still in progress: to disk until its Stream Commit. Relation
             // and Type messages are applied now too, since later non-streamed messages use them.
             let subxid = streamed_xid(&msg).unwrap_or(xid);
@@ -408,8 +417,12 @@ impl<'a> Engine<'a> {
                 }
                 Ok(())
             }
-            // Logical decoding messages and origins are not captured (see README).
-            Message::Message(_) | Message::Origin(_) => Ok(()),
+            Message::Message(m) => {
+                self.emit_message(&m.prefix, &m.content, m.transactional(), m.lsn)
+                    .await
+            }
+            // Replication origins are not reported (source.origin stays null).
+            Message::Origin(_) => Ok(()),
             other => Err(SourceError::Protocol(format!(
                 "unexpected {} message at LSN {lsn}; walcast does not enable two-phase decoding",
                 other.kind()
@@ -506,6 +519,47 @@ impl<'a> Engine<'a> {
             self.producer
                 .send(topic, r.key, r.value, r.timestamp_ms, tx.token)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// A logical decoding message, as Debezium emits it: transactional ones with their
+    /// transaction (and its token), non-transactional ones at once.
+    async fn emit_message(
+        &mut self,
+        prefix: &str,
+        content: &[u8],
+        transactional: bool,
+        lsn: Lsn,
+    ) -> Result<(), SourceError> {
+        if !self.cfg.message_prefixes.matches(prefix) {
+            return Ok(());
+        }
+        let tx = if transactional { self.tx } else { None };
+        let now = now_ms();
+        let commit_us = match tx {
+            Some(t) => t.commit_time + walcast_pgwire::PG_EPOCH_UNIX_MICROS,
+            None => now * 1000,
+        };
+        let source = SourceInfo {
+            ts_us: commit_us,
+            sequence: [self.last_commit_lsn.map(|l| l.0), Some(lsn.0)],
+            tx_id: tx.map(|t| i64::from(t.xid)),
+            lsn: Some(lsn.0),
+            ..SourceInfo::default()
+        };
+        self.messages.encode(
+            prefix,
+            content,
+            &source,
+            now.saturating_mul(1_000_000),
+            &mut self.message_records,
+        );
+        self.message_events.increment(1);
+        let token = tx.map_or(self.last_token, |t| t.token);
+        let topic = self.messages.topic().to_string();
+        for (key, value) in self.message_records.drain_owned() {
+            self.producer.send(&topic, key, value, now, token).await?;
         }
         Ok(())
     }

@@ -370,6 +370,10 @@ async fn run_once(
         "publication_names",
         format!("\"{}\"", cfg.publication_name.replace('"', "\"\"")),
     )];
+    if major >= 14 {
+        // Logical decoding messages (pg_logical_emit_message), emitted like Debezium does.
+        options.push(("messages", "true".into()));
+    }
     if cfg.stream_in_progress && major >= 14 {
         options.push(("proto_version", "2".into()));
         options.push(("streaming", "on".into()));

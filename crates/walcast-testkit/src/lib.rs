@@ -398,6 +398,38 @@ impl Postgres {
         Ok(())
     }
 
+    /// Run a SQL file with `psql -f`, statement by statement as a user (and the Debezium
+    /// reference tool) would: each statement is its own transaction unless the file says
+    /// otherwise. (`execute` sends everything as one simple query, which PostgreSQL runs as one
+    /// implicit transaction.)
+    pub async fn psql_file(&self, path: &Path) -> Result<()> {
+        let psql = pg_bin_dir()?.join("psql");
+        let out = tokio::process::Command::new(&psql)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-f",
+            ])
+            .arg(path)
+            .env("PGPASSWORD", "postgres")
+            .output()
+            .await
+            .with_context(|| format!("running {}", psql.display()))?;
+        if !out.status.success() {
+            bail!(
+                "psql -f {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
     /// Stop the server abruptly (SIGQUIT: immediate shutdown, like a crash).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
