@@ -142,3 +142,139 @@ async fn kill_9_mid_stream_loses_nothing() {
         items.len() as i64 - last_id
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_the_snapshot_redoes_it_and_loses_nothing() {
+    let pg = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    pg.execute(
+        "CREATE TABLE big (id bigint PRIMARY KEY, pad text NOT NULL);
+         INSERT INTO big SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 100000) g;",
+    )
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut worker = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    let mut cfg = pg_connector_config(&pg, "snap", "snap_slot");
+    cfg["snapshot.fetch.size"] = serde_json::json!("1000");
+    worker.create_connector("snap", cfg).await.unwrap();
+    // Kill once part of the snapshot is in Kafka.
+    walcast_testkit::eventually(Duration::from_secs(60), "part of the snapshot", || async {
+        let n = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "snap.public.big")
+            .await
+            .ok()?
+            .len();
+        (n > 0).then_some(())
+    })
+    .await
+    .unwrap();
+    worker.kill9();
+    let partial = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "snap.public.big")
+        .await
+        .unwrap()
+        .len();
+    // A change made while walcast is down must arrive too, once.
+    pg.execute("INSERT INTO big VALUES (100001, 'after the crash')")
+        .await
+        .unwrap();
+    worker.restart().await.unwrap();
+    worker
+        .wait_state("snap", "RUNNING", Duration::from_secs(60))
+        .await
+        .unwrap();
+    pg.execute("INSERT INTO big VALUES (100002, 'streamed')")
+        .await
+        .unwrap();
+    // The slot is re-created for the new snapshot, so its position says nothing about the
+    // snapshot's progress: wait for the rows themselves.
+    let bootstrap = tansu.bootstrap();
+    let (records, ids) = walcast_testkit::eventually(
+        Duration::from_secs(120),
+        "all rows after the restart",
+        || async {
+            let records = walcast_kafka::read_topic_to_end(&bootstrap, "snap.public.big")
+                .await
+                .ok()?;
+            let ids: BTreeSet<i64> = records
+                .iter()
+                .filter_map(|r| r.value.as_ref())
+                .filter_map(|v| serde_json::from_slice::<Value>(v).ok())
+                .filter_map(|v| v["payload"]["after"]["id"].as_i64())
+                .collect();
+            (ids.len() >= 100002).then_some((records, ids))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", worker.log()));
+    assert_eq!(
+        ids.len(),
+        100002,
+        "rows missing after a crash during the snapshot"
+    );
+    assert!(
+        partial < 100000,
+        "the kill came after the snapshot ({partial} records)"
+    );
+    eprintln!(
+        "{partial} snapshot records before the kill, {} in all",
+        records.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slot_held_by_another_client_fails_with_the_fix() {
+    let pg = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    pg.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    pg.execute("SELECT pg_create_logical_replication_slot('taken', 'pgoutput')")
+        .await
+        .unwrap();
+    pg.execute("CREATE PUBLICATION dbz_publication FOR ALL TABLES")
+        .await
+        .unwrap();
+    // Another client streams from the slot.
+    let mut other = std::process::Command::new(
+        walcast_testkit::pg_bin_dir()
+            .unwrap()
+            .join("pg_recvlogical"),
+    )
+    .args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &pg.port().to_string(),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+    ])
+    .args(["--slot", "taken", "--start", "-o", "proto_version=1"])
+    .args(["-o", "publication_names=dbz_publication", "-f", "/dev/null"])
+    .spawn()
+    .unwrap();
+    walcast_tests::wait_slot_active(&pg, "taken", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let worker = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    let mut cfg = pg_connector_config(&pg, "busy", "taken");
+    cfg["snapshot.mode"] = serde_json::json!("no_data");
+    worker.create_connector("busy", cfg).await.unwrap();
+    let status = worker
+        .wait_state("busy", "FAILED", Duration::from_secs(90))
+        .await
+        .unwrap();
+    let _ = other.kill();
+    let _ = other.wait();
+    let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
+    assert!(
+        trace.contains("taken") && trace.contains("in use"),
+        "{status}"
+    );
+}
