@@ -392,7 +392,7 @@ impl SourceConfig {
             max_buffered_bytes: parse_num(
                 p,
                 "walcast.max.buffered.bytes",
-                16usize << 20,
+                8usize << 20,
                 &mut issues,
             ),
         };
@@ -707,7 +707,7 @@ pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
         "walcast.max.buffered.bytes",
         "LONG",
         false,
-        Some("16777216"),
+        Some("8388608"),
         "Bytes not yet acknowledged by Kafka before reading pauses.",
     ),
     key(
