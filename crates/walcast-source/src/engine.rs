@@ -484,13 +484,6 @@ impl<'a> Engine<'a> {
                 "change at LSN {lsn} outside a transaction"
             )));
         };
-        if table.schema.replica_identity != ReplicaIdentity::Full
-            && op == Op::Update
-            && table.schema.primary_key().is_empty()
-            && before.is_none()
-        {
-            debug!(table = %table.schema.id, "update without a primary key or REPLICA IDENTITY FULL: before is null");
-        }
         let pos = SourcePosition {
             commit_time_ms: pg_micros_to_unix_millis(tx.commit_time),
             commit_time_us: tx.commit_time + walcast_pgwire::PG_EPOCH_UNIX_MICROS,

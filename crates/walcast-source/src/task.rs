@@ -290,7 +290,11 @@ async fn run_once(
     if need_snapshot {
         if let Some(s) = &slot {
             if s.active {
-                return Err(PgSlotBusy(&cfg.slot_name, s.active_pid).into());
+                return Err(SourceError::SlotBusy(format!(
+                    "replication slot {} is active for PID {}",
+                    cfg.slot_name,
+                    s.active_pid.map_or_else(|| "?".into(), |p| p.to_string())
+                )));
             }
             info!(slot = %cfg.slot_name, "dropping the existing slot to take a consistent snapshot");
             repl.drop_slot(&cfg.slot_name, false).await?;
@@ -440,19 +444,6 @@ async fn run_once(
         _ => info!("stopped"),
     }
     result
-}
-
-/// The slot is held by another connection.
-struct PgSlotBusy<'a>(&'a str, Option<i32>);
-
-impl From<PgSlotBusy<'_>> for SourceError {
-    fn from(b: PgSlotBusy<'_>) -> Self {
-        SourceError::SlotBusy(format!(
-            "replication slot {} is active for PID {}",
-            b.0,
-            b.1.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
-        ))
-    }
 }
 
 fn state_err(store: &StateStore, e: std::io::Error) -> SourceError {
