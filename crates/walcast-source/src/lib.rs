@@ -60,6 +60,25 @@ impl ConnectorPlugin for PostgresSourcePlugin {
             Ok(_) => Vec::new(),
             Err(issues) => issues,
         };
+        // Silently skipping a transform would hand consumers differently shaped records than
+        // Kafka Connect does; refuse instead, naming what is not supported.
+        if let Some(t) = config.get("transforms").filter(|t| !t.trim().is_empty()) {
+            let classes: Vec<String> = config::split_list(t)
+                .map(|alias| {
+                    let class = config
+                        .get(&format!("transforms.{alias}.type"))
+                        .map_or("?", String::as_str);
+                    format!("{alias} ({class})")
+                })
+                .collect();
+            issues.push(ConfigIssue::new(
+                "transforms",
+                format!(
+                    "walcast does not run Kafka Connect transforms (SMTs) yet: {}; remove 'transforms' (and its transforms.* keys) to capture with walcast",
+                    classes.join(", ")
+                ),
+            ));
+        }
         let schemas = walcast_debezium::schemas_enable_from_properties(config);
         let (k, v) = schemas.clone().unwrap_or((true, true));
         for e in [
@@ -90,5 +109,38 @@ fn config_error_key(e: &walcast_debezium::ConfigError) -> String {
         E::InvalidValue { key, .. } | E::InvalidRegex { key, .. } => key.clone(),
         E::InvalidKeyColumns { .. } => "message.key.columns".into(),
         E::BothColumnLists => "column.exclude.list".into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transforms_are_refused_by_name() {
+        let config: BTreeMap<String, String> = [
+            ("database.hostname", "h"),
+            ("database.user", "u"),
+            ("database.dbname", "d"),
+            ("topic.prefix", "p"),
+            ("transforms", "unwrap"),
+            (
+                "transforms.unwrap.type",
+                "io.debezium.transforms.ExtractNewRecordState",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let issues = PostgresSourcePlugin.validate(&config);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].key, "transforms");
+        assert!(issues[0]
+            .message
+            .contains("unwrap (io.debezium.transforms.ExtractNewRecordState)"));
+        let mut ok = config.clone();
+        ok.insert("transforms".into(), " ".into());
+        assert!(PostgresSourcePlugin.validate(&ok).is_empty());
     }
 }
