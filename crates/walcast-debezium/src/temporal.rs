@@ -183,11 +183,17 @@ pub fn parse_timetz(text: &[u8]) -> Result<(i64, i64), TemporalError> {
     Ok((parse_time(&text[..i])?, parse_offset(&text[i..])?))
 }
 
-/// Parses a `timestamp` value into microseconds since the epoch (as if it were UTC).
-pub fn parse_timestamp(text: &[u8]) -> Result<Moment<i64>, TemporalError> {
+/// A `timestamp`/`timestamptz` text split at its date: `infinity`/`-infinity`, or the date as
+/// days since the epoch (era applied) and the text after it (time, and offset for `timestamptz`).
+enum TimestampParts<'a> {
+    Infinite(Moment<i64>),
+    Finite { days: i64, rest: &'a [u8] },
+}
+
+fn split_timestamp(text: &[u8]) -> Result<TimestampParts<'_>, TemporalError> {
     match text {
-        b"infinity" => return Ok(Moment::PosInfinity),
-        b"-infinity" => return Ok(Moment::NegInfinity),
+        b"infinity" => return Ok(TimestampParts::Infinite(Moment::PosInfinity)),
+        b"-infinity" => return Ok(TimestampParts::Infinite(Moment::NegInfinity)),
         _ => {}
     }
     let (s, bc) = strip_bc(text);
@@ -195,8 +201,19 @@ pub fn parse_timestamp(text: &[u8]) -> Result<Moment<i64>, TemporalError> {
         .iter()
         .position(|&c| c == b' ')
         .ok_or(TemporalError::Date)?;
-    let days = parse_ymd(&s[..sp], bc)?;
-    let t = parse_time(&s[sp + 1..])?;
+    Ok(TimestampParts::Finite {
+        days: parse_ymd(&s[..sp], bc)?,
+        rest: &s[sp + 1..],
+    })
+}
+
+/// Parses a `timestamp` value into microseconds since the epoch (as if it were UTC).
+pub fn parse_timestamp(text: &[u8]) -> Result<Moment<i64>, TemporalError> {
+    let (days, rest) = match split_timestamp(text)? {
+        TimestampParts::Infinite(m) => return Ok(m),
+        TimestampParts::Finite { days, rest } => (days, rest),
+    };
+    let t = parse_time(rest)?;
     days.checked_mul(MICROS_PER_DAY)
         .and_then(|d| d.checked_add(t))
         .map(Moment::Finite)
@@ -205,18 +222,10 @@ pub fn parse_timestamp(text: &[u8]) -> Result<Moment<i64>, TemporalError> {
 
 /// Parses a `timestamptz` value into microseconds since the epoch, UTC.
 pub fn parse_timestamptz(text: &[u8]) -> Result<Moment<i64>, TemporalError> {
-    match text {
-        b"infinity" => return Ok(Moment::PosInfinity),
-        b"-infinity" => return Ok(Moment::NegInfinity),
-        _ => {}
-    }
-    let (s, bc) = strip_bc(text);
-    let sp = s
-        .iter()
-        .position(|&c| c == b' ')
-        .ok_or(TemporalError::Date)?;
-    let days = parse_ymd(&s[..sp], bc)?;
-    let rest = &s[sp + 1..];
+    let (days, rest) = match split_timestamp(text)? {
+        TimestampParts::Infinite(m) => return Ok(m),
+        TimestampParts::Finite { days, rest } => (days, rest),
+    };
     let i = offset_start(rest).ok_or(TemporalError::Offset)?;
     let t = parse_time(&rest[..i])?;
     let off = parse_offset(&rest[i..])?;
