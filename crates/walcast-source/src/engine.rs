@@ -549,7 +549,15 @@ impl<'a> Engine<'a> {
             &mut self.message_records,
         );
         self.message_events.increment(1);
-        let token = tx.map_or(self.last_token, |t| t.token);
+        // A non-transactional message is its own unit: its LSN is its token, so the slot is not
+        // confirmed past it before Kafka has it (a token already marked would not be waited for).
+        let token = match tx {
+            Some(t) => t.token,
+            None => {
+                self.last_token = self.last_token.max(lsn.0);
+                self.last_token
+            }
+        };
         let topic = self.messages.topic().to_string();
         for (key, value) in self.message_records.drain_owned() {
             self.producer.send(&topic, key, value, now, token).await?;
