@@ -13,6 +13,7 @@
 //! connection) restart the run after a backoff; fatal ones end the task as FAILED with a message
 //! that says what to fix.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,13 +36,48 @@ use crate::snapshot;
 use crate::spill::SpillStore;
 use crate::state::{SourceState, StateStore};
 
+/// The connector's config with the worker's producer defaults applied, like Connect: a worker
+/// `producer.X` applies unless the connector sets `producer.override.X`. Kafka security settings
+/// walcast's producer does not speak are refused by name rather than ignored.
+fn effective_config(ctx: &TaskContext) -> Result<BTreeMap<String, String>, ConnectorError> {
+    let mut config = ctx.config.clone();
+    for key in ["compression.type", "linger.ms", "batch.size"] {
+        if let Some(v) = ctx.worker.properties.get(&format!("producer.{key}")) {
+            config
+                .entry(format!("producer.override.{key}"))
+                .or_insert_with(|| v.clone());
+        }
+    }
+    for (source, key) in [
+        ("connector", "producer.override.security.protocol"),
+        ("worker", "producer.security.protocol"),
+        ("worker", "security.protocol"),
+    ] {
+        let props = if source == "connector" {
+            &ctx.config
+        } else {
+            &ctx.worker.properties
+        };
+        if let Some(v) = props
+            .get(key)
+            .filter(|v| !v.eq_ignore_ascii_case("PLAINTEXT"))
+        {
+            return Err(ConnectorError::new(format!(
+                "{key}={v} in the {source} config: walcast's Kafka producer speaks PLAINTEXT only so far; use a PLAINTEXT listener"
+            )));
+        }
+    }
+    Ok(config)
+}
+
 /// How long a slot held by another connection is waited for before the task fails: after a
 /// crash, PostgreSQL needs a moment to notice walcast's old connection is gone.
 const SLOT_BUSY_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs the task until shutdown or a fatal error, retrying transient failures with backoff.
 pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
-    let cfg = SourceConfig::parse(&ctx.config).map_err(|issues| {
+    let config = effective_config(&ctx)?;
+    let cfg = SourceConfig::parse(&config).map_err(|issues| {
         ConnectorError::new(
             issues
                 .iter()
@@ -58,14 +94,14 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
         "value.converter.schemas.enable",
     ]
     .iter()
-    .any(|k| ctx.config.contains_key(*k))
+    .any(|k| config.contains_key(*k))
     {
-        walcast_debezium::schemas_enable_from_properties(&ctx.config)
+        walcast_debezium::schemas_enable_from_properties(&config)
             .map_err(|e| ConnectorError::from_error(&e))?
     } else {
         (ctx.key_schemas_enable, ctx.value_schemas_enable)
     };
-    let ev_cfg = EventConfig::from_properties(&ctx.config, key_schemas, value_schemas)
+    let ev_cfg = EventConfig::from_properties(&config, key_schemas, value_schemas)
         .map_err(|e| ConnectorError::from_error(&e))?;
     let span = tracing::info_span!("pg_source", connector = %ctx.name, slot = %cfg.slot_name);
     async move {
@@ -450,5 +486,57 @@ fn state_err(store: &StateStore, e: std::io::Error) -> SourceError {
     SourceError::State {
         path: store.path().display().to_string(),
         source: e,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use walcast_connect::WorkerSettings;
+
+    fn ctx(connector: &[(&str, &str)], worker: &[(&str, &str)]) -> TaskContext {
+        let map = |kv: &[(&str, &str)]| {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        TaskContext {
+            name: "c".into(),
+            config: map(connector),
+            worker: Arc::new(WorkerSettings {
+                bootstrap_servers: "localhost:9092".into(),
+                worker_id: "w".into(),
+                state_dir: std::path::PathBuf::from("/tmp"),
+                properties: map(worker),
+            }),
+            key_schemas_enable: true,
+            value_schemas_enable: true,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn worker_producer_settings_are_defaults_the_connector_can_override() {
+        let c = effective_config(&ctx(
+            &[("producer.override.linger.ms", "1")],
+            &[
+                ("producer.linger.ms", "50"),
+                ("producer.compression.type", "lz4"),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(c["producer.override.linger.ms"], "1");
+        assert_eq!(c["producer.override.compression.type"], "lz4");
+    }
+
+    #[test]
+    fn kafka_security_walcast_does_not_speak_is_refused_by_name() {
+        let e = effective_config(&ctx(&[], &[("security.protocol", "SASL_SSL")])).unwrap_err();
+        assert!(e.message.contains("security.protocol=SASL_SSL"), "{e}");
+        assert!(effective_config(&ctx(&[], &[("security.protocol", "PLAINTEXT")])).is_ok());
+        let e = effective_config(&ctx(&[("producer.override.security.protocol", "SSL")], &[]))
+            .unwrap_err();
+        assert!(e.message.contains("connector config"), "{e}");
     }
 }
