@@ -233,7 +233,14 @@ impl<'a> Engine<'a> {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Ok(()),
-                _ = tick(&mut heartbeat) => self.heartbeat().await?,
+                _ = tick(&mut heartbeat) => {
+                    // The heartbeat may wait for room in the producer; shutdown must not.
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.cancelled() => return Ok(()),
+                        r = self.heartbeat() => r?,
+                    }
+                }
                 _ = lag_tick.tick() => {
                     match walcast_pgwire::slot_lag_bytes(self.query, &self.cfg.slot_name).await {
                         Ok(Some(lag)) => lag_gauge.set(lag as f64),
