@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use walcast_pgwire::Lsn;
 use walcast_testkit::{free_port, pg_bin_dir, workspace_bin, Postgres, Tansu};
 
 struct Args {
@@ -65,16 +66,7 @@ fn args() -> Result<Args> {
 async fn lsn_of(client: &tokio_postgres::Client, sql: &str) -> Result<u64> {
     let row = client.query_one(sql, &[]).await?;
     let s: Option<String> = row.get(0);
-    parse_lsn(s.as_deref().unwrap_or("0/0"))
-}
-
-fn parse_lsn(s: &str) -> Result<u64> {
-    let (hi, lo) = s.split_once('/').context("LSN without '/'")?;
-    Ok((u64::from_str_radix(hi, 16)? << 32) | u64::from_str_radix(lo, 16)?)
-}
-
-fn fmt_lsn(l: u64) -> String {
-    format!("{:X}/{:X}", l >> 32, l & 0xffff_ffff)
+    Ok(s.as_deref().unwrap_or("0/0").parse::<Lsn>()?.0)
 }
 
 fn recvlogical(pg: &Postgres, slot: &str, end: u64) -> Result<Duration> {
@@ -90,7 +82,7 @@ fn recvlogical(pg: &Postgres, slot: &str, end: u64) -> Result<Duration> {
             "postgres",
         ])
         .args(["-d", "postgres", "--slot", slot, "--start", "--no-loop"])
-        .args(["--endpos", &fmt_lsn(end)])
+        .args(["--endpos", &Lsn(end).to_string()])
         .args(["-o", "proto_version=1", "-o", "publication_names=bench_pub"])
         .args(["-f", "/dev/null"])
         .env("PGPASSWORD", "postgres")
@@ -189,7 +181,7 @@ async fn main() -> Result<()> {
     eprintln!(
         "backlog written in {:.1} s, WAL end {}",
         write_start.elapsed().as_secs_f64(),
-        fmt_lsn(end)
+        Lsn(end)
     );
 
     let before = recvlogical(&pg, "recv_before", end)?;
@@ -280,7 +272,7 @@ async fn main() -> Result<()> {
             bail!("walcast exited early with {status}");
         }
         if Instant::now() > deadline {
-            bail!("walcast did not confirm {} within 10 minutes", fmt_lsn(end));
+            bail!("walcast did not confirm {} within 10 minutes", Lsn(end));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };

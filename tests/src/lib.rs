@@ -242,7 +242,7 @@ pub async fn slot_confirmed_lsn(client: &tokio_postgres::Client, slot: &str) -> 
         return Ok(0);
     };
     let s: Option<String> = row.get(0);
-    Ok(s.as_deref().map(parse_lsn).unwrap_or(0))
+    Ok(s.as_deref().map(parse_lsn).transpose()?.unwrap_or(0))
 }
 
 /// Waits until `slot` is streaming to a client (so changes written now are streamed, not
@@ -273,7 +273,7 @@ pub async fn wait_slot_confirmed_to_end(
         .query_one("SELECT pg_current_wal_lsn()::text", &[])
         .await?
         .get(0);
-    let end = parse_lsn(&end);
+    let end = parse_lsn(&end)?;
     walcast_testkit::eventually(
         timeout,
         &format!("slot {slot} confirmed past {end:X}"),
@@ -282,11 +282,7 @@ pub async fn wait_slot_confirmed_to_end(
     .await
 }
 
-/// `X/Y` to u64.
-pub fn parse_lsn(s: &str) -> u64 {
-    s.split_once('/')
-        .and_then(|(a, b)| {
-            Some((u64::from_str_radix(a, 16).ok()? << 32) | u64::from_str_radix(b, 16).ok()?)
-        })
-        .unwrap_or(0)
+/// PostgreSQL's `X/Y` LSN text as a number (walcast-pgwire's `Lsn` parses it).
+pub fn parse_lsn(s: &str) -> Result<u64> {
+    Ok(s.parse::<walcast_pgwire::Lsn>()?.0)
 }
