@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use walcast_pgwire::Lsn;
+use walcast_pgoutput::Lsn;
 use walcast_testkit::{free_port, pg_bin_dir, workspace_bin, Postgres, Tansu};
 
 struct Args {

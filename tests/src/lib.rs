@@ -224,7 +224,7 @@ pub fn pg_connector_config(pg: &Postgres, topic_prefix: &str, slot: &str) -> Val
 /// Merge Java-properties text into a JSON config object (parsed like the worker parses
 /// connector files: escapes, continuations and comments included).
 pub fn merge_properties(config: &mut Value, text: &str) -> Result<()> {
-    for (k, v) in walcast_connect::properties::parse_map(text)? {
+    for (k, v) in walcast_connect_api::properties::parse_map(text)? {
         config[k] = Value::String(v);
     }
     Ok(())
@@ -284,5 +284,5 @@ pub async fn wait_slot_confirmed_to_end(
 
 /// PostgreSQL's `X/Y` LSN text as a number (walcast-pgwire's `Lsn` parses it).
 pub fn parse_lsn(s: &str) -> Result<u64> {
-    Ok(s.parse::<walcast_pgwire::Lsn>()?.0)
+    Ok(s.parse::<walcast_pgoutput::Lsn>()?.0)
 }

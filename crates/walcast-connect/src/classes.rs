@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::plugin::ConnectorPlugin;
+use walcast_connect_api::ConnectorPlugin;
 
 /// Connector classes users commonly submit that no walcast plugin implements yet.
 pub const RECOGNISED_UNIMPLEMENTED: &[&str] = &[
@@ -113,10 +113,10 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::{
+    use futures::future::BoxFuture;
+    use walcast_connect_api::{
         ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorError, ConnectorKind, TaskContext,
     };
-    use futures::future::BoxFuture;
 
     struct Fake {
         class: &'static str,

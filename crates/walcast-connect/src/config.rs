@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::properties::{self, PropertiesError};
 use crate::secrets::{self, EnvLookup, SecretError};
+use walcast_connect_api::properties::{self, PropertiesError};
 
 /// The only converter walcast speaks (it writes Connect's JSON envelope itself).
 pub const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";

@@ -19,8 +19,6 @@ pub mod classes;
 pub mod config;
 pub mod error;
 pub mod metrics;
-pub mod plugin;
-pub mod properties;
 pub mod redact;
 mod rest;
 pub mod secrets;
@@ -31,13 +29,10 @@ pub mod worker;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+use walcast_connect_api::ConnectorPlugin;
 
 pub use config::{ConfigError, ConnectorDefinition, ListenerAddr, WorkerConfig};
 pub use error::{ApiError, WorkerError};
-pub use plugin::{
-    ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorError, ConnectorKind, ConnectorPlugin,
-    TaskContext, WorkerSettings,
-};
 pub use worker::{Worker, WorkerFuture};
 
 /// Run the worker until `shutdown` fires, then stop every connector task (waiting for each

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use crate::properties::{self, PropertiesError};
+use walcast_connect_api::properties::{self, PropertiesError};
 
 /// Looks up an environment variable. The worker passes the process environment; tests pass a
 /// map, so they never mutate the process-wide environment.

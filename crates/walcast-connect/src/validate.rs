@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::config::{is_supported_converter, JSON_CONVERTER};
-use crate::plugin::{ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorPlugin};
 use crate::secrets::{self, EnvLookup};
+use walcast_connect_api::{ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorPlugin};
 
 /// The keys every connector has, Connect's "Common" group.
 pub const COMMON_KEYS: &[ConfigKeyDef] = &[
@@ -22,6 +22,7 @@ pub const COMMON_KEYS: &[ConfigKeyDef] = &[
         required: true,
         default: None,
         doc: "Globally unique name to use for this connector.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "connector.class",
@@ -29,6 +30,7 @@ pub const COMMON_KEYS: &[ConfigKeyDef] = &[
         required: true,
         default: None,
         doc: "Name or alias of the class for this connector.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "tasks.max",
@@ -36,6 +38,7 @@ pub const COMMON_KEYS: &[ConfigKeyDef] = &[
         required: false,
         default: Some("1"),
         doc: "Maximum number of tasks to use for this connector. walcast runs one task per connector.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "key.converter",
@@ -43,6 +46,7 @@ pub const COMMON_KEYS: &[ConfigKeyDef] = &[
         required: false,
         default: None,
         doc: "Converter for record keys; only org.apache.kafka.connect.json.JsonConverter is supported.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "value.converter",
@@ -50,6 +54,7 @@ pub const COMMON_KEYS: &[ConfigKeyDef] = &[
         required: false,
         default: None,
         doc: "Converter for record values; only org.apache.kafka.connect.json.JsonConverter is supported.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "key.converter.schemas.enable",
@@ -57,6 +62,7 @@ pub const COMMON_KEYS: &[ConfigKeyDef] = &[
         required: false,
         default: None,
         doc: "Overrides the worker's key.converter.schemas.enable for this connector.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "value.converter.schemas.enable",
@@ -64,6 +70,7 @@ pub const COMMON_KEYS: &[ConfigKeyDef] = &[
         required: false,
         default: None,
         doc: "Overrides the worker's value.converter.schemas.enable for this connector.",
+        ..ConfigKeyDef::BASE
     },
 ];
 

@@ -28,13 +28,13 @@ use crate::classes;
 use crate::config::{parse_bool, ConnectorDefinition, WorkerConfig};
 use crate::error::{ApiError, WorkerError};
 use crate::metrics as m;
-use crate::plugin::{
-    ConnectorConfig, ConnectorError, ConnectorPlugin, TaskContext, WorkerSettings,
-};
 use crate::redact;
 use crate::secrets;
 use crate::state::{StateStore, StoredConnector, TargetState};
 use crate::validate;
+use walcast_connect_api::{
+    ConnectorConfig, ConnectorError, ConnectorPlugin, TaskContext, WorkerSettings,
+};
 
 /// Connect's instance states (connector or task).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,14 +295,17 @@ impl Worker {
             .map(|c| c.trim())
             .filter(|c| !c.is_empty());
         let Some(class) = class else {
-            let mut issues = vec![crate::plugin::ConfigIssue::new(
+            let mut issues = vec![walcast_connect_api::ConfigIssue::new(
                 "connector.class",
                 validate::missing_message("connector.class"),
             )];
             if submitted.get("name").is_none_or(|n| n.trim().is_empty()) {
                 issues.insert(
                     0,
-                    crate::plugin::ConfigIssue::new("name", validate::missing_message("name")),
+                    walcast_connect_api::ConfigIssue::new(
+                        "name",
+                        validate::missing_message("name"),
+                    ),
                 );
             }
             return Err(ApiError::bad_request(validate::invalid_message(&issues)));

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use walcast_debezium::{EncodedRecords, EventConfig, Op, RowChange, SourceInfo, TableEncoder};
-use walcast_pgwire::{
+use walcast_pgoutput::{
     ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema, TupleValue,
 };
 

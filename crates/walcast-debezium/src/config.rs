@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use regex::{Regex, RegexBuilder};
-use walcast_pgwire::TableId;
+use walcast_pgoutput::TableId;
 
 /// The placeholder Debezium writes for TOAST values that an UPDATE did not touch.
 pub const DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER: &str = "__debezium_unavailable_value";
@@ -258,38 +258,13 @@ fn regex(key: &str, pattern: &str) -> Result<Regex, ConfigError> {
         })
 }
 
-/// Splits a Debezium regex list on commas that are not escaped with a backslash (Debezium lets
-/// `\,` stand for a literal comma inside a pattern).
-fn split_regex_list(v: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = v.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&',') => {
-                cur.push(',');
-                chars.next();
-            }
-            ',' => {
-                out.push(std::mem::take(&mut cur));
-            }
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out.into_iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 fn regex_list(
     p: &BTreeMap<String, String>,
     keys: &[&str],
 ) -> Result<Option<Vec<Regex>>, ConfigError> {
     for key in keys {
         if let Some(v) = prop(p, key) {
-            return split_regex_list(v)
+            return walcast_connect_api::config::split_list(v)
                 .iter()
                 .map(|pat| regex(key, pat))
                 .collect::<Result<Vec<_>, _>>()

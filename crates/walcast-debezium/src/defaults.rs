@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
-use walcast_pgwire::{ColumnSchema, PgTypeKind};
+use walcast_pgoutput::{ColumnSchema, PgTypeKind};
 
 use crate::numeric;
 use crate::types::Repr;
@@ -258,7 +258,7 @@ mod tests {
     use super::*;
     use crate::config::EventConfig;
     use std::collections::BTreeMap;
-    use walcast_pgwire::PgType;
+    use walcast_pgoutput::PgType;
 
     fn col(type_name: &str, typmod: i32, kind: PgTypeKind) -> ColumnSchema {
         ColumnSchema {

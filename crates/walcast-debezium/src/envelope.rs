@@ -7,7 +7,7 @@
 //! `{"schema":...,"payload":...}`, or the bare payload when the converter's `schemas.enable` is
 //! off.
 
-use walcast_pgwire::{ReplicaIdentity, TableId, TableSchema, TupleValue};
+use walcast_pgoutput::{ReplicaIdentity, TableId, TableSchema, TupleValue};
 
 use crate::config::{EventConfig, SkippedOperations};
 use crate::error::{EncodeError, SchemaError};

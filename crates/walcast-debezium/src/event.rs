@@ -2,7 +2,7 @@
 //! records one row change becomes (a delete is followed by a tombstone; an update that changes
 //! the key becomes delete + tombstone + create).
 
-use walcast_pgwire::TupleValue;
+use walcast_pgoutput::TupleValue;
 
 /// Debezium's `op`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

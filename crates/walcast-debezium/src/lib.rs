@@ -1,9 +1,9 @@
 //! Debezium-compatible change events for walcast: the stage between the PostgreSQL source and
 //! the Kafka producer.
 //!
-//! In: a table's catalog schema ([`walcast_pgwire::TableSchema`]), the connector's Debezium
+//! In: a table's catalog schema ([`walcast_pgoutput::TableSchema`]), the connector's Debezium
 //! properties ([`EventConfig`]) and row changes whose values are in PostgreSQL's text format
-//! ([`walcast_pgwire::TupleValue`], from pgoutput or from the snapshot's `COPY ... TO STDOUT`).
+//! ([`walcast_pgoutput::TupleValue`], from pgoutput or from the snapshot's `COPY ... TO STDOUT`).
 //! Out: the Kafka records Debezium 3.6's PostgreSQL connector would produce through Kafka
 //! Connect's `JsonConverter` — same topics, same key and value bytes — so that existing
 //! consumers keep working.

@@ -6,7 +6,7 @@
 //! then a `match` on it and a parse of the text straight into the output buffer.
 
 use base64::Engine as _;
-use walcast_pgwire::{ColumnSchema, PgType, PgTypeKind};
+use walcast_pgoutput::{ColumnSchema, PgType, PgTypeKind};
 
 use crate::config::{
     BinaryMode, DecimalMode, EventConfig, HstoreMode, IntervalMode, TimePrecisionMode,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use walcast_debezium::conformance::{self, Fixture};
 use walcast_debezium::{EncodedRecords, EventConfig, Op, RowChange, SourceInfo, TableEncoder};
-use walcast_pgwire::{
+use walcast_pgoutput::{
     ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema, TupleValue,
 };
 

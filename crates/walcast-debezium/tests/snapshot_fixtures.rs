@@ -13,8 +13,8 @@ use walcast_debezium::{
     schemas_enable_from_properties, EncodedRecords, EventConfig, Op, RowChange, SnapshotMarker,
     SourceInfo, TableEncoder,
 };
+use walcast_pgoutput::{TableId, TableSchema, TupleValue};
 use walcast_pgwire::schema::{load_table_schema_by_name, quote_ident, quote_table};
-use walcast_pgwire::{TableId, TableSchema, TupleValue};
 
 /// The tables of the fixture's snapshot events, in the order Debezium read them.
 fn snapshot_tables(f: &Fixture) -> Vec<TableId> {

@@ -2,8 +2,8 @@
 //! act on it (which table, which slot, which SQLSTATE) and [`PgError::is_transient`] decides, in
 //! one place, whether the supervisor should retry or give up.
 
-use crate::lsn::Lsn;
-use crate::pgoutput::DecodeError;
+use walcast_pgoutput::DecodeError;
+use walcast_pgoutput::Lsn;
 
 /// An error reported by the server in an `ErrorResponse`, kept whole so callers can match on the
 /// SQLSTATE and show the server's own words.

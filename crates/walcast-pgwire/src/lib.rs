@@ -1,30 +1,19 @@
-//! PostgreSQL side of walcast's source: the streaming-replication protocol (spoken directly on
-//! top of `postgres-protocol`), the sans-IO pgoutput decoder, and the catalog view of captured
-//! tables.
+//! The I/O half of walcast's PostgreSQL side: connecting (authentication, TLS), the
+//! streaming-replication protocol (spoken directly on top of `postgres-protocol`), catalog and
+//! snapshot queries. The sans-IO types it produces (LSNs, pgoutput messages, tuple values,
+//! table descriptions) live in `walcast-pgoutput`.
 
-pub mod catalog;
 pub mod config;
 mod conn;
 pub mod error;
-pub mod lsn;
-pub mod pgoutput;
 pub mod replication;
 pub mod schema;
 pub mod snapshot;
 pub mod tls;
-pub mod tuple;
 mod wire;
 
-pub use catalog::{ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema};
 pub use config::{connect_client, PgConnectConfig, SslMode, SESSION_SETTINGS};
 pub use error::{PgError, ServerError};
-pub use lsn::{Lsn, ParseLsnError};
-pub use pgoutput::{
-    decode, pg_micros_to_unix_millis, Begin, BeginPrepare, Commit, CommitPrepared, DecodeError,
-    Decoder, Delete, Insert, LogicalMessage, Message, OldTuple, Origin, Prepare, Relation,
-    RelationCache, RelationColumn, RollbackPrepared, StreamAbort, StreamCommit, StreamStart,
-    Truncate, TypeInfo, Update, PG_EPOCH_UNIX_MICROS,
-};
 pub use replication::{
     pg_now_micros, CreatedSlot, IdentifySystem, ReplicationConnection, ReplicationMessage,
     ReplicationReader, ReplicationStream, ReplicationWriter, SnapshotAction, StandbyStatusUpdate,
@@ -40,4 +29,3 @@ pub use snapshot::{
     begin_snapshot, end_snapshot, estimate_rows, parse_copy_row, read_table, CopyParseError,
     SnapshotRows,
 };
-pub use tuple::TupleValue;

@@ -23,10 +23,10 @@ use postgres_protocol::message::frontend;
 use crate::config::PgConnectConfig;
 use crate::conn::{self, log_notice, server_error, Conn, Reader, Writer};
 use crate::error::PgError;
-use crate::lsn::Lsn;
-use crate::pgoutput::PG_EPOCH_UNIX_MICROS;
 use crate::schema::{quote_ident, quote_literal};
 use crate::wire::Backend;
+use walcast_pgoutput::Lsn;
+use walcast_pgoutput::PG_EPOCH_UNIX_MICROS;
 
 /// The answer to IDENTIFY_SYSTEM.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,9 @@ use std::pin::Pin;
 use tokio_postgres::types::PgLsn;
 use tokio_postgres::Client;
 
-use crate::catalog::{ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema};
 use crate::error::PgError;
-use crate::lsn::Lsn;
+use walcast_pgoutput::Lsn;
+use walcast_pgoutput::{ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema};
 
 /// Deepest type nesting followed (domain over array over domain...). Real schemas stay far below;
 /// the limit only guards against a corrupted catalog sending the resolver in circles.

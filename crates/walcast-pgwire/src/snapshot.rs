@@ -14,11 +14,11 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio_postgres::{Client, CopyOutStream};
 
-use crate::catalog::{TableId, TableSchema};
 use crate::config::SESSION_SETTINGS;
 use crate::error::PgError;
 use crate::schema::{quote_ident, quote_literal, quote_table};
-use crate::tuple::TupleValue;
+use walcast_pgoutput::TupleValue;
+use walcast_pgoutput::{TableId, TableSchema};
 
 /// Starts a read-only repeatable-read transaction on `client` that sees the database exactly as
 /// the exported snapshot does, with the session settings that make values print like pgoutput

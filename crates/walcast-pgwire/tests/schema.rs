@@ -1,6 +1,7 @@
 //! Catalog loading and setup helpers against a real PostgreSQL.
 #![allow(clippy::unwrap_used)]
 
+use walcast_pgoutput::*;
 use walcast_pgwire::*;
 use walcast_testkit::Postgres;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::*;
+use walcast_pgoutput::*;
 use walcast_pgwire::*;
 use walcast_testkit::Postgres;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use common::*;
+use walcast_pgoutput::*;
 use walcast_pgwire::*;
 use walcast_testkit::Postgres;
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
-use walcast_connect::{ConnectorPlugin, WorkerConfig, WorkerError};
+use walcast_connect::{WorkerConfig, WorkerError};
+use walcast_connect_api::ConnectorPlugin;
 
 #[derive(Parser)]
 #[command(
@@ -38,7 +39,7 @@ enum Command {
 /// The connector classes compiled into this binary. Registration is explicit: each plugin is
 /// one line here.
 fn plugins() -> Vec<Arc<dyn ConnectorPlugin>> {
-    vec![Arc::new(walcast_source::PostgresSourcePlugin)]
+    vec![Arc::new(walcast_postgres_source::PostgresSourcePlugin)]
 }
 
 fn main() -> ExitCode {

@@ -15,9 +15,10 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use walcast_connect::{
-    ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorDefinition, ConnectorError, ConnectorKind,
-    ConnectorPlugin, TaskContext, Worker, WorkerConfig, WorkerError,
+use walcast_connect::{ConnectorDefinition, Worker, WorkerConfig, WorkerError};
+use walcast_connect_api::{
+    ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorError, ConnectorKind, ConnectorPlugin,
+    TaskContext,
 };
 
 /// What a connector's task runs saw.
@@ -84,6 +85,7 @@ const RUN_KEYS: &[ConfigKeyDef] = &[
         required: true,
         default: None,
         doc: "Prefix of topic names.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "database.hostname",
@@ -91,6 +93,7 @@ const RUN_KEYS: &[ConfigKeyDef] = &[
         required: true,
         default: None,
         doc: "Host to read from.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "database.password",
@@ -98,6 +101,7 @@ const RUN_KEYS: &[ConfigKeyDef] = &[
         required: false,
         default: None,
         doc: "Password.",
+        ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
         name: "flush.ms",
@@ -105,6 +109,7 @@ const RUN_KEYS: &[ConfigKeyDef] = &[
         required: false,
         default: Some("0"),
         doc: "How long the task takes to flush when stopped.",
+        ..ConfigKeyDef::BASE
     },
 ];
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use walcast_pgoutput::*;
 use walcast_pgwire::*;
 use walcast_testkit::Postgres;
 

@@ -3,7 +3,7 @@
 //! heartbeat records Debezium emits on `heartbeat.interval.ms`.
 
 use walcast_debezium::{EncodedRecords, EventConfig, RowChange, SourceInfo};
-use walcast_pgwire::{Lsn, TupleValue};
+use walcast_pgoutput::{Lsn, TupleValue};
 
 pub use walcast_debezium::{EncodeError, Op, SnapshotMarker, TableEncoder};
 

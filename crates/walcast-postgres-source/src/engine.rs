@@ -26,10 +26,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use walcast_debezium::{EncodedRecords, EventConfig, MessageEncoder, SourceInfo};
 use walcast_kafka::Producer;
+use walcast_pgoutput::{
+    pg_micros_to_unix_millis, ColumnSchema, Lsn, Message, ReplicaIdentity, TableId, TableSchema,
+    TupleValue,
+};
 use walcast_pgwire::{
-    load_table_schema, pg_micros_to_unix_millis, ColumnSchema, Lsn, Message, PgError,
-    ReplicaIdentity, ReplicationMessage, ReplicationReader, ReplicationWriter, StandbyStatusUpdate,
-    TableId, TableSchema, TupleValue, TypeCache,
+    load_table_schema, PgError, ReplicationMessage, ReplicationReader, ReplicationWriter,
+    StandbyStatusUpdate, TypeCache,
 };
 
 use crate::config::SourceConfig;
@@ -99,7 +102,7 @@ struct Tx {
 pub async fn schema_for_relation(
     client: &tokio_postgres::Client,
     types: &mut TypeCache,
-    rel: &walcast_pgwire::Relation,
+    rel: &walcast_pgoutput::Relation,
 ) -> Result<TableSchema, SourceError> {
     let id = rel.table_id();
     let catalog = match load_table_schema(client, rel.oid).await {
@@ -161,7 +164,7 @@ pub struct Engine<'a> {
     pub tables: HashMap<u32, TableState>,
     pub types: TypeCache,
     pub spill: SpillStore,
-    decoder: walcast_pgwire::Decoder,
+    decoder: walcast_pgoutput::Decoder,
     tx: Option<Tx>,
     /// The xid of the streamed block being received (between Stream Start and Stop).
     stream_xid: Option<u32>,
@@ -198,7 +201,7 @@ impl<'a> Engine<'a> {
             tables: HashMap::new(),
             types: TypeCache::new(),
             spill,
-            decoder: walcast_pgwire::Decoder::new(),
+            decoder: walcast_pgoutput::Decoder::new(),
             tx: None,
             stream_xid: None,
             last_token: 0,
@@ -335,7 +338,7 @@ impl<'a> Engine<'a> {
                         .next_message()
                         .map_err(|e| SourceError::Transient(format!("reading spill file: {e}")))?
                     {
-                        let m = walcast_pgwire::decode(&raw, true).map_err(|e| {
+                        let m = walcast_pgoutput::decode(&raw, true).map_err(|e| {
                             SourceError::Protocol(format!(
                                 "cannot decode a spilled message of transaction {}: {e}",
                                 c.xid
@@ -437,7 +440,7 @@ impl<'a> Engine<'a> {
         }
     }
 
-    async fn on_relation(&mut self, rel: walcast_pgwire::Relation) -> Result<(), SourceError> {
+    async fn on_relation(&mut self, rel: walcast_pgoutput::Relation) -> Result<(), SourceError> {
         let id: TableId = rel.table_id();
         let captured = self.cfg.captures(&id);
         let schema = if captured {
@@ -493,7 +496,7 @@ impl<'a> Engine<'a> {
         };
         let pos = SourcePosition {
             commit_time_ms: pg_micros_to_unix_millis(tx.commit_time),
-            commit_time_us: tx.commit_time + walcast_pgwire::PG_EPOCH_UNIX_MICROS,
+            commit_time_us: tx.commit_time + walcast_pgoutput::PG_EPOCH_UNIX_MICROS,
             snapshot: SnapshotMarker::False,
             xid: Some(tx.xid),
             lsn: Some(lsn),
@@ -538,7 +541,7 @@ impl<'a> Engine<'a> {
         let tx = if transactional { self.tx } else { None };
         let now = now_ms();
         let commit_us = match tx {
-            Some(t) => t.commit_time + walcast_pgwire::PG_EPOCH_UNIX_MICROS,
+            Some(t) => t.commit_time + walcast_pgoutput::PG_EPOCH_UNIX_MICROS,
             None => now * 1000,
         };
         let source = SourceInfo {

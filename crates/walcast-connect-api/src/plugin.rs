@@ -11,6 +11,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::{ConfigIssue, ConfigKeyDef};
+
 /// A connector's configuration, with `${env:..}`/`${file:..}` references already resolved.
 pub type ConnectorConfig = BTreeMap<String, String>;
 
@@ -27,33 +29,6 @@ impl ConnectorKind {
         match self {
             ConnectorKind::Source => "source",
             ConnectorKind::Sink => "sink",
-        }
-    }
-}
-
-/// One configuration key a connector understands (served by the validate endpoint).
-#[derive(Debug, Clone)]
-pub struct ConfigKeyDef {
-    pub name: &'static str,
-    /// Connect's type names: `STRING`, `INT`, `LONG`, `BOOLEAN`, `LIST`, `PASSWORD`, `CLASS`.
-    pub kind: &'static str,
-    pub required: bool,
-    pub default: Option<&'static str>,
-    pub doc: &'static str,
-}
-
-/// A problem with one key of a submitted configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigIssue {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigIssue {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
         }
     }
 }

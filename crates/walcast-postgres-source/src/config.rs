@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
-use walcast_connect::{ConfigIssue, ConfigKeyDef};
-use walcast_pgwire::TableId;
+use walcast_connect_api::config::split_list;
+use walcast_connect_api::{ConfigIssue, ConfigKeyDef};
+use walcast_pgoutput::TableId;
 
 /// `snapshot.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +58,7 @@ impl Selector {
                 return Vec::new();
             };
             split_list(v)
+                .into_iter()
                 .filter_map(|p| {
                     match RegexBuilder::new(&format!("^(?:{p})$"))
                         .case_insensitive(true)
@@ -97,11 +99,6 @@ impl Selector {
     pub fn has_include_list(&self) -> bool {
         !self.include.is_empty()
     }
-}
-
-/// Splits a comma-separated list, trimming blanks.
-pub fn split_list(v: &str) -> impl Iterator<Item = &str> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Everything the source task needs besides event shaping.
@@ -732,6 +729,7 @@ const fn key(
         required,
         default,
         doc,
+        ..ConfigKeyDef::BASE
     }
 }
 

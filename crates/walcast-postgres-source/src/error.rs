@@ -1,6 +1,8 @@
 //! Errors of the source task, each knowing whether a retry can help.
 
-use walcast_pgwire::{Lsn, PgError, TableId};
+use walcast_pgwire::PgError;
+
+use walcast_pgoutput::{Lsn, TableId};
 
 /// Why a source run stopped.
 #[derive(Debug, thiserror::Error)]

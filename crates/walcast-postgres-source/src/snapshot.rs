@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use walcast_debezium::EventConfig;
 use walcast_kafka::Producer;
-use walcast_pgwire::{connect_client, Lsn, PgConnectConfig, TableId, TupleValue};
+use walcast_pgoutput::{Lsn, TableId, TupleValue};
+use walcast_pgwire::{connect_client, PgConnectConfig};
 
 use crate::config::SourceConfig;
 use crate::engine::{metric, now_ms, TableState};

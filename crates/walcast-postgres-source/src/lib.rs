@@ -20,7 +20,7 @@ pub mod task;
 use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
-use walcast_connect::{
+use walcast_connect_api::{
     ConfigIssue, ConfigKeyDef, ConnectorError, ConnectorKind, ConnectorPlugin, TaskContext,
 };
 
@@ -63,7 +63,8 @@ impl ConnectorPlugin for PostgresSourcePlugin {
         // Silently skipping a transform would hand consumers differently shaped records than
         // Kafka Connect does; refuse instead, naming what is not supported.
         if let Some(t) = config.get("transforms").filter(|t| !t.trim().is_empty()) {
-            let classes: Vec<String> = config::split_list(t)
+            let classes: Vec<String> = walcast_connect_api::config::split_list(t)
+                .into_iter()
                 .map(|alias| {
                     let class = config
                         .get(&format!("transforms.{alias}.type"))

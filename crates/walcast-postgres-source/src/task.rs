@@ -21,12 +21,13 @@ use metrics::gauge;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
-use walcast_connect::{ConnectorError, TaskContext};
+use walcast_connect_api::{ConnectorError, TaskContext};
 use walcast_debezium::EventConfig;
 use walcast_kafka::{Compression, Producer, ProducerConfig};
+use walcast_pgoutput::{Lsn, ReplicaIdentity, TableId};
 use walcast_pgwire::{
-    connect_client, Lsn, PgConnectConfig, ReplicaIdentity, ReplicationConnection,
-    ReplicationStream, SnapshotAction, SslMode, TableId,
+    connect_client, PgConnectConfig, ReplicationConnection, ReplicationStream, SnapshotAction,
+    SslMode,
 };
 
 use crate::config::{PublicationMode, SnapshotMode, SourceConfig};
@@ -493,7 +494,7 @@ fn state_err(store: &StateStore, e: std::io::Error) -> SourceError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use walcast_connect::WorkerSettings;
+    use walcast_connect_api::WorkerSettings;
 
     fn ctx(connector: &[(&str, &str)], worker: &[(&str, &str)]) -> TaskContext {
         let map = |kv: &[(&str, &str)]| {
