@@ -5,6 +5,7 @@
 //! - [`data`]: Connect's data model ([`Schema`], [`Value`], [`Struct`], logical types), and
 //!   [`ConnectRecord`], the record transforms and sinks work on.
 //! - [`Transformation`] and [`Predicate`]: single message transforms.
+//! - [`SinkWriter`]: a destination that stores records and Kafka positions atomically.
 //! - [`config`]: keys declared once ([`ConfigKeyDef`]), parsing, validation, "did you mean",
 //!   Markdown docs; [`properties`]: Java `.properties` files.
 
@@ -13,6 +14,7 @@ pub mod data;
 mod plugin;
 pub mod properties;
 mod record;
+mod sink;
 mod transform;
 
 pub use config::{ConfigIssue, ConfigKeyDef, ConfigValues, Importance};
@@ -21,4 +23,5 @@ pub use plugin::{
     ConnectorConfig, ConnectorError, ConnectorKind, ConnectorPlugin, TaskContext, WorkerSettings,
 };
 pub use record::{ConnectRecord, Header};
+pub use sink::{Position, SinkError, SinkErrorKind, SinkWriter, TopicPartition};
 pub use transform::{Predicate, TransformError, TransformFactory, Transformation};
