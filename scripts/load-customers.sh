@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Loads customers from a JSON array (default deploy/redis/customers.json) into Redis as hashes
+# customer:<id> with every other field of the object, the way the seed deployment preloads them.
+# Usage: scripts/load-customers.sh [-u redis://host:port] [customers.json]
+set -euo pipefail
+url="redis://127.0.0.1:6379"
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0
+fi
+if [ "${1:-}" = "-u" ]; then url="$2"; shift 2; fi
+file="${1:-$(dirname "$0")/../deploy/redis/customers.json}"
+python3 - "$file" <<'PY' | redis-cli -u "$url" >/dev/null
+import json, sys
+def q(s):
+    s = str(s)
+    return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
+for c in json.load(open(sys.argv[1])):
+    fields = " ".join(f"{q(k)} {q(v)}" for k, v in c.items() if k != "id" and v is not None)
+    print(f"HSET {q('customer:' + str(c['id']))} {fields}")
+PY
+echo "loaded $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$file") customers from $file into $url"
