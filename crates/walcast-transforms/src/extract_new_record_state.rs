@@ -1,0 +1,401 @@
+//! `io.debezium.transforms.ExtractNewRecordState` ("unwrap"): a Debezium change event envelope
+//! becomes the row it describes, as Debezium 3's class does.
+//!
+//! - `c`/`r`/`u`: the value is `after`, with a required struct schema named like `after`'s.
+//! - `d`, per `delete.tombstone.handling.mode`: `drop` drops it; `tombstone` (the default) makes
+//!   it a tombstone (null value and schema); `rewrite` and `rewrite-with-tombstone` make it the
+//!   `before` row with `__deleted: "true"` (and every other row gets `"false"`).
+//! - A tombstone (null value) is kept only by `rewrite-with-tombstone`.
+//! - The deprecated `drop.tombstones` and `delete.handling.mode` (drop|rewrite|none) keep their
+//!   Debezium 2 meaning when `delete.tombstone.handling.mode` is unset (Debezium 3 ignores them).
+//! - `add.fields` / `add.headers`: envelope or `source` fields (`op`, `ts_ms`, `table`,
+//!   `source.ts_ms`, `transaction.id`...), each `field[:newname]`, added as optional fields
+//!   named `<prefix><newname or struct_field>` (prefix `add.fields.prefix`/`add.headers.prefix`,
+//!   default `__`).
+//! - `route.by.field`: the record's topic becomes the value of that field of the row.
+//!
+//! Values that are not envelopes (schemaless records, heartbeats, logical messages) pass
+//! unchanged.
+
+use std::sync::Arc;
+
+use walcast_connect_api::config::{ConfigKeyDef, ConfigValues};
+use walcast_connect_api::data::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::{
+    ConfigIssue, ConnectRecord, ConnectorConfig, Header, Importance, TransformError, Transformation,
+};
+
+use crate::unknown_keys;
+use crate::util::struct_basics;
+
+pub(crate) const KEYS: &[ConfigKeyDef] = &[
+    ConfigKeyDef {
+        name: "delete.tombstone.handling.mode",
+        valid: &["drop", "tombstone", "rewrite", "rewrite-with-tombstone"],
+        doc: "What to do with delete events and tombstones: drop (both dropped), tombstone (a delete becomes a tombstone; tombstones dropped; the default), rewrite (a delete becomes the `before` row with `__deleted=true`; tombstones dropped), rewrite-with-tombstone (as rewrite, tombstones kept).",
+        importance: Importance::Medium,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "drop.tombstones",
+        kind: "BOOLEAN",
+        doc: "Deprecated (use delete.tombstone.handling.mode): drop tombstones (default true).",
+        importance: Importance::Low,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "delete.handling.mode",
+        valid: &["drop", "rewrite", "none"],
+        doc: "Deprecated (use delete.tombstone.handling.mode): drop, rewrite or pass (none) delete events (default drop).",
+        importance: Importance::Low,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "add.fields",
+        kind: "LIST",
+        default: Some(""),
+        doc: "Envelope or source fields to add to the row, `field[:newname]`, e.g. `op,source.ts_ms,table:tbl`.",
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "add.fields.prefix",
+        default: Some("__"),
+        doc: "Prefix of the added fields' names.",
+        importance: Importance::Low,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "add.headers",
+        kind: "LIST",
+        default: Some(""),
+        doc: "Envelope or source fields to add as headers, `field[:newname]`.",
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "add.headers.prefix",
+        default: Some("__"),
+        doc: "Prefix of the added headers' names.",
+        importance: Importance::Low,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "route.by.field",
+        default: Some(""),
+        doc: "A field of the row whose value becomes the record's topic.",
+        importance: Importance::Low,
+        ..ConfigKeyDef::BASE
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deletes {
+    Drop,
+    ToTombstone,
+    Rewrite,
+}
+
+/// One `add.fields`/`add.headers` entry: where the value is and what it is called.
+#[derive(Debug, Clone)]
+struct FieldRef {
+    /// `None` for a field of the envelope itself (`op`, `ts_ms`), else `source`/`transaction`.
+    structure: Option<String>,
+    field: String,
+    /// The output name, prefix included.
+    name: String,
+}
+
+impl FieldRef {
+    fn parse(spec: &str, prefix: &str) -> Result<FieldRef, String> {
+        let (path, rename) = match spec.split(':').collect::<Vec<_>>()[..] {
+            [p] => (p, None),
+            [p, n] if !n.is_empty() => (p, Some(n)),
+            _ => {
+                return Err(format!(
+                    "invalid entry {spec:?} (expected field or field:newname)"
+                ))
+            }
+        };
+        let (structure, field, default_name) = match path.split('.').collect::<Vec<_>>()[..] {
+            [f] if !f.is_empty() => {
+                let s = match f {
+                    "op" | "ts_ms" | "ts_us" | "ts_ns" => None,
+                    "id" | "total_order" | "data_collection_order" => Some("transaction"),
+                    _ => Some("source"),
+                };
+                (s.map(str::to_string), f.to_string(), f.to_string())
+            }
+            [s, f] if !s.is_empty() && !f.is_empty() => {
+                (Some(s.to_string()), f.to_string(), format!("{s}_{f}"))
+            }
+            _ => {
+                return Err(format!(
+                    "invalid field {path:?} (expected field or struct.field)"
+                ))
+            }
+        };
+        Ok(FieldRef {
+            structure,
+            field,
+            name: format!("{prefix}{}", rename.unwrap_or(&default_name)),
+        })
+    }
+
+    /// The field's optional schema and value in `envelope`, if the envelope has it.
+    fn lookup(&self, envelope: &Struct) -> Option<(SchemaRef, Value)> {
+        let holder = match &self.structure {
+            None => envelope,
+            Some(s) => envelope.get(s)?.as_struct()?,
+        };
+        let (i, f) = holder.schema.field(&self.field)?;
+        let schema = if f.schema.optional {
+            Arc::clone(&f.schema)
+        } else {
+            Arc::new(Schema {
+                optional: true,
+                ..(*f.schema).clone()
+            })
+        };
+        Some((schema, holder.values.get(i).cloned().unwrap_or(Value::Null)))
+    }
+}
+
+struct ExtractNewRecordState {
+    keep_tombstones: bool,
+    deletes: Deletes,
+    add_fields: Vec<FieldRef>,
+    add_headers: Vec<FieldRef>,
+    route_by_field: Option<String>,
+    /// The last (row schema, envelope schema) and the output schema made from them.
+    cache: Option<(SchemaRef, SchemaRef, SchemaRef)>,
+}
+
+pub(crate) fn build(own: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
+    let mut issues = unknown_keys(own, KEYS);
+    let values = match ConfigValues::parse(KEYS, own) {
+        Ok(v) => v,
+        Err(mut i) => {
+            issues.append(&mut i);
+            return Err(issues);
+        }
+    };
+    let (keep_tombstones, deletes) = if values.is_set("delete.tombstone.handling.mode") {
+        match values.choice("delete.tombstone.handling.mode").as_str() {
+            "drop" => (false, Deletes::Drop),
+            "rewrite" => (false, Deletes::Rewrite),
+            "rewrite-with-tombstone" => (true, Deletes::Rewrite),
+            _ => (false, Deletes::ToTombstone),
+        }
+    } else if values.is_set("drop.tombstones") || values.is_set("delete.handling.mode") {
+        let keep = values.is_set("drop.tombstones") && !values.bool("drop.tombstones");
+        let deletes = match values.choice("delete.handling.mode").as_str() {
+            "rewrite" => Deletes::Rewrite,
+            "none" => Deletes::ToTombstone,
+            _ => Deletes::Drop,
+        };
+        (keep, deletes)
+    } else {
+        (false, Deletes::ToTombstone)
+    };
+    let mut refs = |key: &str, prefix_key: &str| -> Vec<FieldRef> {
+        let prefix = values.get(prefix_key).unwrap_or("__").to_string();
+        values
+            .list(key)
+            .iter()
+            .filter_map(|spec| {
+                FieldRef::parse(spec, &prefix)
+                    .map_err(|e| issues.push(ConfigIssue::new(key, e)))
+                    .ok()
+            })
+            .collect()
+    };
+    let add_fields = refs("add.fields", "add.fields.prefix");
+    let add_headers = refs("add.headers", "add.headers.prefix");
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Ok(Box::new(ExtractNewRecordState {
+        keep_tombstones,
+        deletes,
+        add_fields,
+        add_headers,
+        route_by_field: values.opt_string("route.by.field"),
+        cache: None,
+    }))
+}
+
+fn is_envelope(schema: Option<&SchemaRef>, value: &Value) -> bool {
+    matches!(value, Value::Struct(_))
+        && schema.is_some_and(|s| {
+            s.kind == SchemaType::Struct
+                && s.name.as_deref().is_some_and(|n| n.ends_with(".Envelope"))
+        })
+}
+
+impl ExtractNewRecordState {
+    /// The output schema for a row of `row_schema` from an envelope of `envelope_schema`.
+    fn row_schema(
+        &mut self,
+        row_schema: &SchemaRef,
+        envelope: &Struct,
+    ) -> Result<SchemaRef, TransformError> {
+        if let Some((r, e, out)) = &self.cache {
+            if (Arc::ptr_eq(r, row_schema) || **r == **row_schema)
+                && (Arc::ptr_eq(e, &envelope.schema) || **e == *envelope.schema)
+            {
+                return Ok(Arc::clone(out));
+            }
+        }
+        let mut s = struct_basics(row_schema);
+        s.fields = row_schema.fields.clone();
+        let mut push = |name: &str, schema: SchemaRef| -> Result<(), TransformError> {
+            if s.field(name).is_some() {
+                return Err(TransformError::new(format!(
+                    "cannot add field {name}: the row already has a field of that name (change add.fields.prefix)"
+                )));
+            }
+            s.fields.push(Field {
+                name: name.to_string(),
+                schema,
+            });
+            Ok(())
+        };
+        if self.deletes == Deletes::Rewrite {
+            push("__deleted", Arc::new(Schema::optional(SchemaType::String)))?;
+        }
+        for f in &self.add_fields {
+            let schema = f
+                .lookup(envelope)
+                .map(|(s, _)| s)
+                .ok_or_else(|| missing(f))?;
+            push(&f.name, schema)?;
+        }
+        let s = Arc::new(s);
+        self.cache = Some((
+            Arc::clone(row_schema),
+            Arc::clone(&envelope.schema),
+            Arc::clone(&s),
+        ));
+        Ok(s)
+    }
+}
+
+fn missing(f: &FieldRef) -> TransformError {
+    let path = match &f.structure {
+        Some(s) => format!("{s}.{}", f.field),
+        None => f.field.clone(),
+    };
+    TransformError::new(format!(
+        "the change event has no field {path} to add (check add.fields / add.headers)"
+    ))
+}
+
+impl Transformation for ExtractNewRecordState {
+    fn apply(
+        &mut self,
+        mut record: ConnectRecord,
+    ) -> Result<Option<ConnectRecord>, TransformError> {
+        if record.value.is_null() {
+            if !self.keep_tombstones {
+                return Ok(None);
+            }
+            // A kept tombstone has no envelope; Debezium still marks it with the `op` header
+            // ("d") when `add.headers` asks for `op`, and adds no other header.
+            for h in self
+                .add_headers
+                .iter()
+                .filter(|h| h.structure.is_none() && h.field == "op")
+            {
+                record.headers.push(Header {
+                    key: h.name.clone(),
+                    schema: Some(Arc::new(Schema::optional(SchemaType::String))),
+                    value: Value::String("d".to_string()),
+                });
+            }
+            return Ok(Some(record));
+        }
+        if !is_envelope(record.value_schema.as_ref(), &record.value) {
+            return Ok(Some(record));
+        }
+        let Value::Struct(envelope) = std::mem::replace(&mut record.value, Value::Null) else {
+            return Ok(Some(record));
+        };
+        for h in &self.add_headers {
+            let (schema, value) = h.lookup(&envelope).ok_or_else(|| missing(h))?;
+            record.headers.push(Header {
+                key: h.name.clone(),
+                schema: Some(schema),
+                value,
+            });
+        }
+        let op = envelope.get("op").and_then(Value::as_str).unwrap_or("");
+        let after = envelope.get("after").filter(|v| !v.is_null());
+        let (row, deleted) = match after {
+            Some(row) if op != "d" => (row, "false"),
+            _ => match self.deletes {
+                Deletes::Drop => return Ok(None),
+                Deletes::ToTombstone => {
+                    record.value_schema = None;
+                    return Ok(Some(record));
+                }
+                Deletes::Rewrite => match envelope.get("before").filter(|v| !v.is_null()) {
+                    Some(before) => (before, "true"),
+                    None => {
+                        record.value_schema = None;
+                        return Ok(Some(record));
+                    }
+                },
+            },
+        };
+        let Value::Struct(row) = row else {
+            return Err(TransformError::new(
+                "the change event's before/after is not a struct",
+            ));
+        };
+        let schema = self.row_schema(&row.schema, &envelope)?;
+        let mut values = row.values.clone();
+        if self.deletes == Deletes::Rewrite {
+            values.push(Value::String(deleted.to_string()));
+        }
+        for f in &self.add_fields {
+            values.push(f.lookup(&envelope).map(|(_, v)| v).unwrap_or(Value::Null));
+        }
+        let out = Struct {
+            schema: Arc::clone(&schema),
+            values,
+        };
+        if let Some(field) = &self.route_by_field {
+            if let Some(Value::String(topic)) = out.get(field) {
+                record.topic = topic.clone();
+            }
+        }
+        record.value_schema = Some(schema);
+        record.value = Value::Struct(out);
+        Ok(Some(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn field_refs() {
+        let f = FieldRef::parse("source.ts_ms", "__").unwrap();
+        assert_eq!(
+            (f.structure.as_deref(), f.name.as_str()),
+            (Some("source"), "__source_ts_ms")
+        );
+        let f = FieldRef::parse("op", "p_").unwrap();
+        assert_eq!((f.structure.as_deref(), f.name.as_str()), (None, "p_op"));
+        let f = FieldRef::parse("lsn:pos", "__").unwrap();
+        assert_eq!(
+            (f.structure.as_deref(), f.name.as_str()),
+            (Some("source"), "__pos")
+        );
+        let f = FieldRef::parse("id", "__").unwrap();
+        assert_eq!(f.structure.as_deref(), Some("transaction"));
+        assert!(FieldRef::parse("a:b:c", "__").is_err());
+        assert!(FieldRef::parse("a.b.c", "__").is_err());
+    }
+}

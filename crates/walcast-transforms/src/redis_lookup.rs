@@ -1,0 +1,955 @@
+//! `walcast.transforms.RedisLookup`: enrich each record with data looked up in Redis, the seed
+//! deployment's "look the customer up in Redis" step as a transform.
+//!
+//! In: records whose value is a flat row (a struct with a schema, or a schemaless map), or a
+//! Debezium change event envelope when the transform runs before `ExtractNewRecordState`. Out:
+//! the same records with the looked-up fields appended (named `<prefix><field>`), tombstones
+//! untouched.
+//!
+//! - `key` is a template over the row's fields (`customer:${customer_id}`); `${name}` is always
+//!   a record field, never a config-provider reference (those contain colons and are resolved by
+//!   the worker before the transform is built).
+//! - `type=hash` reads the key with HGETALL, `type=json` with GET and parses a JSON object,
+//!   `type=string` with GET into one field (named by `fields`, default `value`).
+//! - Lookups of one batch are pipelined in one round trip in [`Transformation::prepare`]
+//!   (distinct keys, cached ones skipped); [`Transformation::apply`] then only reads what
+//!   `prepare` fetched. Found values are cached in-process for `cache.ttl.ms`, at most
+//!   `cache.max.entries` keys (oldest first out); missing keys are not cached, so a value added
+//!   to Redis is seen on the next batch.
+//! - Schemas: added fields are optional strings (for `type=json`, the JSON value's type:
+//!   int64, float64, boolean, string; nested objects and arrays as JSON text, and a field keeps
+//!   its last type while its value is null). The new struct schema keeps the old one's name,
+//!   version, doc and parameters, with the added fields last. Schemaless maps get entries.
+//! - Envelopes: the row the event stands for is enriched: `after`, or `before` for a delete.
+//!   Both `before` and `after` get the new schema (Debezium gives them one schema), the other
+//!   image with the added fields null. Events without a row (truncate, message) pass through.
+//! - Failures: Redis unreachable fails `prepare` with a transient error (the runtime retries
+//!   the batch); a key holding another type (WRONGTYPE), a JSON value that is not an object, a
+//!   template field the record lacks, or a missing key with `on.missing=fail` fail that record
+//!   only, so `errors.tolerance` and the dead letter queue decide.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use walcast_connect_api::config::ConfigValues;
+use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::{
+    ConfigIssue, ConfigKeyDef, ConnectRecord, ConnectorConfig, Importance, TransformError,
+    Transformation,
+};
+
+/// The transform's keys (without the `transforms.<alias>.` prefix).
+pub(crate) static KEYS: &[ConfigKeyDef] = &[
+    ConfigKeyDef {
+        name: "redis.url",
+        required: true,
+        doc: "Redis to look up in: redis://[user:password@]host:port[/db], rediss://... for TLS.",
+        importance: Importance::High,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "key",
+        required: true,
+        doc: "Template of the Redis key over the record's fields, e.g. customer:${customer_id}. ${name} is a field of the row (the envelope's after, or before for a delete).",
+        importance: Importance::High,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "type",
+        default: Some("hash"),
+        doc: "What the key holds: hash (HGETALL), json (GET, a JSON object), string (GET into one field).",
+        valid: &["hash", "json", "string"],
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "fields",
+        kind: "LIST",
+        default: Some(""),
+        doc: "Fields to take from the hash or JSON object (default: all, in name order; set it when records have schemas, so every record gets the same fields). For type=string, the name of the one added field (default value).",
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "prefix",
+        default: Some(""),
+        doc: "Prepended to the name of every added field, e.g. customer_.",
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "on.missing",
+        default: Some("null"),
+        doc: "When the key does not exist: null adds the fields as null; fail makes the record an error (errors.tolerance and the dead letter queue decide).",
+        valid: &["null", "fail"],
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "cache.ttl.ms",
+        kind: "LONG",
+        default: Some("60000"),
+        doc: "How long a looked-up value is reused without asking Redis again; 0 disables the cache.",
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "cache.max.entries",
+        kind: "LONG",
+        default: Some("100000"),
+        doc: "Most keys kept in the cache (the oldest leave first); 0 disables the cache.",
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
+        name: "redis.timeout.ms",
+        kind: "LONG",
+        default: Some("10000"),
+        doc: "Connect and response timeout of the lookups; a batch whose lookups time out is retried.",
+        importance: Importance::Low,
+        ..ConfigKeyDef::BASE
+    },
+];
+
+/// Build the transform from its own keys.
+pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
+    let mut issues = crate::unknown_keys(config, KEYS);
+    let c = match ConfigValues::parse(KEYS, config) {
+        Ok(c) => c,
+        Err(mut i) => {
+            i.extend(issues);
+            return Err(i);
+        }
+    };
+    let url = c.string("redis.url");
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        issues.push(ConfigIssue::new(
+            "redis.url",
+            "must be redis://[user:password@]host:port[/db] or rediss://... for TLS",
+        ));
+    } else if redis::Client::open(url.as_str()).is_err() {
+        issues.push(ConfigIssue::new(
+            "redis.url",
+            "cannot be parsed: expected redis://[user:password@]host:port[/db]",
+        ));
+    }
+    let template = match KeyTemplate::parse(&c.string("key")) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            issues.push(ConfigIssue::new("key", e));
+            None
+        }
+    };
+    let kind = match c.choice("type").as_str() {
+        "json" => LookupType::Json,
+        "string" => LookupType::String,
+        _ => LookupType::Hash,
+    };
+    let mut fields = c.list("fields");
+    if kind == LookupType::String {
+        match fields.len() {
+            0 => fields.push("value".into()),
+            1 => {}
+            _ => issues.push(ConfigIssue::new(
+                "fields",
+                "type=string adds one field: give at most one name",
+            )),
+        }
+    }
+    for k in ["cache.ttl.ms", "cache.max.entries", "redis.timeout.ms"] {
+        if c.i64(k) < 0 {
+            issues.push(ConfigIssue::new(k, "must not be negative"));
+        }
+    }
+    let Some(template) = template else {
+        return Err(issues);
+    };
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    let timeout = Duration::from_millis(c.i64("redis.timeout.ms").max(1).unsigned_abs());
+    Ok(Box::new(RedisLookup {
+        redacted: redact_url(&url),
+        url,
+        template,
+        kind,
+        fields,
+        prefix: c.string("prefix"),
+        fail_on_missing: c.choice("on.missing") == "fail",
+        timeout,
+        conn: None,
+        cache: Cache::new(
+            Duration::from_millis(c.i64("cache.ttl.ms").unsigned_abs()),
+            usize::try_from(c.i64("cache.max.entries")).unwrap_or(usize::MAX),
+        ),
+        batch: HashMap::new(),
+        schemas: Vec::new(),
+        json_types: HashMap::new(),
+    }))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LookupType {
+    Hash,
+    Json,
+    String,
+}
+
+impl LookupType {
+    fn command(self) -> &'static str {
+        match self {
+            LookupType::Hash => "HGETALL",
+            LookupType::Json | LookupType::String => "GET",
+        }
+    }
+}
+
+/// A looked-up value of one added field.
+#[derive(Debug, Clone, PartialEq)]
+enum Added {
+    Text(String),
+    Json(serde_json::Value),
+}
+
+/// What Redis holds at one key, as the record will see it.
+#[derive(Debug, Clone, PartialEq)]
+enum Lookup {
+    /// Field name (without prefix) and value, in the order they are added.
+    Found(Arc<Vec<(String, Added)>>),
+    Missing,
+    /// The key holds something the lookup type cannot read; the reason, without the value.
+    Unusable(String),
+}
+
+/// `customer:${customer_id}`: literals and record field names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyTemplate {
+    text: String,
+    parts: Vec<(String, Option<String>)>,
+}
+
+impl KeyTemplate {
+    /// Parts are `(literal, field after it)`.
+    fn parse(text: &str) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed placeholder in '{text}': write ${{field}}"))?;
+            let name = after[..end].trim();
+            if name.is_empty() {
+                return Err(format!("empty placeholder ${{}} in '{text}'"));
+            }
+            if name.contains(':') {
+                return Err(format!(
+                    "placeholder ${{{name}}} looks like an unresolved config provider reference; key placeholders are record field names such as ${{customer_id}}"
+                ));
+            }
+            parts.push((rest[..start].to_string(), Some(name.to_string())));
+            rest = &after[end + 1..];
+        }
+        parts.push((rest.to_string(), None));
+        if !parts.iter().any(|(_, f)| f.is_some()) {
+            return Err(format!(
+                "'{text}' has no ${{field}} placeholder, so every record would look up the same key; write e.g. customer:${{customer_id}}"
+            ));
+        }
+        Ok(Self {
+            text: text.to_string(),
+            parts,
+        })
+    }
+
+    /// The key for a row, or the name of the field the row lacks (or has null, or of a type
+    /// that has no text form).
+    fn render(&self, schema: Option<&Schema>, row: &Value) -> Result<String, String> {
+        let mut out = String::new();
+        for (lit, field) in &self.parts {
+            out.push_str(lit);
+            if let Some(name) = field {
+                let text = member(schema, row, name)
+                    .and_then(|(s, v)| key_text(s, v))
+                    .ok_or_else(|| name.clone())?;
+                out.push_str(&text);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A field value as key text: strings as-is, numbers and booleans as text, decimals as
+/// `19.99`.
+fn key_text(schema: Option<&Schema>, v: &Value) -> Option<String> {
+    if let Some(t) = schema.and_then(|s| logical::as_decimal_text(s, v)) {
+        return Some(t);
+    }
+    Some(match v {
+        Value::String(s) => s.clone(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Float32(f) => f.to_string(),
+        Value::Float64(f) => f.to_string(),
+        other => other.as_i64()?.to_string(),
+    })
+}
+
+/// A named member of a struct or string-keyed map, with its schema when it has one.
+fn member<'a>(
+    schema: Option<&'a Schema>,
+    value: &'a Value,
+    name: &str,
+) -> Option<(Option<&'a Schema>, &'a Value)> {
+    let _ = schema;
+    match value {
+        Value::Struct(s) => {
+            let (i, f) = s.schema.field(name)?;
+            Some((Some(f.schema.as_ref()), s.values.get(i)?))
+        }
+        Value::Map(_) => value.get(name).map(|v| (None, v)),
+        _ => None,
+    }
+}
+
+/// Whether a value is a Debezium change event envelope.
+fn is_envelope(value: &Value) -> bool {
+    ["before", "after", "source"]
+        .iter()
+        .all(|n| member(None, value, n).is_some())
+        && matches!(member(None, value, "op"), Some((_, Value::String(_))))
+}
+
+/// Which part of a record is the row to enrich.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Row {
+    /// The value itself.
+    Flat,
+    /// The envelope's `after` or `before`.
+    Image(&'static str),
+    /// Nothing to enrich (tombstone, or an envelope without a row).
+    None,
+}
+
+fn row_of(record: &ConnectRecord) -> Row {
+    if record.is_tombstone() {
+        return Row::None;
+    }
+    if !is_envelope(&record.value) {
+        return Row::Flat;
+    }
+    let present = |n| member(None, &record.value, n).is_some_and(|(_, v)| !v.is_null());
+    if present("after") {
+        Row::Image("after")
+    } else if present("before") {
+        Row::Image("before")
+    } else {
+        Row::None
+    }
+}
+
+/// The row's schema and value.
+fn row_value(record: &ConnectRecord, row: Row) -> Option<(Option<&Schema>, &Value)> {
+    match row {
+        Row::Flat => Some((record.value_schema.as_deref(), &record.value)),
+        Row::Image(name) => member(record.value_schema.as_deref(), &record.value, name),
+        Row::None => None,
+    }
+}
+
+/// The in-process cache of found values: a map plus insertion order, so the oldest entry
+/// leaves first when full and expired entries are dropped from the front.
+struct Cache {
+    ttl: Duration,
+    max: usize,
+    map: HashMap<String, (Instant, Arc<Vec<(String, Added)>>)>,
+    order: VecDeque<(String, Instant)>,
+}
+
+impl Cache {
+    fn new(ttl: Duration, max: usize) -> Self {
+        Self {
+            ttl,
+            max,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.max > 0
+    }
+
+    fn get(&mut self, key: &str, now: Instant) -> Option<Arc<Vec<(String, Added)>>> {
+        let (at, v) = self.map.get(key)?;
+        if now.duration_since(*at) < self.ttl {
+            Some(Arc::clone(v))
+        } else {
+            self.map.remove(key);
+            None
+        }
+    }
+
+    fn put(&mut self, key: String, value: Arc<Vec<(String, Added)>>, now: Instant) {
+        if !self.enabled() {
+            return;
+        }
+        self.map.insert(key.clone(), (now, value));
+        self.order.push_back((key, now));
+        // Expired entries and, when over the limits, the oldest ones leave. An order entry
+        // whose key was stored again later is stale and only dropped.
+        while let Some((k, at)) = self.order.front() {
+            let expired = now.duration_since(*at) >= self.ttl;
+            let over = self.map.len() > self.max || self.order.len() > self.max.saturating_mul(2);
+            if !expired && !over {
+                break;
+            }
+            if self.map.get(k).is_some_and(|(t, _)| t == at) {
+                self.map.remove(k);
+            }
+            self.order.pop_front();
+        }
+    }
+}
+
+/// The transform.
+struct RedisLookup {
+    /// Connection URL; may hold a password, so messages use `redacted`.
+    url: String,
+    redacted: String,
+    template: KeyTemplate,
+    kind: LookupType,
+    /// Fields to take (empty: all); for `type=string`, the one added field.
+    fields: Vec<String>,
+    prefix: String,
+    fail_on_missing: bool,
+    timeout: Duration,
+    /// `None` before the first lookup and after a connection failure (reconnect next batch).
+    conn: Option<MultiplexedConnection>,
+    cache: Cache,
+    /// Everything the current batch's records need, filled by `prepare` (cache hits included,
+    /// so a cache eviction between `prepare` and `apply` cannot lose a value).
+    batch: HashMap<String, Lookup>,
+    /// Output row schemas by input row schema and added fields, a few entries (one per table
+    /// and field set); compared by pointer first, then by value.
+    schemas: Vec<(SchemaRef, Vec<(String, SchemaType)>, SchemaRef)>,
+    /// For `type=json` with schemas: the last type of each added field, used while it is null.
+    json_types: HashMap<String, SchemaType>,
+}
+
+impl RedisLookup {
+    async fn connection(&mut self) -> Result<MultiplexedConnection, TransformError> {
+        if let Some(c) = &self.conn {
+            return Ok(c.clone());
+        }
+        let client = redis::Client::open(self.url.as_str()).map_err(|_| {
+            TransformError::new(format!("RedisLookup: cannot parse redis.url {}", self.redacted))
+        })?;
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout);
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+            .map_err(|e| {
+                TransformError::transient(format!(
+                    "RedisLookup: cannot connect to Redis at {}: {e}; retrying",
+                    self.redacted
+                ))
+            })?;
+        self.conn = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn prepare_batch(&mut self, records: &[ConnectRecord]) -> Result<(), TransformError> {
+        self.batch.clear();
+        let now = Instant::now();
+        let mut to_fetch: Vec<String> = Vec::new();
+        let (mut hits, mut misses) = (0u64, 0u64);
+        for r in records {
+            let Some((schema, row)) = row_value(r, row_of(r)) else {
+                continue;
+            };
+            let Ok(key) = self.template.render(schema, row) else {
+                continue; // `apply` reports the missing field for this record.
+            };
+            if self.batch.contains_key(&key) {
+                hits += 1;
+                continue;
+            }
+            match self.cache.get(&key, now) {
+                Some(v) => {
+                    hits += 1;
+                    self.batch.insert(key, Lookup::Found(v));
+                }
+                None => {
+                    misses += 1;
+                    // Placeholder until the reply arrives; keeps the key distinct.
+                    self.batch.insert(key.clone(), Lookup::Missing);
+                    to_fetch.push(key);
+                }
+            }
+        }
+        metrics::counter!("walcast_redis_lookup_cache_hits_total").increment(hits);
+        metrics::counter!("walcast_redis_lookup_cache_misses_total").increment(misses);
+        if to_fetch.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.connection().await?;
+        let mut pipe = redis::pipe();
+        for k in &to_fetch {
+            pipe.cmd(self.kind.command()).arg(k);
+        }
+        let started = Instant::now();
+        let replies = match conn.req_packed_commands(&pipe, 0, to_fetch.len()).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.batch.clear();
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_timeout()
+                {
+                    self.conn = None;
+                }
+                return Err(TransformError::transient(format!(
+                    "RedisLookup: {} lookups at {} failed: {e}; retrying the batch",
+                    to_fetch.len(),
+                    self.redacted
+                )));
+            }
+        };
+        metrics::histogram!("walcast_redis_lookup_seconds").record(started.elapsed().as_secs_f64());
+        if replies.len() != to_fetch.len() {
+            self.batch.clear();
+            return Err(TransformError::transient(format!(
+                "RedisLookup: Redis at {} answered {} of {} lookups; retrying the batch",
+                self.redacted,
+                replies.len(),
+                to_fetch.len()
+            )));
+        }
+        for (key, reply) in to_fetch.into_iter().zip(replies) {
+            let lookup = self.read_reply(reply);
+            if let Lookup::Found(v) = &lookup {
+                self.cache.put(key.clone(), Arc::clone(v), now);
+            }
+            self.batch.insert(key, lookup);
+        }
+        Ok(())
+    }
+
+    /// One reply as the record will see it.
+    fn read_reply(&self, reply: redis::Value) -> Lookup {
+        use redis::Value as R;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match (self.kind, reply) {
+            (_, R::ServerError(e)) => Lookup::Unusable(match e.code() {
+                "WRONGTYPE" => format!(
+                    "holds another type than the {} type={} reads (WRONGTYPE)",
+                    if self.kind == LookupType::Hash { "hash" } else { "string" },
+                    match self.kind {
+                        LookupType::Hash => "hash",
+                        LookupType::Json => "json",
+                        LookupType::String => "string",
+                    }
+                ),
+                code => format!("Redis answered the lookup with an error ({code})"),
+            }),
+            (_, R::Nil) => Lookup::Missing,
+            (LookupType::Hash, R::Array(items)) => {
+                let mut pairs = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    if let (R::BulkString(k), R::BulkString(v)) = (k, v) {
+                        pairs.push((text(&k), text(&v)));
+                    }
+                }
+                self.hash_fields(pairs)
+            }
+            (LookupType::Hash, R::Map(items)) => {
+                let pairs = items
+                    .into_iter()
+                    .filter_map(|(k, v)| match (k, v) {
+                        (R::BulkString(k), R::BulkString(v)) => Some((text(&k), text(&v))),
+                        _ => None,
+                    })
+                    .collect();
+                self.hash_fields(pairs)
+            }
+            (LookupType::String, R::BulkString(b)) => {
+                let name = self.fields.first().cloned().unwrap_or_else(|| "value".into());
+                Lookup::Found(Arc::new(vec![(name, Added::Text(text(&b)))]))
+            }
+            (LookupType::Json, R::BulkString(b)) => match serde_json::from_slice(&b) {
+                Ok(serde_json::Value::Object(obj)) => {
+                    let mut taken: Vec<(String, Added)> = if self.fields.is_empty() {
+                        let mut all: Vec<_> = obj.into_iter().map(|(k, v)| (k, Added::Json(v))).collect();
+                        all.sort_by(|a, b| a.0.cmp(&b.0));
+                        all
+                    } else {
+                        Vec::new()
+                    };
+                    if !self.fields.is_empty() {
+                        for f in &self.fields {
+                            let v = obj.get(f).cloned().unwrap_or(serde_json::Value::Null);
+                            taken.push((f.clone(), Added::Json(v)));
+                        }
+                    }
+                    Lookup::Found(Arc::new(taken))
+                }
+                Ok(_) => Lookup::Unusable("holds JSON that is not an object (type=json)".into()),
+                Err(_) => Lookup::Unusable("holds a string that is not JSON (type=json)".into()),
+            },
+            (_, other) => Lookup::Unusable(format!(
+                "gave an unexpected {} reply",
+                match other {
+                    R::Int(_) => "integer",
+                    R::Array(_) => "array",
+                    _ => "non-string",
+                }
+            )),
+        }
+    }
+
+    /// The taken fields of a hash; an empty hash does not exist in Redis.
+    fn hash_fields(&self, mut pairs: Vec<(String, String)>) -> Lookup {
+        if pairs.is_empty() {
+            return Lookup::Missing;
+        }
+        let taken: Vec<(String, Added)> = if self.fields.is_empty() {
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
+            pairs.into_iter().map(|(k, v)| (k, Added::Text(v))).collect()
+        } else {
+            self.fields
+                .iter()
+                .map(|f| {
+                    let v = pairs
+                        .iter()
+                        .position(|(k, _)| k == f)
+                        .map(|i| std::mem::take(&mut pairs[i].1));
+                    (f.clone(), v.map_or(Added::Json(serde_json::Value::Null), Added::Text))
+                })
+                .collect()
+        };
+        Lookup::Found(Arc::new(taken))
+    }
+
+    fn coordinates(record: &ConnectRecord) -> String {
+        format!(
+            "{}-{}@{}",
+            record.topic,
+            record.partition.map_or_else(|| "?".into(), |p| p.to_string()),
+            record.offset.map_or_else(|| "?".into(), |o| o.to_string())
+        )
+    }
+
+    /// The added field values for a lookup, as (name without prefix, value) with null for
+    /// what is missing.
+    fn added<'a>(&self, lookup: &'a Lookup) -> Vec<(&'a str, Option<&'a Added>)> {
+        match lookup {
+            Lookup::Found(v) => v.iter().map(|(k, a)| (k.as_str(), Some(a))).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Connect value and schema type of an added value, for schema'd or schemaless rows.
+    fn convert(&mut self, name: &str, added: Option<&Added>, schemaless: bool) -> (SchemaType, Value) {
+        use serde_json::Value as J;
+        let (t, v) = match added {
+            None | Some(Added::Json(J::Null)) => {
+                let t = if self.kind == LookupType::Json {
+                    self.json_types.get(name).copied().unwrap_or(SchemaType::String)
+                } else {
+                    SchemaType::String
+                };
+                return (t, Value::Null);
+            }
+            Some(Added::Text(s)) => (SchemaType::String, Value::String(s.clone())),
+            Some(Added::Json(j)) => match j {
+                J::Bool(b) => (SchemaType::Boolean, Value::Boolean(*b)),
+                J::Number(n) => match n.as_i64() {
+                    Some(i) => (SchemaType::Int64, Value::Int64(i)),
+                    None => (SchemaType::Float64, Value::Float64(n.as_f64().unwrap_or(f64::NAN))),
+                },
+                J::String(s) => (SchemaType::String, Value::String(s.clone())),
+                other if schemaless => (SchemaType::String, json_to_value(other)),
+                other => (SchemaType::String, Value::String(other.to_string())),
+            },
+        };
+        if self.kind == LookupType::Json {
+            self.json_types.insert(name.to_string(), t);
+        }
+        (t, v)
+    }
+
+    /// The row schema with the added fields appended, cached.
+    fn row_schema(
+        &mut self,
+        schema: &SchemaRef,
+        added: &[(String, SchemaType)],
+    ) -> Result<SchemaRef, String> {
+        if let Some((_, _, out)) = self
+            .schemas
+            .iter()
+            .find(|(i, a, _)| Arc::ptr_eq(i, schema) && a.as_slice() == added)
+            .or_else(|| {
+                self.schemas
+                    .iter()
+                    .find(|(i, a, _)| a.as_slice() == added && **i == **schema)
+            })
+        {
+            return Ok(Arc::clone(out));
+        }
+        let mut fields = schema.fields.clone();
+        for (name, t) in added {
+            if fields.iter().any(|f| &f.name == name) {
+                return Err(format!(
+                    "the record already has a field named {name}; choose another prefix"
+                ));
+            }
+            fields.push(Field::new(name.clone(), Schema::optional(*t)));
+        }
+        let out = Arc::new(Schema {
+            fields,
+            ..(**schema).clone()
+        });
+        if self.schemas.len() >= 64 {
+            self.schemas.remove(0);
+        }
+        self.schemas
+            .push((Arc::clone(schema), added.to_vec(), Arc::clone(&out)));
+        Ok(out)
+    }
+
+    fn enrich(&mut self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
+        let row = row_of(&record);
+        let Some((schema, value)) = row_value(&record, row) else {
+            return Ok(record);
+        };
+        let key = self.template.render(schema, value).map_err(|field| {
+            TransformError::new(format!(
+                "RedisLookup: record {} has no field '{field}' (or it is null) for key template '{}'",
+                Self::coordinates(&record),
+                self.template.text
+            ))
+        })?;
+        let lookup = self.batch.get(&key).cloned().ok_or_else(|| {
+            TransformError::new(format!(
+                "RedisLookup: record {} was not prepared (prepare must run on the batch before apply)",
+                Self::coordinates(&record)
+            ))
+        })?;
+        match &lookup {
+            Lookup::Unusable(why) => {
+                return Err(TransformError::new(format!(
+                    "RedisLookup: for record {}, the Redis key from template '{}' {why}; fix the data in Redis or the transform's type",
+                    Self::coordinates(&record),
+                    self.template.text
+                )))
+            }
+            Lookup::Missing if self.fail_on_missing => {
+                return Err(TransformError::new(format!(
+                    "RedisLookup: for record {}, the Redis key from template '{}' does not exist (on.missing=fail)",
+                    Self::coordinates(&record),
+                    self.template.text
+                )))
+            }
+            _ => {}
+        }
+        // Field names and values to add: what was found, else the configured fields as null.
+        let found = self.added(&lookup);
+        let names: Vec<(String, Option<Added>)> = if found.is_empty() {
+            if self.kind == LookupType::String || !self.fields.is_empty() {
+                self.fields.iter().map(|f| (f.clone(), None)).collect()
+            } else {
+                Vec::new()
+            }
+        } else {
+            found
+                .into_iter()
+                .map(|(k, a)| (k.to_string(), a.cloned()))
+                .collect()
+        };
+        let schemaless = record.value_schema.is_none();
+        let mut added: Vec<(String, SchemaType, Value)> = Vec::with_capacity(names.len());
+        for (name, a) in &names {
+            let (t, v) = self.convert(name, a.as_ref(), schemaless);
+            added.push((format!("{}{name}", self.prefix), t, v));
+        }
+        if added.is_empty() {
+            return Ok(record);
+        }
+        let coords = Self::coordinates(&record);
+        let bad = |e: String| TransformError::new(format!("RedisLookup: record {coords}: {e}"));
+        match (row, record.value_schema.clone()) {
+            (Row::Flat, None) => {
+                if let Value::Map(m) = &mut record.value {
+                    for (name, _, v) in added {
+                        map_put(m, &name, v);
+                    }
+                }
+            }
+            (Row::Flat, Some(schema)) => {
+                let sig: Vec<(String, SchemaType)> =
+                    added.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
+                let new_schema = self.row_schema(&schema, &sig).map_err(bad)?;
+                if let Value::Struct(s) = &mut record.value {
+                    s.schema = Arc::clone(&new_schema);
+                    s.values.extend(added.into_iter().map(|(_, _, v)| v));
+                }
+                record.value_schema = Some(new_schema);
+            }
+            (Row::Image(image), None) => {
+                if let Value::Map(env) = &mut record.value {
+                    if let Some((_, Value::Map(m))) =
+                        env.iter_mut().find(|(k, _)| k.as_str() == Some(image))
+                    {
+                        for (name, _, v) in added {
+                            map_put(m, &name, v);
+                        }
+                    }
+                }
+            }
+            (Row::Image(image), Some(env_schema)) => {
+                let sig: Vec<(String, SchemaType)> =
+                    added.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
+                let Some((_, row_field)) = env_schema.field(image) else {
+                    return Ok(record);
+                };
+                let row_schema = Arc::clone(&row_field.schema);
+                let new_row = self.row_schema(&row_schema, &sig).map_err(bad)?;
+                // Both images share the row schema in Debezium's envelope: replace it in both.
+                let mut env_fields = env_schema.fields.clone();
+                for f in env_fields.iter_mut() {
+                    if (f.name == "before" || f.name == "after") && *f.schema == *row_schema {
+                        f.schema = Arc::clone(&new_row);
+                    }
+                }
+                let new_env = Arc::new(Schema {
+                    fields: env_fields,
+                    ..(*env_schema).clone()
+                });
+                if let Value::Struct(env) = &mut record.value {
+                    env.schema = Arc::clone(&new_env);
+                    for (i, f) in new_env.fields.iter().enumerate() {
+                        if !Arc::ptr_eq(&f.schema, &new_row) {
+                            continue;
+                        }
+                        if let Some(Value::Struct(s)) = env.values.get_mut(i) {
+                            s.schema = Arc::clone(&new_row);
+                            if f.name == image {
+                                s.values.extend(added.iter().map(|(_, _, v)| v.clone()));
+                            } else {
+                                s.values.extend(added.iter().map(|_| Value::Null));
+                            }
+                        }
+                    }
+                }
+                record.value_schema = Some(new_env);
+            }
+            (Row::None, _) => {}
+        }
+        Ok(record)
+    }
+}
+
+impl Transformation for RedisLookup {
+    fn prepare<'a>(
+        &'a mut self,
+        records: &'a [ConnectRecord],
+    ) -> BoxFuture<'a, Result<(), TransformError>> {
+        Box::pin(self.prepare_batch(records))
+    }
+
+    fn apply(&mut self, record: ConnectRecord) -> Result<Option<ConnectRecord>, TransformError> {
+        self.enrich(record).map(Some)
+    }
+}
+
+/// Put `key` in a schemaless map: replace in place, else append.
+fn map_put(map: &mut Vec<(Value, Value)>, key: &str, value: Value) {
+    match map.iter().position(|(k, _)| k.as_str() == Some(key)) {
+        Some(i) => map[i].1 = value,
+        None => map.push((Value::String(key.to_string()), value)),
+    }
+}
+
+/// A JSON value as a schemaless Connect value (JsonConverter's reading without schemas).
+fn json_to_value(j: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match j {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Boolean(*b),
+        J::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::Float64(n.as_f64().unwrap_or(f64::NAN)), Value::Int64),
+        J::String(s) => Value::String(s.clone()),
+        J::Array(a) => Value::Array(a.iter().map(json_to_value).collect()),
+        J::Object(o) => Value::Map(
+            o.iter()
+                .map(|(k, v)| (Value::String(k.clone()), json_to_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// `scheme://host:port/db` without credentials.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("redis", url));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    format!("{scheme}://{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let t = KeyTemplate::parse("customer:${customer_id}").unwrap();
+        let row = Value::Map(vec![(
+            Value::String("customer_id".into()),
+            Value::String("C1".into()),
+        )]);
+        assert_eq!(t.render(None, &row), Ok("customer:C1".into()));
+        let none = Value::Map(vec![]);
+        assert_eq!(t.render(None, &none), Err("customer_id".into()));
+        assert!(KeyTemplate::parse("customer").is_err());
+        assert!(KeyTemplate::parse("${file:/x:y}").is_err());
+        assert!(KeyTemplate::parse("a${b").is_err());
+    }
+
+    #[test]
+    fn cache_expires_and_evicts_oldest() {
+        let now = Instant::now();
+        let v = Arc::new(Vec::new());
+        let mut c = Cache::new(Duration::from_secs(10), 2);
+        c.put("a".into(), Arc::clone(&v), now);
+        c.put("b".into(), Arc::clone(&v), now);
+        c.put("c".into(), Arc::clone(&v), now);
+        assert!(c.get("a", now).is_none(), "the oldest left");
+        assert!(c.get("b", now).is_some() && c.get("c", now).is_some());
+        assert!(c.get("b", now + Duration::from_secs(11)).is_none(), "expired");
+        let mut off = Cache::new(Duration::ZERO, 5);
+        off.put("a".into(), v, now);
+        assert!(off.get("a", now).is_none());
+    }
+
+    #[test]
+    fn config_issues() {
+        let cfg = |pairs: &[(&str, &str)]| -> ConnectorConfig {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let issues = build(&cfg(&[("redis.url", "http://x"), ("key", "k"), ("typo", "1")]))
+            .err()
+            .unwrap();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["typo", "redis.url", "key"], "{issues:?}");
+        assert!(build(&cfg(&[
+            ("redis.url", "redis://u:secret@h:6379/1"),
+            ("key", "c:${id}"),
+            ("type", "string"),
+            ("fields", "a,b"),
+        ]))
+        .is_err());
+        assert_eq!(redact_url("rediss://u:secret@h:6379/1"), "rediss://h:6379/1");
+    }
+}
