@@ -25,6 +25,7 @@ use walcast_connect_api::{
 mod extract_new_record_state;
 mod insert_field;
 mod predicates;
+mod redis_lookup;
 mod regex_router;
 mod replace_field;
 mod timestamp_converter;
@@ -140,6 +141,7 @@ fn build(class: &str, own: &ConnectorConfig) -> Option<Built<Box<dyn Transformat
         "org.apache.kafka.connect.transforms.TimestampConverter$Key" | "TimestampConverter$Key" => {
             timestamp_converter::build(own, Key)
         }
+        "walcast.transforms.RedisLookup" | "RedisLookup" => redis_lookup::build(own),
         _ => return None,
     })
 }

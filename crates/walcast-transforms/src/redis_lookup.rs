@@ -9,14 +9,15 @@
 //! - `key` is a template over the row's fields (`customer:${customer_id}`); `${name}` is always
 //!   a record field, never a config-provider reference (those contain colons and are resolved by
 //!   the worker before the transform is built).
-//! - `type=hash` reads the key with HGETALL, `type=json` with GET and parses a JSON object,
-//!   `type=string` with GET into one field (named by `fields`, default `value`).
+//! - `redis.type=hash` (default) reads the key with HGETALL, `json` with GET and parses a JSON
+//!   object, `string` with GET into one field (named by `fields`, default `value`). The key is
+//!   not called `type`: `transforms.<alias>.type` is Connect's transform class.
 //! - Lookups of one batch are pipelined in one round trip in [`Transformation::prepare`]
 //!   (distinct keys, cached ones skipped); [`Transformation::apply`] then only reads what
 //!   `prepare` fetched. Found values are cached in-process for `cache.ttl.ms`, at most
 //!   `cache.max.entries` keys (oldest first out); missing keys are not cached, so a value added
 //!   to Redis is seen on the next batch.
-//! - Schemas: added fields are optional strings (for `type=json`, the JSON value's type:
+//! - Schemas: added fields are optional strings (for `redis.type=json`, the JSON value's type:
 //!   int64, float64, boolean, string; nested objects and arrays as JSON text, and a field keeps
 //!   its last type while its value is null). The new struct schema keeps the old one's name,
 //!   version, doc and parameters, with the added fields last. Schemaless maps get entries.
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use walcast_connect_api::config::ConfigValues;
-use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Value};
 use walcast_connect_api::{
     ConfigIssue, ConfigKeyDef, ConnectRecord, ConnectorConfig, Importance, TransformError,
     Transformation,
@@ -58,9 +59,9 @@ pub(crate) static KEYS: &[ConfigKeyDef] = &[
         ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
-        name: "type",
+        name: "redis.type",
         default: Some("hash"),
-        doc: "What the key holds: hash (HGETALL), json (GET, a JSON object), string (GET into one field).",
+        doc: "What the key holds: hash (HGETALL), json (GET, a JSON object), string (GET into one field). (Named redis.type because transforms.<alias>.type is Connect's transform class.)",
         valid: &["hash", "json", "string"],
         ..ConfigKeyDef::BASE
     },
@@ -68,7 +69,7 @@ pub(crate) static KEYS: &[ConfigKeyDef] = &[
         name: "fields",
         kind: "LIST",
         default: Some(""),
-        doc: "Fields to take from the hash or JSON object (default: all, in name order; set it when records have schemas, so every record gets the same fields). For type=string, the name of the one added field (default value).",
+        doc: "Fields to take from the hash or JSON object (default: all, in name order; set it when records have schemas, so every record gets the same fields). For redis.type=string, the name of the one added field (default value).",
         ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
@@ -137,7 +138,7 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<Co
             None
         }
     };
-    let kind = match c.choice("type").as_str() {
+    let kind = match c.choice("redis.type").as_str() {
         "json" => LookupType::Json,
         "string" => LookupType::String,
         _ => LookupType::Hash,
@@ -149,7 +150,7 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<Co
             1 => {}
             _ => issues.push(ConfigIssue::new(
                 "fields",
-                "type=string adds one field: give at most one name",
+                "redis.type=string adds one field: give at most one name",
             )),
         }
     }
@@ -208,11 +209,17 @@ enum Added {
     Json(serde_json::Value),
 }
 
+/// Looked-up field names (without prefix) and values, in the order they are added.
+type Fields = Arc<Vec<(String, Added)>>;
+
+/// The names and types of the fields one record gets added.
+type Signature = Vec<(String, SchemaType)>;
+
 /// What Redis holds at one key, as the record will see it.
 #[derive(Debug, Clone, PartialEq)]
 enum Lookup {
     /// Field name (without prefix) and value, in the order they are added.
-    Found(Arc<Vec<(String, Added)>>),
+    Found(Fields),
     Missing,
     /// The key holds something the lookup type cannot read; the reason, without the value.
     Unusable(String),
@@ -358,7 +365,7 @@ fn row_value(record: &ConnectRecord, row: Row) -> Option<(Option<&Schema>, &Valu
 struct Cache {
     ttl: Duration,
     max: usize,
-    map: HashMap<String, (Instant, Arc<Vec<(String, Added)>>)>,
+    map: HashMap<String, (Instant, Fields)>,
     order: VecDeque<(String, Instant)>,
 }
 
@@ -376,7 +383,7 @@ impl Cache {
         !self.ttl.is_zero() && self.max > 0
     }
 
-    fn get(&mut self, key: &str, now: Instant) -> Option<Arc<Vec<(String, Added)>>> {
+    fn get(&mut self, key: &str, now: Instant) -> Option<Fields> {
         let (at, v) = self.map.get(key)?;
         if now.duration_since(*at) < self.ttl {
             Some(Arc::clone(v))
@@ -386,7 +393,7 @@ impl Cache {
         }
     }
 
-    fn put(&mut self, key: String, value: Arc<Vec<(String, Added)>>, now: Instant) {
+    fn put(&mut self, key: String, value: Fields, now: Instant) {
         if !self.enabled() {
             return;
         }
@@ -428,7 +435,7 @@ struct RedisLookup {
     batch: HashMap<String, Lookup>,
     /// Output row schemas by input row schema and added fields, a few entries (one per table
     /// and field set); compared by pointer first, then by value.
-    schemas: Vec<(SchemaRef, Vec<(String, SchemaType)>, SchemaRef)>,
+    schemas: Vec<(SchemaRef, Signature, SchemaRef)>,
     /// For `type=json` with schemas: the last type of each added field, used while it is null.
     json_types: HashMap<String, SchemaType>,
 }
@@ -439,7 +446,10 @@ impl RedisLookup {
             return Ok(c.clone());
         }
         let client = redis::Client::open(self.url.as_str()).map_err(|_| {
-            TransformError::new(format!("RedisLookup: cannot parse redis.url {}", self.redacted))
+            TransformError::new(format!(
+                "RedisLookup: cannot parse redis.url {}",
+                self.redacted
+            ))
         })?;
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(self.timeout)
@@ -542,8 +552,7 @@ impl RedisLookup {
         match (self.kind, reply) {
             (_, R::ServerError(e)) => Lookup::Unusable(match e.code() {
                 "WRONGTYPE" => format!(
-                    "holds another type than the {} type={} reads (WRONGTYPE)",
-                    if self.kind == LookupType::Hash { "hash" } else { "string" },
+                    "holds another Redis type than redis.type={} reads (WRONGTYPE)",
                     match self.kind {
                         LookupType::Hash => "hash",
                         LookupType::Json => "json",
@@ -574,28 +583,37 @@ impl RedisLookup {
                 self.hash_fields(pairs)
             }
             (LookupType::String, R::BulkString(b)) => {
-                let name = self.fields.first().cloned().unwrap_or_else(|| "value".into());
+                let name = self
+                    .fields
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "value".into());
                 Lookup::Found(Arc::new(vec![(name, Added::Text(text(&b)))]))
             }
             (LookupType::Json, R::BulkString(b)) => match serde_json::from_slice(&b) {
-                Ok(serde_json::Value::Object(obj)) => {
-                    let mut taken: Vec<(String, Added)> = if self.fields.is_empty() {
-                        let mut all: Vec<_> = obj.into_iter().map(|(k, v)| (k, Added::Json(v))).collect();
+                Ok(serde_json::Value::Object(mut obj)) => {
+                    let taken: Vec<(String, Added)> = if self.fields.is_empty() {
+                        let mut all: Vec<_> =
+                            obj.into_iter().map(|(k, v)| (k, Added::Json(v))).collect();
                         all.sort_by(|a, b| a.0.cmp(&b.0));
                         all
                     } else {
-                        Vec::new()
+                        self.fields
+                            .iter()
+                            .map(|f| {
+                                let v = obj.remove(f).unwrap_or(serde_json::Value::Null);
+                                (f.clone(), Added::Json(v))
+                            })
+                            .collect()
                     };
-                    if !self.fields.is_empty() {
-                        for f in &self.fields {
-                            let v = obj.get(f).cloned().unwrap_or(serde_json::Value::Null);
-                            taken.push((f.clone(), Added::Json(v)));
-                        }
-                    }
                     Lookup::Found(Arc::new(taken))
                 }
-                Ok(_) => Lookup::Unusable("holds JSON that is not an object (type=json)".into()),
-                Err(_) => Lookup::Unusable("holds a string that is not JSON (type=json)".into()),
+                Ok(_) => {
+                    Lookup::Unusable("holds JSON that is not an object (redis.type=json)".into())
+                }
+                Err(_) => {
+                    Lookup::Unusable("holds a string that is not JSON (redis.type=json)".into())
+                }
             },
             (_, other) => Lookup::Unusable(format!(
                 "gave an unexpected {} reply",
@@ -615,7 +633,10 @@ impl RedisLookup {
         }
         let taken: Vec<(String, Added)> = if self.fields.is_empty() {
             pairs.sort_by(|a, b| a.0.cmp(&b.0));
-            pairs.into_iter().map(|(k, v)| (k, Added::Text(v))).collect()
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Added::Text(v)))
+                .collect()
         } else {
             self.fields
                 .iter()
@@ -624,7 +645,10 @@ impl RedisLookup {
                         .iter()
                         .position(|(k, _)| k == f)
                         .map(|i| std::mem::take(&mut pairs[i].1));
-                    (f.clone(), v.map_or(Added::Json(serde_json::Value::Null), Added::Text))
+                    (
+                        f.clone(),
+                        v.map_or(Added::Json(serde_json::Value::Null), Added::Text),
+                    )
                 })
                 .collect()
         };
@@ -635,7 +659,9 @@ impl RedisLookup {
         format!(
             "{}-{}@{}",
             record.topic,
-            record.partition.map_or_else(|| "?".into(), |p| p.to_string()),
+            record
+                .partition
+                .map_or_else(|| "?".into(), |p| p.to_string()),
             record.offset.map_or_else(|| "?".into(), |o| o.to_string())
         )
     }
@@ -650,12 +676,20 @@ impl RedisLookup {
     }
 
     /// Connect value and schema type of an added value, for schema'd or schemaless rows.
-    fn convert(&mut self, name: &str, added: Option<&Added>, schemaless: bool) -> (SchemaType, Value) {
+    fn convert(
+        &mut self,
+        name: &str,
+        added: Option<&Added>,
+        schemaless: bool,
+    ) -> (SchemaType, Value) {
         use serde_json::Value as J;
         let (t, v) = match added {
             None | Some(Added::Json(J::Null)) => {
                 let t = if self.kind == LookupType::Json {
-                    self.json_types.get(name).copied().unwrap_or(SchemaType::String)
+                    self.json_types
+                        .get(name)
+                        .copied()
+                        .unwrap_or(SchemaType::String)
                 } else {
                     SchemaType::String
                 };
@@ -666,7 +700,10 @@ impl RedisLookup {
                 J::Bool(b) => (SchemaType::Boolean, Value::Boolean(*b)),
                 J::Number(n) => match n.as_i64() {
                     Some(i) => (SchemaType::Int64, Value::Int64(i)),
-                    None => (SchemaType::Float64, Value::Float64(n.as_f64().unwrap_or(f64::NAN))),
+                    None => (
+                        SchemaType::Float64,
+                        Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
+                    ),
                 },
                 J::String(s) => (SchemaType::String, Value::String(s.clone())),
                 other if schemaless => (SchemaType::String, json_to_value(other)),
@@ -787,8 +824,7 @@ impl RedisLookup {
                 }
             }
             (Row::Flat, Some(schema)) => {
-                let sig: Vec<(String, SchemaType)> =
-                    added.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
+                let sig: Signature = added.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
                 let new_schema = self.row_schema(&schema, &sig).map_err(bad)?;
                 if let Value::Struct(s) = &mut record.value {
                     s.schema = Arc::clone(&new_schema);
@@ -808,8 +844,7 @@ impl RedisLookup {
                 }
             }
             (Row::Image(image), Some(env_schema)) => {
-                let sig: Vec<(String, SchemaType)> =
-                    added.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
+                let sig: Signature = added.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
                 let Some((_, row_field)) = env_schema.field(image) else {
                     return Ok(record);
                 };
@@ -877,9 +912,10 @@ fn json_to_value(j: &serde_json::Value) -> Value {
     match j {
         J::Null => Value::Null,
         J::Bool(b) => Value::Boolean(*b),
-        J::Number(n) => n
-            .as_i64()
-            .map_or_else(|| Value::Float64(n.as_f64().unwrap_or(f64::NAN)), Value::Int64),
+        J::Number(n) => n.as_i64().map_or_else(
+            || Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Int64,
+        ),
         J::String(s) => Value::String(s.clone()),
         J::Array(a) => Value::Array(a.iter().map(json_to_value).collect()),
         J::Object(o) => Value::Map(
@@ -927,7 +963,10 @@ mod tests {
         c.put("c".into(), Arc::clone(&v), now);
         assert!(c.get("a", now).is_none(), "the oldest left");
         assert!(c.get("b", now).is_some() && c.get("c", now).is_some());
-        assert!(c.get("b", now + Duration::from_secs(11)).is_none(), "expired");
+        assert!(
+            c.get("b", now + Duration::from_secs(11)).is_none(),
+            "expired"
+        );
         let mut off = Cache::new(Duration::ZERO, 5);
         off.put("a".into(), v, now);
         assert!(off.get("a", now).is_none());
@@ -936,20 +975,30 @@ mod tests {
     #[test]
     fn config_issues() {
         let cfg = |pairs: &[(&str, &str)]| -> ConnectorConfig {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
-        let issues = build(&cfg(&[("redis.url", "http://x"), ("key", "k"), ("typo", "1")]))
-            .err()
-            .unwrap();
+        let issues = build(&cfg(&[
+            ("redis.url", "http://x"),
+            ("key", "k"),
+            ("typo", "1"),
+        ]))
+        .err()
+        .unwrap();
         let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["typo", "redis.url", "key"], "{issues:?}");
         assert!(build(&cfg(&[
             ("redis.url", "redis://u:secret@h:6379/1"),
             ("key", "c:${id}"),
-            ("type", "string"),
+            ("redis.type", "string"),
             ("fields", "a,b"),
         ]))
         .is_err());
-        assert_eq!(redact_url("rediss://u:secret@h:6379/1"), "rediss://h:6379/1");
+        assert_eq!(
+            redact_url("rediss://u:secret@h:6379/1"),
+            "rediss://h:6379/1"
+        );
     }
 }
