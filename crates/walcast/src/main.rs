@@ -13,11 +13,29 @@ use tokio_util::sync::CancellationToken;
 use walcast_connect::{WorkerConfig, WorkerError};
 use walcast_connect_api::ConnectorPlugin;
 
+const AFTER_HELP: &str = "\
+Example:
+  walcast standalone deploy/worker.properties
+  curl -X POST -H 'Content-Type: application/json' localhost:8083/connectors \\
+       -d @deploy/connect/orders-source.json
+
+Exit codes:
+  0  clean shutdown (SIGTERM/SIGINT)
+  1  bad configuration (the message names the file, line or key)
+  2  the REST port is taken, or a command-line usage error
+
+Environment:
+  WALCAST_<KEY>        overrides a worker property: WALCAST_BOOTSTRAP_SERVERS=host:9092 sets
+                       bootstrap.servers (dots become underscores, upper case)
+  RUST_LOG             log filter (default info,rskafka=warn), e.g. RUST_LOG=debug
+  WALCAST_LOG_FORMAT   json for one JSON object per log line";
+
 #[derive(Parser)]
 #[command(
     name = "walcast",
     version,
-    about = "PostgreSQL change data capture into Kafka: a drop-in for Kafka Connect + Debezium"
+    about = "PostgreSQL change data capture into Kafka and on to PostgreSQL and Redis: a drop-in for Kafka Connect + Debezium",
+    after_help = AFTER_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,6 +45,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a worker, like Kafka Connect's connect-standalone.sh.
+    #[command(after_help = AFTER_HELP)]
     Standalone {
         /// Worker properties (Connect's worker keys: bootstrap.servers, listeners, ...).
         worker_properties: PathBuf,
@@ -34,6 +53,8 @@ enum Command {
         /// you would POST to /connectors.
         connectors: Vec<PathBuf>,
     },
+    /// Print every connector's configuration keys as Markdown tables (the README's reference).
+    ConfigDocs,
 }
 
 /// The connector classes compiled into this binary. Registration is explicit: each plugin is
@@ -42,13 +63,36 @@ fn plugins() -> Vec<Arc<dyn ConnectorPlugin>> {
     vec![Arc::new(walcast_postgres_source::PostgresSourcePlugin)]
 }
 
+/// Markdown tables of every registered connector's keys, generated from their declarations.
+fn config_docs() -> String {
+    let mut out = String::new();
+    for p in plugins() {
+        out.push_str(&format!("### `{}` ({})\n\n", p.class(), p.kind().as_str()));
+        if !p.aliases().is_empty() {
+            out.push_str(&format!(
+                "Also accepted as: {}.\n\n",
+                p.aliases().join(", ")
+            ));
+        }
+        out.push_str(&walcast_connect_api::config::docs_markdown(p.config_keys()));
+        out.push('\n');
+    }
+    out
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let Command::Standalone {
-        worker_properties,
-        connectors,
-    } = cli.command;
+    let (worker_properties, connectors) = match cli.command {
+        Command::Standalone {
+            worker_properties,
+            connectors,
+        } => (worker_properties, connectors),
+        Command::ConfigDocs => {
+            print!("{}", config_docs());
+            return ExitCode::SUCCESS;
+        }
+    };
 
     let config = match WorkerConfig::load(&worker_properties, &connectors) {
         Ok(c) => c,

@@ -1,0 +1,320 @@
+//! The seed scenarios end to end, with the exact files users get: `sql/init-orders.sql`,
+//! `sql/init-results.sql`, `deploy/redis/customers.json` and the three connector configs of
+//! `deploy/connect/` POSTed unchanged except for hosts, ports and passwords; and the
+//! `source-db1` / `sink-db2` pair of the systemd seed (Debezium source with
+//! `database.server.name`, Confluent JDBC sink with upsert by record key and auto.create).
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use walcast_testkit::{Postgres, Redis, Tansu};
+use walcast_tests::Worker;
+
+const T: Duration = Duration::from_secs(60);
+
+/// Poll `f` until it succeeds; on timeout, fail with its last error.
+async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if std::time::Instant::now() > deadline => {
+                anyhow::bail!("timed out after {timeout:?} waiting for {what}: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+}
+
+/// A connector config from deploy/connect/, pointed at the throwaway services.
+fn deploy_config(name: &str, orders: &Postgres, results: &Postgres, redis: &Redis) -> Value {
+    let text = std::fs::read_to_string(repo_file(&format!("deploy/connect/{name}.json"))).unwrap();
+    let text = text
+        .replace("\"orders-db\"", "\"127.0.0.1\"")
+        .replace(
+            "\"database.port\": \"5432\"",
+            &format!("\"database.port\": \"{}\"", orders.port()),
+        )
+        .replace("results-db:5432", &format!("127.0.0.1:{}", results.port()))
+        .replace("redis://redis:6379", &redis.url())
+        .replace("${env:ORDERS_DB_PASSWORD}", "postgres")
+        .replace("${env:RESULTS_DB_PASSWORD}", "postgres");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["name"], name);
+    doc["config"].clone()
+}
+
+async fn load_customers(redis: &Redis) -> Vec<Value> {
+    let customers: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(repo_file("deploy/redis/customers.json")).unwrap(),
+    )
+    .unwrap();
+    let mut conn = redis.connect().await.unwrap();
+    for c in &customers {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(format!("customer:{}", c["id"].as_str().unwrap()));
+        for (k, v) in c.as_object().unwrap() {
+            if k != "id" {
+                cmd.arg(k).arg(v.as_str().unwrap());
+            }
+        }
+        let _: () = cmd.query_async(&mut conn).await.unwrap();
+    }
+    customers
+}
+
+/// `results` as text rows, ordered by order_id.
+async fn results_rows(results: &Postgres) -> Vec<Vec<Option<String>>> {
+    let c = results.connect().await.unwrap();
+    c.query(
+        "SELECT order_id::text, customer_id, product_id, quantity::text, price::text, status,
+                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+                customer_name, customer_email, customer_tier
+           FROM results ORDER BY order_id",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (0..10).map(|i| r.get::<_, Option<String>>(i)).collect())
+    .collect()
+}
+
+/// What `results` must hold: the orders joined with the customers.
+async fn expected_rows(orders: &Postgres, customers: &[Value]) -> Vec<Vec<Option<String>>> {
+    let c = orders.connect().await.unwrap();
+    c.query(
+        "SELECT id::text, customer_id, product_id, quantity::text, price::text, status,
+                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')
+           FROM orders ORDER BY id",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let mut row: Vec<Option<String>> = (0..7).map(|i| r.get::<_, Option<String>>(i)).collect();
+        let cust = customers
+            .iter()
+            .find(|c| Some(c["id"].as_str().unwrap().to_string()) == row[1]);
+        for f in ["name", "email", "tier"] {
+            row.push(cust.and_then(|c| c[f].as_str().map(str::to_string)));
+        }
+        row
+    })
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_pipeline_enriches_orders_into_results_and_redis() {
+    let orders = Postgres::start().await.unwrap();
+    let results = Postgres::start().await.unwrap();
+    let redis = Redis::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    orders
+        .psql_file(&repo_file("sql/init-orders.sql"))
+        .await
+        .unwrap();
+    results
+        .psql_file(&repo_file("sql/init-results.sql"))
+        .await
+        .unwrap();
+    let customers = load_customers(&redis).await;
+
+    let work = tempfile::tempdir().unwrap();
+    let w = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    for name in ["orders-source", "results-sink", "orders-cache"] {
+        w.create_connector(name, deploy_config(name, &orders, &results, &redis))
+            .await
+            .unwrap();
+    }
+    for name in ["orders-source", "results-sink", "orders-cache"] {
+        w.wait_state(name, "RUNNING", T).await.unwrap();
+    }
+
+    // The snapshot's four sample orders arrive enriched.
+    let expected = expected_rows(&orders, &customers).await;
+    assert_eq!(expected.len(), 4);
+    eventually(T, "snapshot rows in results", || async {
+        let got = results_rows(&results).await;
+        anyhow::ensure!(got == expected, "results {got:?}\nexpected {expected:?}");
+        Ok(())
+    })
+    .await
+    .unwrap();
+
+    // The issue's order, streamed: in results and in Redis, within a second or two.
+    orders
+        .execute("INSERT INTO orders (customer_id, product_id, quantity, price, status) VALUES ('CUST005','PROD500',7,19.99,'PENDING')")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut conn = redis.connect().await.unwrap();
+    let hash: std::collections::HashMap<String, String> = eventually(T, "order:5 in Redis", || {
+        let mut conn = conn.clone();
+        async move {
+            let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                .arg("order:5")
+                .query_async(&mut conn)
+                .await?;
+            anyhow::ensure!(!h.is_empty(), "order:5 not cached yet");
+            Ok(h)
+        }
+    })
+    .await
+    .unwrap();
+    eprintln!(
+        "order 5 reached Redis {:?} after its commit",
+        started.elapsed()
+    );
+    assert_eq!(hash["order_id"], "5");
+    assert_eq!(hash["customer_id"], "CUST005");
+    assert_eq!(hash["quantity"], "7");
+    assert_eq!(hash["price"], "19.99");
+    assert_eq!(hash["customer_name"], "Barbara Liskov");
+    assert_eq!(hash["customer_email"], "barbara@example.com");
+    assert_eq!(hash["customer_tier"], "gold");
+
+    // Updates and deletes flow through both sinks.
+    orders
+        .execute(
+            "UPDATE orders SET status = 'SHIPPED' WHERE id = 5; DELETE FROM orders WHERE id = 2;",
+        )
+        .await
+        .unwrap();
+    let expected = expected_rows(&orders, &customers).await;
+    eventually(T, "update and delete in results", || async {
+        let got = results_rows(&results).await;
+        anyhow::ensure!(got == expected, "results {got:?}\nexpected {expected:?}");
+        Ok(())
+    })
+    .await
+    .unwrap();
+    eventually(T, "update and delete in Redis", || {
+        let mut conn = conn.clone();
+        async move {
+            let status: Option<String> = redis::cmd("HGET")
+                .arg("order:5")
+                .arg("status")
+                .query_async(&mut conn)
+                .await?;
+            let gone: i64 = redis::cmd("EXISTS")
+                .arg("order:2")
+                .query_async(&mut conn)
+                .await?;
+            anyhow::ensure!(
+                status.as_deref() == Some("SHIPPED") && gone == 0,
+                "status {status:?}, order:2 exists {gone}"
+            );
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+    let _: () = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_seed_connectors_run_unchanged() {
+    let db1 = Postgres::start().await.unwrap();
+    let db2 = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    db1.execute(
+        "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text);
+         INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com'), (2, 'Alan', NULL);",
+    )
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    // The seed's connector names and keys; only hosts, ports and passwords differ.
+    w.create_connector(
+        "source-db1",
+        json!({
+            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+            "database.hostname": "127.0.0.1",
+            "database.port": db1.port().to_string(),
+            "database.user": "postgres",
+            "database.password": "postgres",
+            "database.dbname": "postgres",
+            "database.server.name": "db1",
+            "plugin.name": "pgoutput",
+            "table.include.list": "public.customers",
+        }),
+    )
+    .await
+    .unwrap();
+    w.create_connector(
+        "sink-db2",
+        json!({
+            "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
+            "tasks.max": "1",
+            "topics": "db1.public.customers",
+            "connection.url": format!("jdbc:postgresql://127.0.0.1:{}/postgres", db2.port()),
+            "connection.user": "postgres",
+            "connection.password": "postgres",
+            "insert.mode": "upsert",
+            "pk.mode": "record_key",
+            "auto.create": "true",
+            "table.name.format": "customers",
+            "transforms": "unwrap",
+            "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+        }),
+    )
+    .await
+    .unwrap();
+    w.wait_state("source-db1", "RUNNING", T).await.unwrap();
+    w.wait_state("sink-db2", "RUNNING", T).await.unwrap();
+    db1.execute("INSERT INTO customers VALUES (3, 'Grace', 'grace@example.com'); UPDATE customers SET email = 'alan@example.com' WHERE id = 2;")
+        .await
+        .unwrap();
+    let rows = |pg: &Postgres| {
+        let pg_url = pg.connection_string();
+        async move {
+            let (c, conn) = tokio_postgres::connect(&pg_url, tokio_postgres::NoTls).await?;
+            tokio::spawn(conn);
+            let rows = c
+                .query(
+                    "SELECT id::text, name, email FROM customers ORDER BY id",
+                    &[],
+                )
+                .await?;
+            Ok::<_, anyhow::Error>(
+                rows.iter()
+                    .map(|r| {
+                        (
+                            r.get::<_, String>(0),
+                            r.get::<_, String>(1),
+                            r.get::<_, Option<String>>(2),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let want = rows(&db1).await.unwrap();
+    assert_eq!(want.len(), 3);
+    eventually(T, "db1 customers copied to db2", || async {
+        let got = rows(&db2).await?;
+        anyhow::ensure!(got == want, "db2 {got:?}\nwant {want:?}\n{}", w.log());
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
