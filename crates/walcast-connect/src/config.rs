@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::secrets::{self, EnvLookup, SecretError};
+use crate::secrets::{self, EnvLookup, ProviderConfigError, Providers, SecretError};
 use walcast_connect_api::properties::{self, PropertiesError};
 
 /// The only converter walcast speaks (it writes Connect's JSON envelope itself).
@@ -98,6 +98,8 @@ pub enum ConfigError {
     UnsupportedConverter { key: String, value: String },
     #[error("worker property {0}")]
     Secret(#[from] SecretError),
+    #[error("worker property {0}")]
+    Provider(#[from] ProviderConfigError),
 }
 
 /// Where the REST API listens, from `listeners` (or legacy `rest.host.name`/`rest.port`).
@@ -150,6 +152,12 @@ pub struct WorkerConfig {
     /// Every worker property after environment overrides and secret resolution (connectors
     /// read producer/security settings from here).
     pub properties: BTreeMap<String, String>,
+    /// The config providers declared by `config.providers` (none unless declared).
+    pub providers: Providers,
+    /// Who may call the REST API (`rest.basic.auth.credentials.file`, `rest.auth.bearer.*`).
+    pub rest_auth: crate::auth::RestAuth,
+    /// Certificate and key when `listeners` is `https://...`.
+    pub rest_tls: Option<crate::auth::RestTls>,
     /// Connectors from files on the command line, started at boot.
     pub connectors: Vec<ConnectorDefinition>,
 }
@@ -184,7 +192,21 @@ impl WorkerConfig {
         lookup: EnvLookup<'_>,
     ) -> Result<Self, ConfigError> {
         apply_env_overrides(&mut props, env_vars);
-        let props = secrets::resolve_config(&props, lookup)?;
+        // Providers come from the worker properties themselves, as in Connect; their own
+        // declarations are taken literally.
+        let providers = Providers::from_properties(&props)?;
+        let mut resolver = secrets::Resolver::new(&providers, lookup);
+        let props = props
+            .into_iter()
+            .map(|(k, v)| {
+                if k.starts_with("config.providers") {
+                    Ok((k, v))
+                } else {
+                    let resolved = resolver.resolve_value(&k, &v)?;
+                    Ok((k, resolved))
+                }
+            })
+            .collect::<Result<BTreeMap<_, _>, SecretError>>()?;
 
         for key in props.keys() {
             if CONNECT_ONLY_KEYS.contains(&key.as_str()) {
@@ -209,7 +231,9 @@ impl WorkerConfig {
         let key_schemas_enable = bool_prop(&props, "key.converter.schemas.enable", true)?;
         let value_schemas_enable = bool_prop(&props, "value.converter.schemas.enable", true)?;
 
-        let listener = listener_from(&props)?;
+        let (listener, https) = listener_from(&props)?;
+        let rest_tls = crate::auth::RestTls::from_properties(&props, https)?;
+        let rest_auth = crate::auth::RestAuth::from_properties(&props)?;
         let advertised_host = props
             .get("rest.advertised.host.name")
             .map(|s| s.trim().to_owned())
@@ -241,6 +265,9 @@ impl WorkerConfig {
             state_dir,
             task_shutdown_timeout: Duration::from_millis(timeout_ms),
             properties: props,
+            providers,
+            rest_auth,
+            rest_tls,
             connectors: Vec::new(),
         })
     }
@@ -345,7 +372,8 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn listener_from(props: &BTreeMap<String, String>) -> Result<ListenerAddr, ConfigError> {
+/// The REST listener and whether it is https.
+fn listener_from(props: &BTreeMap<String, String>) -> Result<(ListenerAddr, bool), ConfigError> {
     let invalid = |message: String| ConfigError::InvalidValue {
         key: "listeners".into(),
         message,
@@ -361,12 +389,11 @@ fn listener_from(props: &BTreeMap<String, String>) -> Result<ListenerAddr, Confi
             tracing::warn!(listener = %first, "several listeners configured; walcast binds only the first");
         }
         let lower = first.to_ascii_lowercase();
+        let https = lower.starts_with("https://");
         let rest = if lower.starts_with("http://") {
             &first["http://".len()..]
-        } else if lower.starts_with("https://") {
-            return Err(invalid(format!(
-                "`{first}`: https listeners are not supported; terminate TLS in front of walcast and use http://"
-            )));
+        } else if https {
+            &first["https://".len()..]
         } else {
             return Err(invalid(format!(
                 "`{first}` is not a listener URL like http://0.0.0.0:8083"
@@ -389,10 +416,13 @@ fn listener_from(props: &BTreeMap<String, String>) -> Result<ListenerAddr, Confi
             .parse::<u16>()
             .map_err(|_| invalid(format!("`{first}`: `{port}` is not a port number")))?;
         let host = if host.is_empty() { "0.0.0.0" } else { host };
-        return Ok(ListenerAddr {
-            host: host.to_owned(),
-            port,
-        });
+        return Ok((
+            ListenerAddr {
+                host: host.to_owned(),
+                port,
+            },
+            https,
+        ));
     }
     // Connect's deprecated pair, used only when `listeners` is absent.
     let port = match props.get("rest.port") {
@@ -410,10 +440,13 @@ fn listener_from(props: &BTreeMap<String, String>) -> Result<ListenerAddr, Confi
         .map(|h| h.trim())
         .filter(|h| !h.is_empty())
         .unwrap_or("0.0.0.0");
-    Ok(ListenerAddr {
-        host: host.to_owned(),
-        port,
-    })
+    Ok((
+        ListenerAddr {
+            host: host.to_owned(),
+            port,
+        },
+        false,
+    ))
 }
 
 /// Read and parse a Java properties file.
@@ -681,10 +714,11 @@ mod tests {
                 port: 8083
             }
         );
+        // https needs its certificate and key.
         assert!(l("https://0.0.0.0:8443")
             .expect_err("tls")
             .to_string()
-            .contains("https"));
+            .contains("listeners.https.ssl.certificate.location"));
         assert!(l("http://0.0.0.0").is_err());
         assert!(l("http://0.0.0.0:99999").is_err());
         assert!(l("0.0.0.0:8083").is_err());
@@ -773,20 +807,42 @@ mod tests {
     }
 
     #[test]
-    fn worker_properties_resolve_references() {
+    fn worker_properties_resolve_references_with_declared_providers() {
+        let env_provider = [
+            ("config.providers", "env"),
+            (
+                "config.providers.env.class",
+                "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            ),
+        ];
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = env_provider.to_vec();
+            all.extend_from_slice(pairs);
+            all
+        };
         let c = build(
-            &[
+            &with(&[
                 ("bootstrap.servers", "${env:KAFKA}"),
                 ("sasl.jaas.config", "x password=\"${env:PW}\""),
-            ],
+            ]),
             &[("KAFKA", "broker:9092"), ("PW", "pw")],
         )
         .expect("valid");
         assert_eq!(c.bootstrap_servers, "broker:9092");
         assert_eq!(c.properties["sasl.jaas.config"], "x password=\"pw\"");
-        let err =
-            build(&[("bootstrap.servers", "${env:NOT_SET_ANYWHERE}")], &[]).expect_err("unset");
+        let err = build(
+            &with(&[("bootstrap.servers", "${env:NOT_SET_ANYWHERE}")]),
+            &[],
+        )
+        .expect_err("unset");
         assert!(err.to_string().contains("NOT_SET_ANYWHERE"));
+        // Without the declaration there is no env provider.
+        let err = build(
+            &[("bootstrap.servers", "${env:KAFKA}")],
+            &[("KAFKA", "b:1")],
+        )
+        .expect_err("undeclared");
+        assert!(err.to_string().contains("config.providers"), "{err}");
         let _ = no_env("x");
     }
 
@@ -798,7 +854,7 @@ mod tests {
                 ("offset.storage.file.filename", "/tmp/connect.offsets"),
                 ("plugin.path", "/usr/share/java"),
                 ("group.id", "connect-cluster"),
-                ("config.providers", "file,env"),
+                ("config.providers", "file"),
                 (
                     "config.providers.file.class",
                     "org.apache.kafka.common.config.provider.FileConfigProvider",
@@ -808,6 +864,16 @@ mod tests {
         )
         .expect("accepted");
         assert_eq!(c.properties["group.id"], "connect-cluster");
+        // A declared provider without a class is refused, as in Connect.
+        let err = build(
+            &[("bootstrap.servers", "k:1"), ("config.providers", "env")],
+            &[],
+        )
+        .expect_err("no class");
+        assert!(
+            err.to_string().contains("config.providers.env.class"),
+            "{err}"
+        );
     }
 
     fn write_file(ext: &str, content: &str) -> tempfile::NamedTempFile {

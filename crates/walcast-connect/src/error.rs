@@ -94,7 +94,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({
             "error_code": self.status.as_u16(),
-            "message": self.message,
+            // A plugin's message may quote a value resolved from a config provider.
+            "message": crate::redact::scrub(&self.message),
         });
         (self.status, axum::Json(body)).into_response()
     }

@@ -15,6 +15,7 @@
 //! Tests run the real worker in-process: put `listeners=http://127.0.0.1:0` in the config and
 //! call [`Worker::bind`] to learn the port.
 
+pub mod auth;
 pub mod classes;
 pub mod config;
 pub mod error;

@@ -2,8 +2,16 @@
 //! walcast does the same, and also masks credentials embedded in URLs
 //! (`postgres://user:pass@host`, `jdbc:...?password=...`, libpq `password=...`), which
 //! Connect does not, because a JDBC sink's `connection.url` often carries them.
+//!
+//! Values resolved from config providers (`${env:..}`, `${file:..}`, `${directory:..}`) are
+//! remembered here ([`remember_secret`]) and removed from any text that leaves the process:
+//! task traces and REST error messages call [`scrub`], and log lines pass through
+//! [`ScrubbingWriter`]. That covers a value that ends up in an error message because it was put
+//! where it does not belong (`"database.hostname": "${env:AWS_SECRET_ACCESS_KEY}"`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::sync::{PoisonError, RwLock};
 
 /// What a hidden value is printed as (Connect's marker).
 pub const HIDDEN: &str = "[hidden]";
@@ -52,6 +60,75 @@ pub fn redact_config(config: &BTreeMap<String, String>, secret_keys: &[&str]) ->
         })
         .collect();
     format!("{{{}}}", parts.join(", "))
+}
+
+/// Resolved values shorter than this are not scrubbed from free text: hiding every `1` or `on`
+/// in every log line would make logs unreadable, and such values are not secrets.
+pub const MIN_SCRUBBED_LEN: usize = 4;
+
+/// Every resolved provider value (and its JSON-escaped form) seen by this process. Only grows:
+/// the set of secrets a worker can read is finite, and a rotated secret stays hidden.
+static SECRETS: RwLock<BTreeSet<String>> = RwLock::new(BTreeSet::new());
+
+/// Remember a value resolved from a config provider, so [`scrub`] hides it from now on.
+pub fn remember_secret(value: &str) {
+    if value.chars().count() < MIN_SCRUBBED_LEN {
+        return;
+    }
+    let escaped = serde_json::to_string(value).unwrap_or_default();
+    let escaped = escaped
+        .strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or_default();
+    let known = SECRETS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(value);
+    if known {
+        return;
+    }
+    let mut set = SECRETS.write().unwrap_or_else(PoisonError::into_inner);
+    set.insert(value.to_owned());
+    if escaped != value && escaped.len() >= MIN_SCRUBBED_LEN {
+        set.insert(escaped.to_owned());
+    }
+}
+
+/// `text` with every remembered secret replaced by [`HIDDEN`]. Longer secrets first, so a
+/// secret that contains another is hidden whole.
+pub fn scrub(text: &str) -> String {
+    let set = SECRETS.read().unwrap_or_else(PoisonError::into_inner);
+    if set.is_empty() || !set.iter().any(|s| text.contains(s.as_str())) {
+        return text.to_owned();
+    }
+    let mut secrets: Vec<&String> = set.iter().collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_owned();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), HIDDEN);
+        }
+    }
+    out
+}
+
+/// A log writer that [`scrub`]s what it writes. tracing-subscriber's fmt layer writes each
+/// event with one `write_all` of the whole formatted line, so a secret is never split across
+/// calls. Use it as `.with_writer(|| ScrubbingWriter(std::io::stderr()))`.
+pub struct ScrubbingWriter<W: Write>(pub W);
+
+impl<W: Write> Write for ScrubbingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(text) => self.0.write_all(scrub(text).as_bytes())?,
+            Err(_) => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn mask_userinfo(value: &str) -> String {
@@ -175,6 +252,23 @@ mod tests {
             redact_credentials("mypassword=visible"),
             "mypassword=visible"
         );
+    }
+
+    #[test]
+    fn remembered_secrets_are_scrubbed_from_text_and_log_lines() {
+        remember_secret("Unit-Test-Secret\"quoted");
+        remember_secret("ab");
+        let text =
+            "connect to Unit-Test-Secret\"quoted failed; json: \"Unit-Test-Secret\\\"quoted\"; ab";
+        let scrubbed = scrub(text);
+        assert!(!scrubbed.contains("Unit-Test-Secret"), "{scrubbed}");
+        assert!(scrubbed.ends_with("; ab"), "short values stay: {scrubbed}");
+        let mut out = Vec::new();
+        ScrubbingWriter(&mut out)
+            .write_all(text.as_bytes())
+            .expect("write");
+        let logged = String::from_utf8(out).expect("utf-8");
+        assert_eq!(logged, scrubbed);
     }
 
     #[test]

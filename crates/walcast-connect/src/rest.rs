@@ -339,7 +339,7 @@ async fn validate_config(
             config.insert("connector.class".into(), plugin.class().to_owned());
         }
     }
-    let issues = validate::check(plugin.as_ref(), &config, w.env());
+    let issues = validate::check(plugin.as_ref(), &config, w.providers(), w.env());
     ok(validate::validation_body(plugin.as_ref(), &config, &issues))
 }
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::config::{is_supported_converter, JSON_CONVERTER};
-use crate::secrets::{self, EnvLookup};
+use crate::secrets::{self, EnvLookup, Providers};
 use walcast_connect_api::{ConfigIssue, ConfigKeyDef, ConnectorConfig, ConnectorPlugin};
 
 /// The keys every connector has, Connect's "Common" group.
@@ -79,10 +79,14 @@ pub fn missing_message(key: &str) -> String {
     format!("Missing required configuration \"{key}\" which has no default value.")
 }
 
-/// All issues with `submitted` for `plugin`. Resolution of `${...}` uses `env`.
+/// All issues with `submitted` for `plugin`. Resolution of `${...}` uses the worker's declared
+/// `providers` (`env` backs the env provider). Messages may quote resolved values (a plugin
+/// saying "invalid value ..."); everything that shows them to a caller passes them through
+/// [`crate::redact::scrub`].
 pub fn check(
     plugin: &dyn ConnectorPlugin,
     submitted: &ConnectorConfig,
+    providers: &Providers,
     env: EnvLookup<'_>,
 ) -> Vec<ConfigIssue> {
     let mut issues = Vec::new();
@@ -130,7 +134,7 @@ pub fn check(
     }
     // Only ask the plugin when the basics hold: it may assume required keys exist.
     if issues.is_empty() {
-        match secrets::resolve_config(submitted, env) {
+        match secrets::resolve_config(submitted, providers, env) {
             Ok(resolved) => issues.extend(plugin.validate(&resolved)),
             Err(e) => issues.push(ConfigIssue::new(e.key(), e.to_string())),
         }
@@ -202,10 +206,10 @@ pub fn validation_body(
     for (group, def) in defs {
         let order = order_in_group.entry(group).or_insert(0);
         *order += 1;
-        let errors: Vec<&str> = issues
+        let errors: Vec<String> = issues
             .iter()
             .filter(|i| i.key == def.name)
-            .map(|i| i.message.as_str())
+            .map(|i| crate::redact::scrub(&i.message))
             .collect();
         reported.insert(def.name);
         let value = submitted
@@ -263,7 +267,7 @@ pub fn validation_body(
                 "name": issue.key,
                 "value": submitted.get(&issue.key).map(|v| crate::redact::redact_value(&issue.key, v)),
                 "recommended_values": [],
-                "errors": [issue.message],
+                "errors": [crate::redact::scrub(&issue.message)],
                 "visible": true,
             }
         }));

@@ -70,10 +70,12 @@ impl Status {
         Self { state, trace: None }
     }
 
+    /// A failure; the trace is scrubbed of resolved provider values, since it is shown by the
+    /// REST API and logged.
     fn failed(trace: String) -> Self {
         Self {
             state: State::Failed,
-            trace: Some(trace),
+            trace: Some(redact::scrub(&trace)),
         }
     }
 }
@@ -120,6 +122,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct Inner {
     plugins: Vec<Arc<dyn ConnectorPlugin>>,
+    /// The config providers the worker properties declare; connector references use these.
+    providers: secrets::Providers,
     settings: Arc<WorkerSettings>,
     /// Worker defaults for JsonConverter `schemas.enable`, overridable per connector.
     key_schemas_enable: bool,
@@ -155,7 +159,7 @@ impl Worker {
         let _ = m::handle();
         let store = StateStore::open(&config.state_dir)?;
         let stored = store.load()?;
-        check_command_line_connectors(&config.connectors, &plugins)?;
+        check_command_line_connectors(&config.connectors, &plugins, &config.providers)?;
 
         let listener = bind_listener(&config).await?;
         let addr = listener.local_addr().map_err(|source| WorkerError::Bind {
@@ -172,6 +176,7 @@ impl Worker {
         let worker = Worker {
             inner: Arc::new(Inner {
                 plugins,
+                providers: config.providers.clone(),
                 settings,
                 key_schemas_enable: config.key_schemas_enable,
                 value_schemas_enable: config.value_schemas_enable,
@@ -190,11 +195,36 @@ impl Worker {
             "walcast worker started"
         );
 
-        let router = crate::rest::router(worker.clone());
+        let auth = Arc::new(config.rest_auth.clone());
+        if !auth.is_enabled() && !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "the REST API is reachable from the network without authentication: anyone who \
+                 can connect can create, change and delete connectors and make the worker read \
+                 the secrets its config providers allow; set rest.basic.auth.credentials.file or \
+                 rest.auth.bearer.token, or listen on 127.0.0.1 (listeners=http://127.0.0.1:8083)"
+            );
+        }
+        let router = crate::rest::router(worker.clone()).layer(
+            axum::middleware::from_fn_with_state(auth, crate::auth::require_auth),
+        );
+        let tls = match &config.rest_tls {
+            Some(t) => Some(t.server_config()?),
+            None => None,
+        };
         let serve = async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .await;
+            let stop = shutdown.clone().cancelled_owned();
+            let served = match tls {
+                None => {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(stop)
+                        .await
+                }
+                Some(tls) => match crate::auth::TlsListener::new(listener, tls) {
+                    Ok(l) => axum::serve(l, router).with_graceful_shutdown(stop).await,
+                    Err(e) => Err(e),
+                },
+            };
             tracing::info!("shutting down: stopping connectors");
             worker.shutdown().await;
             tracing::info!("walcast worker stopped");
@@ -205,6 +235,10 @@ impl Worker {
 
     pub(crate) fn plugins(&self) -> &[Arc<dyn ConnectorPlugin>] {
         &self.inner.plugins
+    }
+
+    pub(crate) fn providers(&self) -> &secrets::Providers {
+        &self.inner.providers
     }
 
     pub(crate) fn env(&self) -> secrets::EnvLookup<'static> {
@@ -312,7 +346,12 @@ impl Worker {
         };
         let plugin = classes::resolve(class, &self.inner.plugins)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let issues = validate::check(plugin.as_ref(), submitted, self.env());
+        let issues = validate::check(
+            plugin.as_ref(),
+            submitted,
+            &self.inner.providers,
+            self.env(),
+        );
         if !issues.is_empty() {
             return Err(ApiError::bad_request(validate::invalid_message(&issues)));
         }
@@ -605,11 +644,12 @@ impl Worker {
             return;
         }
         // References are resolved at each start, so a rotated secret is picked up on restart.
-        let resolved = match secrets::resolve_config(&submitted, self.env()) {
+        let resolved = match secrets::resolve_config(&submitted, &self.inner.providers, self.env())
+        {
             Ok(r) => r,
             Err(e) => {
                 let err = ConnectorError::from_error(&e);
-                tracing::error!(connector = %slot.name, error = %err.message, "connector cannot start");
+                tracing::error!(connector = %slot.name, error = %redact::scrub(&err.message), "connector cannot start");
                 slot.set(Status::failed(err.trace), None);
                 return;
             }
@@ -827,7 +867,7 @@ async fn supervise(
         // Aborted after ignoring cancellation; the stopper logged it.
         Err(_) => None,
     };
-    let Some(trace) = failure else {
+    let Some(trace) = failure.map(|t| redact::scrub(&t)) else {
         return;
     };
     let first_line = trace.lines().next().unwrap_or_default().to_owned();
@@ -895,6 +935,7 @@ fn password_keys(plugin: &dyn ConnectorPlugin) -> Vec<&'static str> {
 fn check_command_line_connectors(
     defs: &[ConnectorDefinition],
     plugins: &[Arc<dyn ConnectorPlugin>],
+    providers: &secrets::Providers,
 ) -> Result<(), WorkerError> {
     for def in defs {
         let fail = |message: String| WorkerError::Connector {
@@ -909,7 +950,12 @@ fn check_command_line_connectors(
             .filter(|c| !c.is_empty())
             .ok_or_else(|| fail(validate::missing_message("connector.class")))?;
         let plugin = classes::resolve(class, plugins).map_err(|e| fail(e.to_string()))?;
-        let issues = validate::check(plugin.as_ref(), &def.config, &secrets::process_env);
+        let issues = validate::check(
+            plugin.as_ref(),
+            &def.config,
+            providers,
+            &secrets::process_env,
+        );
         if !issues.is_empty() {
             let list: Vec<&str> = issues.iter().map(|i| i.message.as_str()).collect();
             return Err(fail(list.join(" ")));

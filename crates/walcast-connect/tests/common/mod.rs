@@ -142,7 +142,11 @@ impl ConnectorPlugin for RunPlugin {
         }
         if let Some(ms) = config.get("flush.ms") {
             if ms.parse::<u64>().is_err() {
-                issues.push(ConfigIssue::new("flush.ms", "flush.ms must be a number"));
+                // Quotes the value, as Connect's own "Invalid value ..." messages do.
+                issues.push(ConfigIssue::new(
+                    "flush.ms",
+                    format!("flush.ms must be a number, not `{ms}`"),
+                ));
             }
         }
         issues
@@ -200,6 +204,15 @@ impl ConnectorPlugin for FailPlugin {
                 tokio::select! {
                     _ = ctx.shutdown.cancelled() => {}
                     _ = tokio::time::sleep(Duration::from_millis(after)) => {
+                        // `fail.host` plays a careless connector that puts a config value in
+                        // its log line and its error.
+                        if let Some(host) = ctx.config.get("fail.host") {
+                            tracing::error!("cannot reach {host}");
+                            return Err(ConnectorError {
+                                message: format!("cannot reach {host}"),
+                                trace: format!("cannot reach {host}\nCaused by: no route to {host}"),
+                            });
+                        }
                         return Err(ConnectorError {
                             message: "sink table is gone".into(),
                             trace: "sink table is gone\nCaused by: relation \"t\" does not exist".into(),
@@ -265,6 +278,20 @@ pub fn worker_config(state_dir: &Path, extra: &[(&str, &str)]) -> WorkerConfig {
         ("bootstrap.servers", "127.0.0.1:1"),
         ("listeners", "http://127.0.0.1:0"),
         ("task.shutdown.graceful.timeout.ms", "5000"),
+        // Config providers exist only when declared, as in Connect.
+        ("config.providers", "env,file,directory"),
+        (
+            "config.providers.env.class",
+            "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        ),
+        (
+            "config.providers.file.class",
+            "org.apache.kafka.common.config.provider.FileConfigProvider",
+        ),
+        (
+            "config.providers.directory.class",
+            "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
+        ),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
