@@ -1,0 +1,630 @@
+//! The writer against a real PostgreSQL: modes, keys, DDL, TOAST placeholders, reduction,
+//! offsets in the same transaction, error kinds.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Result;
+use walcast_connect_api::data::logical;
+use walcast_connect_api::{
+    ConnectRecord, Field, Position, Schema, SchemaRef, SchemaType, SinkErrorKind, SinkWriter,
+    Struct, TopicPartition, Value,
+};
+use walcast_jdbc_sink::{Dialect, JdbcSinkConfig, PgSinkWriter, WriteMethod};
+use walcast_testkit::Postgres;
+
+const TOPIC: &str = "dbserver1.public.orders";
+
+fn cfg(pg: &Postgres, dialect: Dialect, extra: &[(&str, &str)]) -> Arc<JdbcSinkConfig> {
+    let mut raw: BTreeMap<String, String> = BTreeMap::new();
+    raw.insert(
+        "connection.url".into(),
+        format!(
+            "jdbc:postgresql://127.0.0.1:{}/postgres?sslmode=disable",
+            pg.port()
+        ),
+    );
+    let user = match dialect {
+        Dialect::Confluent => "connection.user",
+        Dialect::Debezium => "connection.username",
+    };
+    raw.insert(user.into(), "postgres".into());
+    for (k, v) in extra {
+        raw.insert(k.to_string(), v.to_string());
+    }
+    Arc::new(JdbcSinkConfig::parse(dialect, &raw).unwrap())
+}
+
+fn key_schema() -> SchemaRef {
+    Arc::new(Schema::structure(
+        Some("dbserver1.public.orders.Key".into()),
+        vec![Field::new("id", Schema::primitive(SchemaType::Int32))],
+    ))
+}
+
+fn row_schema() -> SchemaRef {
+    Arc::new(Schema::structure(
+        Some("dbserver1.public.orders.Value".into()),
+        vec![
+            Field::new("id", Schema::primitive(SchemaType::Int32)),
+            Field::new("name", Schema::optional(SchemaType::String)),
+            Field::new(
+                "price",
+                Schema::optional(SchemaType::Bytes)
+                    .named(logical::DECIMAL)
+                    .with_parameter("scale", "2")
+                    .with_parameter("connect.decimal.precision", "10"),
+            ),
+            Field::new(
+                "doc",
+                Schema::optional(SchemaType::String).named(logical::DBZ_JSON),
+            ),
+        ],
+    ))
+}
+
+fn envelope_schema(row: &SchemaRef) -> SchemaRef {
+    let source = Arc::new(Schema::structure(
+        Some("io.debezium.connector.postgresql.Source".into()),
+        vec![
+            Field::new("schema", Schema::primitive(SchemaType::String)),
+            Field::new("table", Schema::primitive(SchemaType::String)),
+        ],
+    ));
+    Arc::new(Schema::structure(
+        Some("dbserver1.public.orders.Envelope".into()),
+        vec![
+            Field::new("before", row.as_ref().clone().into_optional()),
+            Field::new("after", row.as_ref().clone().into_optional()),
+            Field::new("source", source),
+            Field::new("op", Schema::primitive(SchemaType::String)),
+        ],
+    ))
+}
+
+fn decimal(cents: i64) -> Value {
+    let bytes = cents.to_be_bytes();
+    // Minimal two's complement, as Java's BigInteger.toByteArray.
+    let mut start = 0;
+    while start < 7
+        && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
+            || (bytes[start] == 0xFF && bytes[start + 1] & 0x80 != 0))
+    {
+        start += 1;
+    }
+    Value::Bytes(bytes[start..].to_vec())
+}
+
+fn row(id: i32, name: Option<&str>, cents: Option<i64>, doc: Option<&str>) -> Value {
+    let mut s = Struct::new(row_schema());
+    s.put("id", Value::Int32(id));
+    s.put(
+        "name",
+        name.map_or(Value::Null, |n| Value::String(n.into())),
+    );
+    s.put("price", cents.map_or(Value::Null, decimal));
+    s.put("doc", doc.map_or(Value::Null, |d| Value::String(d.into())));
+    Value::Struct(s)
+}
+
+fn key(id: i32) -> Value {
+    let mut k = Struct::new(key_schema());
+    k.put("id", Value::Int32(id));
+    Value::Struct(k)
+}
+
+/// A Debezium change event for key `id` at `offset`.
+fn event(offset: i64, op: &str, id: i32, after: Option<Value>) -> ConnectRecord {
+    let row_s = row_schema();
+    let env_s = envelope_schema(&row_s);
+    let mut env = Struct::new(env_s.clone());
+    let mut src = Struct::new(env_s.field("source").unwrap().1.schema.clone());
+    src.put("schema", Value::String("public".into()));
+    src.put("table", Value::String("orders".into()));
+    env.put("source", Value::Struct(src));
+    env.put("op", Value::String(op.into()));
+    if op == "d" {
+        env.put("before", row(id, None, None, None));
+    }
+    if let Some(a) = after {
+        env.put("after", a);
+    }
+    ConnectRecord {
+        topic: TOPIC.into(),
+        partition: Some(0),
+        offset: Some(offset),
+        timestamp_ms: None,
+        key_schema: Some(key_schema()),
+        key: if op == "t" { Value::Null } else { key(id) },
+        value_schema: Some(env_s),
+        value: Value::Struct(env),
+        headers: Vec::new(),
+    }
+}
+
+fn tombstone(offset: i64, id: i32) -> ConnectRecord {
+    ConnectRecord {
+        topic: TOPIC.into(),
+        partition: Some(0),
+        offset: Some(offset),
+        timestamp_ms: None,
+        key_schema: Some(key_schema()),
+        key: key(id),
+        value_schema: None,
+        value: Value::Null,
+        headers: Vec::new(),
+    }
+}
+
+fn pos(next: i64) -> Vec<Position> {
+    vec![Position {
+        tp: TopicPartition::new(TOPIC, 0),
+        next_offset: next,
+    }]
+}
+
+async fn rows(pg: &Postgres, sql: &str) -> Result<Vec<String>> {
+    let c = pg.connect().await?;
+    let rows = c.query(sql, &[]).await?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+const ALL_METHODS: [WriteMethod; 3] = [WriteMethod::Values, WriteMethod::Unnest, WriteMethod::Copy];
+
+#[tokio::test]
+async fn debezium_upsert_delete_truncate_with_every_method() -> Result<()> {
+    let pg = Postgres::start().await?;
+    for method in ALL_METHODS {
+        pg.execute(
+            "DROP TABLE IF EXISTS dbserver1_public_orders; DROP TABLE IF EXISTS walcast_offsets",
+        )
+        .await?;
+        let c = cfg(
+            &pg,
+            Dialect::Debezium,
+            &[
+                ("insert.mode", "upsert"),
+                ("primary.key.mode", "record_key"),
+                ("delete.enabled", "true"),
+                ("truncate.enabled", "true"),
+                ("schema.evolution", "basic"),
+            ],
+        );
+        let mut w = PgSinkWriter::new(c).with_method(method);
+        assert!(w.open("c1").await?.is_empty());
+        let batch = vec![
+            event(
+                0,
+                "r",
+                1,
+                Some(row(1, Some("a"), Some(1999), Some(r#"{"k": 1}"#))),
+            ),
+            event(1, "c", 2, Some(row(2, Some("b"), Some(-5), None))),
+            event(2, "c", 3, Some(row(3, Some("c"), None, None))),
+        ];
+        w.write("c1", &batch, &pos(3)).await?;
+        let batch = vec![
+            event(3, "u", 1, Some(row(1, Some("a2"), Some(100), None))),
+            event(4, "d", 2, None),
+            tombstone(5, 2),
+            tombstone(6, 3),
+        ];
+        w.write("c1", &batch, &pos(7)).await?;
+        assert_eq!(
+            rows(&pg, "SELECT format('%s|%s|%s|%s', id, name, price, doc) FROM dbserver1_public_orders ORDER BY id").await?,
+            ["1|a2|1.00|"],
+            "{method:?}"
+        );
+        let typ = rows(&pg, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'dbserver1_public_orders'::regclass AND attnum > 0 ORDER BY attnum").await?;
+        assert_eq!(typ, ["integer", "text", "numeric(10,2)", "jsonb"]);
+        w.write("c1", &[event(7, "t", 0, None)], &pos(8)).await?;
+        assert!(rows(&pg, "SELECT id::text FROM dbserver1_public_orders")
+            .await?
+            .is_empty());
+        assert_eq!(w.open("c1").await?, pos(8));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn confluent_insert_update_and_table_names() -> Result<()> {
+    let pg = Postgres::start().await?;
+    // Confluent reads a.b.c as database.schema.table: "postgres"."public"."orders".
+    let c = cfg(
+        &pg,
+        Dialect::Confluent,
+        &[
+            ("table.name.format", "postgres.public.${topic}"),
+            ("auto.create", "true"),
+            ("pk.mode", "record_key"),
+        ],
+    );
+    let mut rec = event(0, "c", 1, Some(row(1, Some("x"), None, None)));
+    rec.topic = "orders".into();
+    let mut w = PgSinkWriter::new(c);
+    w.open("c").await?;
+    w.write("c", &[rec.clone()], &[]).await?;
+    assert_eq!(rows(&pg, "SELECT name FROM public.orders").await?, ["x"]);
+    // Plain insert of the same key again: a data error, and nothing stored.
+    let err = w.write("c", &[rec.clone()], &pos(1)).await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Data, "{err}");
+    assert!(err.message.contains("23505"), "{err}");
+    assert!(!err.message.contains("(id)=(1)"), "values leak: {err}");
+    assert!(w.open("c").await?.is_empty());
+
+    // A database other than the connected one is refused, naming what to do.
+    let c = cfg(&pg, Dialect::Confluent, &[("auto.create", "true")]);
+    let mut w = PgSinkWriter::new(c);
+    w.open("c").await?;
+    let err = w
+        .write(
+            "c",
+            &[event(0, "c", 1, Some(row(1, None, None, None)))],
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Fatal);
+    assert!(err.message.contains("database dbserver1"), "{err}");
+
+    // Quoted format keeps the dots; update mode touches existing rows only.
+    let c = cfg(
+        &pg,
+        Dialect::Confluent,
+        &[
+            ("table.name.format", "\"${topic}\""),
+            ("auto.create", "true"),
+            ("pk.mode", "record_value"),
+            ("pk.fields", "id"),
+            ("insert.mode", "update"),
+        ],
+    );
+    pg.execute("CREATE TABLE \"dbserver1.public.orders\" (id int PRIMARY KEY, name text, price numeric(10,2), doc jsonb); INSERT INTO \"dbserver1.public.orders\" VALUES (1, 'old', 1, NULL)").await?;
+    let mut w = PgSinkWriter::new(c);
+    w.open("u").await?;
+    w.write(
+        "u",
+        &[
+            event(0, "u", 1, Some(row(1, Some("new"), Some(250), None))),
+            event(1, "c", 9, Some(row(9, Some("absent"), None, None))),
+        ],
+        &pos(2),
+    )
+    .await?;
+    assert_eq!(
+        rows(&pg, "SELECT format('%s|%s|%s', id, name, price) FROM \"dbserver1.public.orders\" ORDER BY id").await?,
+        ["1|new|2.50"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn pk_mode_kafka_and_none_with_flat_schemaless_records() -> Result<()> {
+    let pg = Postgres::start().await?;
+    let c = cfg(
+        &pg,
+        Dialect::Confluent,
+        &[
+            ("pk.mode", "kafka"),
+            ("auto.create", "true"),
+            ("table.name.format", "kafka_rows"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("k").await?;
+    let flat: Vec<ConnectRecord> = (0..3)
+        .map(|i| {
+            let mut r = event(i, "c", 1, None);
+            r.value_schema = Some(row_schema());
+            r.value = row(1, Some("same key"), Some(i), None);
+            r
+        })
+        .collect();
+    w.write("k", &flat, &pos(3)).await?;
+    assert_eq!(
+        rows(&pg, "SELECT format('%s/%s/%s:%s', __connect_topic, __connect_partition, __connect_offset, price) FROM kafka_rows ORDER BY 1").await?,
+        [
+            "dbserver1.public.orders/0/0:0.00",
+            "dbserver1.public.orders/0/1:0.01",
+            "dbserver1.public.orders/0/2:0.02"
+        ]
+    );
+    let pk = rows(&pg, "SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'kafka_rows'::regclass AND i.indisprimary").await?;
+    assert_eq!(pk, ["__connect_topic,__connect_partition,__connect_offset"]);
+
+    // Schemaless (schemas.enable=false) records into an existing table, pk.mode none.
+    pg.execute("CREATE TABLE plain (id bigint, name text, tags jsonb)")
+        .await?;
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[("collection.name.format", "plain")],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("p").await?;
+    let map = Value::Map(vec![
+        (Value::String("id".into()), Value::Int64(7)),
+        (
+            Value::String("name".into()),
+            Value::String("x\ty\\z".into()),
+        ),
+        (
+            Value::String("tags".into()),
+            Value::Map(vec![(Value::String("a".into()), Value::Int64(1))]),
+        ),
+    ]);
+    let rec = ConnectRecord {
+        topic: "t".into(),
+        partition: Some(0),
+        offset: Some(0),
+        timestamp_ms: None,
+        key_schema: None,
+        key: Value::Null,
+        value_schema: None,
+        value: map,
+        headers: Vec::new(),
+    };
+    w.write("p", &[rec.clone(), rec.clone()], &[]).await?;
+    assert_eq!(
+        rows(&pg, "SELECT format('%s|%s|%s', id, name, tags) FROM plain").await?,
+        ["7|x\ty\\z|{\"a\": 1}", "7|x\ty\\z|{\"a\": 1}"]
+    );
+    // Schemaless records cannot create a table.
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[
+            ("collection.name.format", "nope"),
+            ("schema.evolution", "basic"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("p").await?;
+    let err = w.write("p", &[rec], &[]).await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Fatal);
+    assert!(err.message.contains("no schema"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn toast_placeholder_keeps_stored_values_and_reduction_folds() -> Result<()> {
+    let pg = Postgres::start().await?;
+    for method in ALL_METHODS {
+        pg.execute("DROP TABLE IF EXISTS dbserver1_public_orders")
+            .await?;
+        let c = cfg(
+            &pg,
+            Dialect::Debezium,
+            &[
+                ("insert.mode", "upsert"),
+                ("primary.key.mode", "record_key"),
+                ("delete.enabled", "true"),
+                ("schema.evolution", "basic"),
+            ],
+        );
+        let mut w = PgSinkWriter::new(c).with_method(method);
+        w.open("t").await?;
+        let ph = "__debezium_unavailable_value";
+        w.write(
+            "t",
+            &[
+                event(
+                    0,
+                    "c",
+                    1,
+                    Some(row(1, Some("one"), Some(100), Some(r#"{"big": true}"#))),
+                ),
+                event(1, "c", 2, Some(row(2, Some("two"), Some(200), Some("[1]")))),
+            ],
+            &pos(2),
+        )
+        .await?;
+        // Row 1: the jsonb column is unchanged TOAST; row 2 likewise but also its name.
+        w.write(
+            "t",
+            &[
+                event(2, "u", 1, Some(row(1, Some("one!"), Some(101), Some(ph)))),
+                event(3, "u", 2, Some(row(2, Some(ph), Some(201), Some(ph)))),
+            ],
+            &pos(4),
+        )
+        .await?;
+        assert_eq!(
+            rows(&pg, "SELECT format('%s|%s|%s|%s', id, name, price, doc) FROM dbserver1_public_orders ORDER BY id").await?,
+            ["1|one!|1.01|{\"big\": true}", "2|two|2.01|[1]"],
+            "{method:?}"
+        );
+        // Reduction: insert, update with TOAST, delete, re-insert, update of the same keys in
+        // one batch; one statement never touches a row twice.
+        w.write(
+            "t",
+            &[
+                event(
+                    4,
+                    "c",
+                    5,
+                    Some(row(5, Some("five"), None, Some(r#"{"v": 5}"#))),
+                ),
+                event(5, "u", 5, Some(row(5, Some("five'"), None, Some(ph)))),
+                event(6, "d", 1, None),
+                event(7, "c", 1, Some(row(1, Some("again"), None, None))),
+                event(8, "u", 2, Some(row(2, Some("x"), None, None))),
+                event(9, "d", 2, None),
+                tombstone(10, 2),
+            ],
+            &pos(11),
+        )
+        .await?;
+        assert_eq!(
+            rows(&pg, "SELECT format('%s|%s|%s|%s', id, name, price, doc) FROM dbserver1_public_orders ORDER BY id").await?,
+            ["1|again||", "5|five'||{\"v\": 5}"],
+            "{method:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn offsets_are_stored_with_the_rows_or_not_at_all() -> Result<()> {
+    let pg = Postgres::start().await?;
+    pg.execute("CREATE TABLE dbserver1_public_orders (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2), doc jsonb)").await?;
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[
+            ("insert.mode", "upsert"),
+            ("primary.key.mode", "record_key"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("o").await?;
+    w.write(
+        "o",
+        &[event(0, "c", 1, Some(row(1, Some("a"), None, None)))],
+        &pos(1),
+    )
+    .await?;
+    // A null in a NOT NULL column fails the whole batch: neither row 2 nor the offset is kept.
+    let err = w
+        .write(
+            "o",
+            &[
+                event(1, "c", 2, Some(row(2, Some("b"), None, None))),
+                event(2, "c", 3, Some(row(3, None, None, None))),
+            ],
+            &pos(3),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Data, "{err}");
+    assert!(
+        err.message.contains("23502") && err.message.contains("column name"),
+        "{err}"
+    );
+    assert_eq!(
+        rows(&pg, "SELECT id::text FROM dbserver1_public_orders").await?,
+        ["1"]
+    );
+    assert_eq!(w.open("o").await?, pos(1));
+    // Offsets of other connectors are separate; positions with no records are stored.
+    w.write("other", &[], &pos(42)).await?;
+    assert_eq!(w.open("other").await?, pos(42));
+    assert_eq!(w.open("o").await?, pos(1));
+    // Bad data for the column type is a data error too, without the value in the message.
+    pg.execute("ALTER TABLE dbserver1_public_orders ADD COLUMN n int")
+        .await?;
+    let mut bad = event(3, "c", 4, None);
+    let s = Arc::new(Schema::structure(
+        None,
+        vec![
+            Field::new("id", Schema::primitive(SchemaType::Int32)),
+            Field::new("name", Schema::primitive(SchemaType::String)),
+            Field::new("n", Schema::primitive(SchemaType::String)),
+        ],
+    ));
+    let mut v = Struct::new(s.clone());
+    v.put("id", Value::Int32(4));
+    v.put("name", Value::String("d".into()));
+    v.put("n", Value::String("secret-not-a-number".into()));
+    bad.value_schema = Some(s);
+    bad.value = Value::Struct(v);
+    let err = w.write("o", &[bad], &pos(4)).await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Data, "{err}");
+    assert!(
+        err.message.contains("22P02") && !err.message.contains("secret"),
+        "{err}"
+    );
+    // A missing column without evolution is fatal and says what to set.
+    let mut extra = event(4, "c", 5, None);
+    let s = Arc::new(Schema::structure(
+        None,
+        vec![
+            Field::new("id", Schema::primitive(SchemaType::Int32)),
+            Field::new("name", Schema::primitive(SchemaType::String)),
+            Field::new("added", Schema::optional(SchemaType::Int64)),
+        ],
+    ));
+    let mut v = Struct::new(s.clone());
+    v.put("id", Value::Int32(5));
+    v.put("name", Value::String("e".into()));
+    extra.value_schema = Some(s);
+    extra.value = Value::Struct(v);
+    let err = w.write("o", &[extra.clone()], &pos(5)).await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Fatal);
+    assert!(
+        err.message.contains("added") && err.message.contains("schema.evolution=basic"),
+        "{err}"
+    );
+    // With evolution the column is added.
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[
+            ("insert.mode", "upsert"),
+            ("primary.key.mode", "record_key"),
+            ("schema.evolution", "basic"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("o").await?;
+    w.write("o", &[extra], &pos(5)).await?;
+    assert_eq!(
+        rows(&pg, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'dbserver1_public_orders'::regclass AND attname = 'added'").await?,
+        ["bigint"]
+    );
+    // A missing table without auto.create is fatal.
+    let c = cfg(
+        &pg,
+        Dialect::Confluent,
+        &[("table.name.format", "missing_table")],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("m").await?;
+    let err = w
+        .write(
+            "m",
+            &[event(0, "c", 1, Some(row(1, None, None, None)))],
+            &pos(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Fatal);
+    assert!(
+        err.message.contains("missing_table") && err.message.contains("auto.create=true"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn lost_connection_is_transient() -> Result<()> {
+    let pg = Postgres::start().await?;
+    let c = cfg(
+        &pg,
+        Dialect::Confluent,
+        &[("auto.create", "true"), ("table.name.format", "t")],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("x").await?;
+    pg.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'walcast-jdbc-sink'").await?;
+    let err = w
+        .write(
+            "x",
+            &[event(0, "c", 1, Some(row(1, None, None, None)))],
+            &pos(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Transient, "{err}");
+    w.open("x").await?;
+    w.write(
+        "x",
+        &[event(0, "c", 1, Some(row(1, None, None, None)))],
+        &pos(1),
+    )
+    .await?;
+    assert_eq!(w.open("x").await?, pos(1));
+    Ok(())
+}
