@@ -19,11 +19,13 @@
 //! Errors say where in the document something is wrong (`payload.after.price: expected bytes
 //! (base64)`), never the value itself: record values may be personal data.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine;
+use serde_json::value::RawValue;
 use serde_json::{Map as JsonMap, Number, Value as Json};
 use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
 
@@ -80,6 +82,67 @@ fn node_type(v: &Json) -> &'static str {
     }
 }
 
+/// An object's members with their values as raw JSON text, in order (duplicates kept, so a
+/// duplicated `schema` is not an envelope).
+struct RawEnvelope<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawEnvelope<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Members<'a> {
+            type Value = RawEnvelope<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(2);
+                while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(RawEnvelope(out))
+            }
+        }
+        d.deserialize_map(Members(std::marker::PhantomData))
+    }
+}
+
+/// How many distinct schemas each thread keeps parsed (a sink task sees a few per topic).
+const SCHEMA_CACHE_SIZE: usize = 64;
+
+thread_local! {
+    /// Recently read schemas by their exact JSON text, most recent last.
+    static SCHEMAS: RefCell<Vec<(Box<str>, SchemaRef)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The schema of this JSON text, parsed once per thread and shared (the same `Arc`) by every
+/// record that repeats it, which also lets transforms recognise it with a pointer compare.
+fn cached_schema(text: &str) -> Result<SchemaRef, JsonError> {
+    let hit = SCHEMAS.with(|c| {
+        let mut c = c.borrow_mut();
+        let i = c.iter().rposition(|(t, _)| &**t == text)?;
+        let entry = c.remove(i);
+        let schema = Arc::clone(&entry.1);
+        c.push(entry);
+        Some(schema)
+    });
+    if let Some(s) = hit {
+        return Ok(s);
+    }
+    let json: Json = serde_json::from_str(text).map_err(|e| JsonError::Syntax(e.to_string()))?;
+    let schema = Arc::new(read_schema(&json, &Path::Root("schema"))?);
+    SCHEMAS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= SCHEMA_CACHE_SIZE {
+            c.remove(0);
+        }
+        c.push((text.into(), Arc::clone(&schema)));
+    });
+    Ok(schema)
+}
+
 /// Read a record key or value as Connect's JsonConverter does. `None` or empty bytes are a
 /// null (a tombstone value): `(None, Value::Null)`.
 pub fn read(
@@ -90,26 +153,39 @@ pub fn read(
         None | Some([]) => return Ok((None, Value::Null)),
         Some(b) => b,
     };
-    let json: Json = serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))?;
     if !schemas_enable {
+        let json: Json =
+            serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))?;
         let value = to_connect(None, &json, &Path::Root("payload"))?;
         return Ok((None, value));
     }
-    let Json::Object(envelope) = &json else {
+    // The envelope's members are kept as raw text: the schema text is the key of the schema
+    // cache (records of one table repeat it byte for byte), and is parsed only on a miss.
+    let envelope: Vec<(String, &RawValue)> = match serde_json::from_slice::<RawEnvelope<'_>>(bytes)
+    {
+        Ok(e) => e.0,
+        Err(_) => {
+            // Not an object of raw members: say whether it is JSON at all.
+            return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Err(e) => Err(JsonError::Syntax(e.to_string())),
+                Ok(_) => Err(JsonError::MissingEnvelope),
+            };
+        }
+    };
+    let member = |name: &str| envelope.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    let (Some(schema_raw), Some(payload_raw), 2) =
+        (member("schema"), member("payload"), envelope.len())
+    else {
         return Err(JsonError::MissingEnvelope);
     };
-    let (Some(schema_json), Some(payload), 2) = (
-        envelope.get("schema"),
-        envelope.get("payload"),
-        envelope.len(),
-    ) else {
-        return Err(JsonError::MissingEnvelope);
+    let schema = match schema_raw.get() {
+        "null" => None,
+        text => Some(cached_schema(text)?),
     };
-    let schema = match schema_json {
-        Json::Null => None,
-        s => Some(Arc::new(read_schema(s, &Path::Root("schema"))?)),
-    };
-    let value = to_connect(schema.as_deref(), payload, &Path::Root("payload"))?;
+    let payload: Json =
+        serde_json::from_str(payload_raw.get()).map_err(|e| JsonError::Syntax(e.to_string()))?;
+    let payload = &payload;
+    let value = to_connect(schema.as_ref(), payload, &Path::Root("payload"))?;
     Ok((schema, value))
 }
 
@@ -338,7 +414,8 @@ fn read_schema(json: &Json, path: &Path<'_>) -> Result<Schema, JsonError> {
     }
     if let Some(default) = o.get("default") {
         if !default.is_null() {
-            let value = to_connect(Some(&schema), default, &Path::Field(path, "default"))?;
+            let with_type = Arc::new(schema.clone());
+            let value = to_connect(Some(&with_type), default, &Path::Field(path, "default"))?;
             schema.default = Some(value);
         }
     }
@@ -346,10 +423,15 @@ fn read_schema(json: &Json, path: &Path<'_>) -> Result<Schema, JsonError> {
 }
 
 /// Convert a JSON payload to a Connect value, per `schema` or schemaless.
-fn to_connect(schema: Option<&Schema>, json: &Json, path: &Path<'_>) -> Result<Value, JsonError> {
-    let Some(schema) = schema else {
+fn to_connect(
+    schema_ref: Option<&SchemaRef>,
+    json: &Json,
+    path: &Path<'_>,
+) -> Result<Value, JsonError> {
+    let Some(schema_ref) = schema_ref else {
         return Ok(schemaless(json));
     };
+    let schema: &Schema = schema_ref;
     if json.is_null() {
         if let Some(default) = &schema.default {
             return Ok(default.clone());
@@ -414,7 +496,7 @@ fn to_connect(schema: Option<&Schema>, json: &Json, path: &Path<'_>) -> Result<V
         SchemaType::Array => {
             let items = schema
                 .value_schema
-                .as_deref()
+                .as_ref()
                 .ok_or_else(|| invalid(path, "array schema did not specify the element type"))?;
             let Json::Array(a) = json else {
                 return Err(expected("array"));
@@ -426,8 +508,7 @@ fn to_connect(schema: Option<&Schema>, json: &Json, path: &Path<'_>) -> Result<V
             Value::Array(out)
         }
         SchemaType::Map => {
-            let (Some(ks), Some(vs)) =
-                (schema.key_schema.as_deref(), schema.value_schema.as_deref())
+            let (Some(ks), Some(vs)) = (schema.key_schema.as_ref(), schema.value_schema.as_ref())
             else {
                 return Err(invalid(
                     path,
@@ -477,7 +558,7 @@ fn to_connect(schema: Option<&Schema>, json: &Json, path: &Path<'_>) -> Result<V
                 values.push(to_connect(Some(&f.schema), v, &Path::Field(path, &f.name))?);
             }
             Value::Struct(Struct {
-                schema: Arc::new(schema.clone()),
+                schema: Arc::clone(schema_ref),
                 values,
             })
         }
@@ -724,6 +805,34 @@ mod tests {
 
     fn env(schema: &str, payload: &str) -> Vec<u8> {
         format!("{{\"schema\":{schema},\"payload\":{payload}}}").into_bytes()
+    }
+
+    #[test]
+    fn repeated_schemas_are_shared() {
+        let schema = r#"{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"}],"optional":false}"#;
+        let (a, _) = read(Some(&env(schema, r#"{"id":1}"#)), true).unwrap();
+        let (b, v) = read(Some(&env(schema, r#"{"id":2}"#)), true).unwrap();
+        assert!(Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(
+            b.as_ref().unwrap(),
+            &v.as_struct().unwrap().schema
+        ));
+        assert_eq!(v.get("id"), Some(&Value::Int32(2)));
+        // A duplicated member is not an envelope; broken JSON inside one is a syntax error.
+        let dup = br#"{"schema":null,"payload":1,"payload":2}"#;
+        assert_eq!(
+            read(Some(dup), true).unwrap_err(),
+            JsonError::MissingEnvelope
+        );
+        let broken = br#"{"schema":null,"payload":[1,}"#;
+        assert!(matches!(
+            read(Some(broken), true),
+            Err(JsonError::Syntax(_))
+        ));
+        assert_eq!(
+            read(Some(b"[1]"), true).unwrap_err(),
+            JsonError::MissingEnvelope
+        );
     }
 
     #[test]
