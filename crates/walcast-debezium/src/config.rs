@@ -12,9 +12,17 @@ use walcast_pgoutput::TableId;
 /// The placeholder Debezium writes for TOAST values that an UPDATE did not touch.
 pub const DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER: &str = "__debezium_unavailable_value";
 
-/// The `source.version` walcast reports. Consumers sometimes branch on it; walcast produces the
-/// event format of this Debezium release.
-pub const DEFAULT_SOURCE_VERSION: &str = "3.6.3.Final";
+/// The Debezium release whose event format walcast produces.
+pub const DEBEZIUM_VERSION: &str = "3.6.3.Final";
+
+/// The `source.version` walcast reports: Debezium's version, then `+walcast.<version>`.
+///
+/// Consumers must be able to tell walcast's events from Debezium's (to report bugs to the right
+/// project, or to work around one's quirk), and consumers that branch on the Debezium version
+/// must keep working. The Debezium version comes first, unchanged, so a prefix or
+/// `major.minor` check still sees 3.6.3; the suffix uses SemVer's build-metadata form (`+`),
+/// which version comparisons ignore, and names walcast and its release.
+pub const DEFAULT_SOURCE_VERSION: &str = concat!("3.6.3.Final+walcast.", env!("CARGO_PKG_VERSION"));
 
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -183,6 +183,21 @@ pub enum KafkaError {
         timeout_ms: u64,
     },
 
+    /// A batch could not be delivered within `delivery.timeout.ms` or `retries` attempts. The
+    /// producer stops; the source restarts from the last confirmed position, so nothing is lost.
+    #[error(
+        "giving up on a batch for {topic} partition {partition} after {attempts} attempts over {elapsed_ms} ms ({limit}); last error: {last_error}"
+    )]
+    DeliveryTimeout {
+        topic: String,
+        partition: i32,
+        attempts: u32,
+        elapsed_ms: u64,
+        /// Which setting gave up, e.g. `delivery.timeout.ms=120000`.
+        limit: String,
+        last_error: String,
+    },
+
     /// The caller passed a token smaller than an earlier one; the acknowledgement watermark would
     /// be meaningless, so this is a bug in the caller.
     #[error(
@@ -203,7 +218,10 @@ impl KafkaError {
     /// Whether retrying the operation (or re-creating the producer/reader) can succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Connect { .. } | Self::ConnectTimeout { .. } | Self::Timeout { .. } => true,
+            Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Timeout { .. }
+            | Self::DeliveryTimeout { .. } => true,
             Self::Admin { class, .. } | Self::Fetch { class, .. } => {
                 matches!(class, ErrorClass::Transient | ErrorClass::UnknownTopic)
             }

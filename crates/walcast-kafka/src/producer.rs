@@ -4,10 +4,12 @@
 //!  caller (source task)                      background task "kafka_produce"
 //!  ───────────────────                       ───────────────────────────────
 //!  send(topic,key,value,ts,token) ─┐
-//!    1. take bytes from the budget │  unbounded channel, but every record holds
-//!       (waits when full)          │  budget bytes, so it is bounded by
-//!    2. enqueue ───────────────────┴─────▶  max_buffered_bytes
-//!  mark(token) ──────────────────────────▶  topic check / creation (once, and after failures)
+//!    1. take bytes from the budget │  bounded channel (COMMAND_CAPACITY commands); every
+//!       (waits when full)          │  record also holds budget bytes, so buffered records
+//!    2. enqueue ───────────────────┴─────▶  are bounded by max_buffered_bytes
+//!  mark(token) ── channel full? ─────────▶  marks take no budget: when the channel is full the
+//!                 coalesce in one slot ──▶  newest mark waits in one shared slot instead
+//!                                           topic check / creation (once, and after failures)
 //!  flush() ──────────────────────────────▶  partition by key (murmur2) → open batch per partition
 //!                                            batch full or linger expired → produce request
 //!                                            (≤ max_in_flight_per_partition per partition,
@@ -65,6 +67,10 @@ const BATCH_OVERHEAD: usize = 61;
 const RECORD_MEMORY: usize = 64;
 /// Commands the background task takes from the channel per wakeup.
 const RECV_CHUNK: usize = 512;
+/// Commands queued for the background task at most. Records are bounded by the byte budget
+/// too; marks are not, so the channel bound is what keeps a busy uncaptured table from queueing
+/// a mark per commit for as long as the broker is down (the overflow coalesces in one slot).
+const COMMAND_CAPACITY: usize = 4096;
 /// Distance between the sequence numbers of consecutive batches of a partition, so that the
 /// halves of a batch split after a "too large" error get numbers between their neighbours'.
 const SEQ_STRIDE: u64 = 1 << 20;
@@ -137,8 +143,19 @@ pub struct ProducerConfig {
     /// to about twice this.
     pub max_buffered_bytes: usize,
     /// Produce requests per partition awaiting their response
-    /// (`max.in.flight.requests.per.connection`); see the module docs on ordering.
+    /// (`max.in.flight.requests.per.connection`). 1 by default, as Kafka Connect forces for
+    /// source tasks: rskafka has no idempotent producer, and with more than one a failed batch
+    /// is retried after later ones were written — they are then written again after it, so the
+    /// last copy of every record is in order, but a consumer reading meanwhile sees an older
+    /// version after a newer one. See the module docs.
     pub max_in_flight_per_partition: usize,
+    /// Give up on a batch that has not been delivered this long after it was opened
+    /// (`delivery.timeout.ms`); `None` retries until the producer is dropped, like Connect's
+    /// source producers (`Integer.MAX_VALUE`). Giving up stops the producer with a transient
+    /// error, so the source restarts from its last confirmed position.
+    pub delivery_timeout: Option<Duration>,
+    /// Give up on a batch after this many failed attempts (`retries`); `None` is unlimited.
+    pub retries: Option<u32>,
     /// Longest wait for one request's response before it is retried (`request.timeout.ms`).
     pub request_timeout: Duration,
     /// Create missing topics with the settings below (`topic.creation.enable`).
@@ -164,7 +181,9 @@ impl Default for ProducerConfig {
             linger: Duration::from_millis(5),
             batch_max_bytes: 1024 * 1024,
             max_buffered_bytes: 64 * 1024 * 1024,
-            max_in_flight_per_partition: 5,
+            max_in_flight_per_partition: 1,
+            delivery_timeout: None,
+            retries: None,
             request_timeout: Duration::from_secs(30),
             create_topics: true,
             topic_partitions: 1,
@@ -250,10 +269,16 @@ enum Command {
 /// The first fatal error, shared so that every later call returns it.
 type FailureSlot = Arc<Mutex<Option<KafkaError>>>;
 
+/// The newest mark that did not fit in the full channel. The producer puts it in the channel
+/// before its next record or flush; the background task takes it itself once it has emptied
+/// the channel (then no record sent after the mark can be waiting behind it).
+type DeferredMark = Arc<Mutex<Option<u64>>>;
+
 /// A batching Kafka producer whose acknowledgements advance an ordered watermark of caller
 /// tokens (see the crate docs). Not `Clone`: one producer per source task.
 pub struct Producer {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
+    deferred_mark: DeferredMark,
     budget: Arc<Semaphore>,
     /// Largest charge of one record, so a huge record can still take the whole budget.
     max_charge: usize,
@@ -306,7 +331,8 @@ impl Producer {
             .min(Semaphore::MAX_PERMITS)
             .min(u32::MAX as usize);
         let budget = Arc::new(Semaphore::new(max_charge));
-        let (commands, rx) = mpsc::unbounded_channel();
+        let (commands, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let deferred_mark = DeferredMark::default();
         let (acked_tx, acked) = watch::channel(0);
         let failure: FailureSlot = Arc::default();
         let span = tracing::info_span!("kafka_produce", connector = %cfg.connector);
@@ -316,10 +342,12 @@ impl Producer {
             Arc::clone(&budget),
             acked_tx,
             Arc::clone(&failure),
+            Arc::clone(&deferred_mark),
         );
         let task = tokio::spawn(engine.run(rx).instrument(span));
         Ok(Self {
             commands,
+            deferred_mark,
             budget,
             max_charge,
             acked,
@@ -360,22 +388,24 @@ impl Producer {
         let charge = (bytes + RECORD_OVERHEAD + RECORD_MEMORY).min(self.max_charge);
         // `charge <= max_charge <= u32::MAX`, so the conversion cannot fail.
         let permits = u32::try_from(charge).unwrap_or(u32::MAX);
-        match self.budget.acquire_many(permits).await {
-            // The background task returns the bytes with `add_permits` when the batch is acked.
-            Ok(permit) => permit.forget(),
+        let permit = match Arc::clone(&self.budget).acquire_many_owned(permits).await {
+            Ok(permit) => permit,
             Err(_) => return Err(self.stopped()),
-        }
-        let topic = self.topic_id(topic)?;
-        self.commands
-            .send(Command::Record {
-                topic,
-                key,
-                value,
-                timestamp_ms,
-                token,
-                charge,
-            })
-            .map_err(|_| self.stopped())?;
+        };
+        self.push_deferred_mark().await?;
+        let topic = self.topic_id(topic).await?;
+        let slot = self.commands.reserve().await.map_err(|_| self.stopped())?;
+        // Queued now: the background task returns the bytes with `add_permits` when the
+        // batch is acked. (Dropped before this point, the permit returns them itself.)
+        permit.forget();
+        slot.send(Command::Record {
+            topic,
+            key,
+            value,
+            timestamp_ms,
+            token,
+            charge,
+        });
         self.last_token = token;
         Ok(())
     }
@@ -390,8 +420,32 @@ impl Producer {
             return;
         }
         self.last_token = token;
-        // A closed channel means the task stopped; the next send/flush reports why.
-        let _ = self.commands.send(Command::Mark(token));
+        let Ok(mut deferred) = self.deferred_mark.lock() else {
+            return;
+        };
+        if let Some(d) = deferred.as_mut() {
+            // One is waiting already: no record was sent since, so the newer mark replaces it.
+            *d = token;
+            return;
+        }
+        match self.commands.try_send(Command::Mark(token)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => *deferred = Some(token),
+            // The task stopped; the next send/flush reports why.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Queues the mark that waited for room, ahead of the record or flush about to follow.
+    async fn push_deferred_mark(&mut self) -> Result<(), KafkaError> {
+        let deferred = self.deferred_mark.lock().ok().and_then(|mut d| d.take());
+        if let Some(token) = deferred {
+            self.commands
+                .send(Command::Mark(token))
+                .await
+                .map_err(|_| self.stopped())?;
+        }
+        Ok(())
     }
 
     /// The acknowledgement watermark: the largest closed token T such that every record sent or
@@ -420,9 +474,11 @@ impl Producer {
     /// Retries transient failures for as long as it takes; wrap it in a timeout to bound it.
     pub async fn flush(&mut self) -> Result<u64, KafkaError> {
         self.check_failed()?;
+        self.push_deferred_mark().await?;
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Flush(tx))
+            .await
             .map_err(|_| self.stopped())?;
         match rx.await {
             Ok(result) => result,
@@ -455,7 +511,7 @@ impl Producer {
         })
     }
 
-    fn topic_id(&mut self, topic: &str) -> Result<u32, KafkaError> {
+    async fn topic_id(&mut self, topic: &str) -> Result<u32, KafkaError> {
         if let Some(id) = self.topic_ids.get(topic) {
             return Ok(*id);
         }
@@ -463,13 +519,15 @@ impl Producer {
             name: "topics",
             message: "more than 2^32 topics".into(),
         })?;
-        self.topic_ids.insert(topic.to_owned(), id);
         self.commands
             .send(Command::Topic {
                 id,
                 name: Arc::from(topic),
             })
+            .await
             .map_err(|_| self.stopped())?;
+        // Only once queued: a cancelled send must not leave a name the task never heard of.
+        self.topic_ids.insert(topic.to_owned(), id);
         Ok(id)
     }
 }
@@ -775,6 +833,8 @@ struct Engine {
     /// A flush is waiting: open batches go out without lingering.
     flushing: bool,
     failed: bool,
+    /// See [`DeferredMark`].
+    deferred_mark: DeferredMark,
 }
 
 impl Engine {
@@ -784,6 +844,7 @@ impl Engine {
         budget: Arc<Semaphore>,
         acked: watch::Sender<u64>,
         failure: FailureSlot,
+        deferred_mark: DeferredMark,
     ) -> Self {
         let buffered_gauge =
             metrics::gauge!("walcast_kafka_buffered_bytes", "connector" => cfg.connector.clone());
@@ -805,10 +866,11 @@ impl Engine {
             flush_waiters: Vec::new(),
             flushing: false,
             failed: false,
+            deferred_mark,
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut commands = Vec::with_capacity(RECV_CHUNK);
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
@@ -846,6 +908,14 @@ impl Engine {
                     }
                     for cmd in commands.drain(..) {
                         self.on_command(cmd);
+                    }
+                    if rx.is_empty() {
+                        // Every command sent before the deferred mark is processed, and a
+                        // record sent after it would have queued it first: safe to apply.
+                        let deferred = self.deferred_mark.lock().ok().and_then(|mut d| d.take());
+                        if let Some(token) = deferred {
+                            self.tracker.mark(token);
+                        }
                     }
                 }
             }
@@ -1224,6 +1294,27 @@ impl Engine {
                         duration_ms(self.cfg.request_timeout)
                     ),
                 };
+                let gave_up = match (self.cfg.delivery_timeout, self.cfg.retries) {
+                    (Some(d), _) if batch.opened.elapsed() >= d => {
+                        Some(format!("delivery.timeout.ms={}", duration_ms(d)))
+                    }
+                    (_, Some(r)) if batch.attempts > r => Some(format!("retries={r}")),
+                    _ => None,
+                };
+                if let (Some(limit), ErrorClass::Transient | ErrorClass::UnknownTopic) =
+                    (gave_up, class)
+                {
+                    let e = KafkaError::DeliveryTimeout {
+                        topic: t.name.to_string(),
+                        partition: done.partition as i32,
+                        attempts: batch.attempts,
+                        elapsed_ms: duration_ms(batch.opened.elapsed()),
+                        limit,
+                        last_error: describe(),
+                    };
+                    self.fail(e);
+                    return;
+                }
                 match class {
                     ErrorClass::Transient | ErrorClass::UnknownTopic => {
                         let delay = part.backoff;

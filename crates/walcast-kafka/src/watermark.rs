@@ -67,6 +67,11 @@ impl AckTracker {
         self.outstanding
     }
 
+    /// Tokens held in memory: bounded by the tokens that have records outstanding, plus one.
+    pub fn entries(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Counts `n` records sent with `token`. Returns whether the watermark moved (sending a larger
     /// token closes the previous ones, which may already be fully acknowledged).
     ///
@@ -103,12 +108,19 @@ impl AckTracker {
         self.closed = Some(self.closed.map_or(token, |c| c.max(token)));
         if token > self.max_token {
             self.max_token = token;
-            // An entry with nothing outstanding, so the watermark can stop exactly at it while
-            // older tokens are acknowledged.
-            self.entries.push_back(Entry {
-                token,
-                outstanding: 0,
-            });
+            match self.entries.back_mut() {
+                // Nothing outstanding at the newest token: no record carries a token between
+                // it and this one, so the mark takes its place. Marks (commits of uncaptured
+                // tables, keepalives) then cost no memory while older records wait for the
+                // broker; entries stay bounded by tokens that have records outstanding.
+                Some(last) if last.outstanding == 0 => last.token = token,
+                // An entry with nothing outstanding, so the watermark can stop exactly at it
+                // while older tokens are acknowledged.
+                _ => self.entries.push_back(Entry {
+                    token,
+                    outstanding: 0,
+                }),
+            }
         }
         self.advance()
     }
@@ -339,5 +351,58 @@ mod tests {
             }
             assert_eq!(t.watermark(), t.max_token());
         }
+    }
+
+    #[test]
+    fn marks_are_coalesced_while_records_wait_for_the_broker() {
+        let mut t = AckTracker::new();
+        // One record waits for an acknowledgement (the broker is down)...
+        t.sent(1, 1).unwrap();
+        // ...while a million commits of uncaptured tables are marked.
+        for token in 2..=1_000_001u64 {
+            t.mark(token);
+            assert!(
+                t.entries() <= 2,
+                "{} entries after mark {token}",
+                t.entries()
+            );
+        }
+        // Never confirmed past the unacknowledged record.
+        assert_eq!(t.watermark(), 0);
+        assert_eq!(t.outstanding(), 1);
+        // Once it is acknowledged, everything marked is confirmed at once.
+        assert!(t.acked(1, 1));
+        assert_eq!(t.watermark(), 1_000_001);
+        assert_eq!(t.entries(), 0);
+    }
+
+    #[test]
+    fn marks_with_nothing_outstanding_hold_no_memory() {
+        let mut t = AckTracker::new();
+        for token in 1..=1_000_000u64 {
+            t.mark(token);
+            assert!(t.entries() <= 1);
+        }
+        assert_eq!(t.watermark(), 1_000_000);
+        // A record after coalesced marks still holds the watermark back until acknowledged.
+        t.sent(1_000_010, 1).unwrap();
+        t.mark(1_000_020);
+        assert_eq!(t.watermark(), 1_000_000);
+        t.acked(1_000_010, 1);
+        assert_eq!(t.watermark(), 1_000_020);
+    }
+
+    #[test]
+    fn a_mark_after_an_acknowledged_but_open_token_replaces_it() {
+        let mut t = AckTracker::new();
+        t.sent(5, 1).unwrap();
+        t.sent(7, 1).unwrap();
+        t.acked(7, 1);
+        // 7 is acknowledged but open; the mark closes it and takes its place.
+        t.mark(9);
+        assert_eq!(t.entries(), 2);
+        assert_eq!(t.watermark(), 0);
+        t.acked(5, 1);
+        assert_eq!(t.watermark(), 9);
     }
 }

@@ -67,13 +67,16 @@ fn advice_for(code: &str, message: &str) -> Option<&'static str> {
 /// Everything that can go wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    /// A query over a normal `tokio-postgres` connection failed.
-    #[error("{context}: {source}")]
+    /// A query over a normal `tokio-postgres` connection failed. The message carries the
+    /// server's own words (SQLSTATE, message, detail, hint, the table and column it names) or
+    /// the I/O cause, so the inner error is deliberately not a `source()`: the chain is printed
+    /// once, whole, by `Display`.
+    #[error("{context}: {}", describe_query_error(error))]
     Query {
         /// What walcast was doing (e.g. "loading columns of public.orders").
         context: String,
-        #[source]
-        source: tokio_postgres::Error,
+        /// Kept for its SQLSTATE and `is_closed()`, which decide whether to retry.
+        error: tokio_postgres::Error,
     },
     /// The server answered with an `ErrorResponse` on a connection walcast drives itself.
     #[error("{context}: {error}")]
@@ -147,6 +150,48 @@ pub enum PgError {
     Closed(String),
 }
 
+/// A `tokio-postgres` error in PostgreSQL's own words. Its `Display` alone says `db error`; the
+/// server's SQLSTATE, message, detail and hint live in the `DbError` behind it, and an I/O
+/// failure's reason in its source.
+fn describe_query_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = ServerError {
+            severity: db.severity().to_string(),
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+            detail: db.detail().map(str::to_string),
+            hint: db.hint().map(str::to_string),
+        }
+        .to_string();
+        // The object the server names (a constraint violation, a dropped column...): schema,
+        // table, column and constraint names are identifiers, never row values.
+        let mut object = Vec::new();
+        match (db.schema(), db.table()) {
+            (Some(schema), Some(table)) => object.push(format!("table {schema}.{table}")),
+            (None, Some(table)) => object.push(format!("table {table}")),
+            _ => {}
+        }
+        if let Some(c) = db.column() {
+            object.push(format!("column {c}"));
+        }
+        if let Some(c) = db.constraint() {
+            object.push(format!("constraint {c}"));
+        }
+        if !object.is_empty() {
+            s.push_str(&format!(" [{}]", object.join(", ")));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
 /// SQLSTATEs worth retrying: the server is restarting, overloaded or the object is briefly busy.
 fn sqlstate_is_transient(code: &str) -> bool {
     code.starts_with("08") // connection exception
@@ -160,6 +205,7 @@ fn sqlstate_is_transient(code: &str) -> bool {
                 | "55006" // object_in_use (slot active for another pid)
                 | "40001" // serialization_failure
                 | "40P01" // deadlock_detected
+                | "55P03" // lock_not_available (lock_timeout)
                 | "58030" // io_error
         )
 }
@@ -169,7 +215,7 @@ impl PgError {
     pub fn query(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
         PgError::Query {
             context: context.into(),
-            source,
+            error: source,
         }
     }
 
@@ -184,7 +230,7 @@ impl PgError {
     /// The SQLSTATE of a server-reported error, if this is one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            PgError::Query { source, .. } => source.code().map(|c| c.code()),
+            PgError::Query { error, .. } => error.code().map(|c| c.code()),
             PgError::Server { error, .. } => Some(&error.code),
             _ => None,
         }
@@ -195,13 +241,13 @@ impl PgError {
     /// transient; authentication, permissions, `wal_level`, missing tables and bad input are not.
     pub fn is_transient(&self) -> bool {
         match self {
-            PgError::Query { source, .. } => {
-                if let Some(code) = source.code() {
+            PgError::Query { error, .. } => {
+                if let Some(code) = error.code() {
                     return sqlstate_is_transient(code.code());
                 }
                 // No SQLSTATE: the connection broke or closed underneath the query.
-                source.is_closed()
-                    || std::error::Error::source(source)
+                error.is_closed()
+                    || std::error::Error::source(error)
                         .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
             }
             PgError::Server { error, .. } => sqlstate_is_transient(&error.code),

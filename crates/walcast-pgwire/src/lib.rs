@@ -26,6 +26,6 @@ pub use schema::{
     table_oid, SlotInfo, TypeCache,
 };
 pub use snapshot::{
-    begin_snapshot, end_snapshot, estimate_rows, parse_copy_row, read_table, CopyParseError,
-    SnapshotRows,
+    begin_snapshot, end_snapshot, estimate_rows, lock_table, parse_copy_row, read_table,
+    CopyParseError, SnapshotRows,
 };

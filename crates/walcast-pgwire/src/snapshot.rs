@@ -48,6 +48,34 @@ pub async fn end_snapshot(client: &Client) -> Result<(), PgError> {
         .map_err(|e| PgError::query("ending the snapshot transaction", e))
 }
 
+/// Takes an `ACCESS SHARE` lock on `table` inside the snapshot transaction, waiting at most
+/// `timeout` for DDL in progress to finish (SQLSTATE 55P03 after that, which is retried).
+///
+/// This is Debezium's `snapshot.locking.mode=shared`: once the lock is held nobody can
+/// `ALTER`, `DROP` or `TRUNCATE` the table until the snapshot transaction ends, so the column
+/// list read next from the catalog is the one the `COPY` runs against. It conflicts only with
+/// `ACCESS EXCLUSIVE` (DDL, `VACUUM FULL`); reads and writes go on.
+pub async fn lock_table(
+    client: &Client,
+    table: &TableId,
+    timeout: std::time::Duration,
+) -> Result<(), PgError> {
+    let sql = format!(
+        "SET LOCAL lock_timeout = {}; LOCK TABLE {} IN ACCESS SHARE MODE",
+        quote_literal(&format!("{}ms", timeout.as_millis().max(1))),
+        quote_table(table)
+    );
+    client.batch_execute(&sql).await.map_err(|e| {
+        PgError::query(
+            format!(
+                "locking {table} for the snapshot (snapshot.lock.timeout.ms={})",
+                timeout.as_millis()
+            ),
+            e,
+        )
+    })
+}
+
 /// PostgreSQL's row estimate for a table (summed over partitions), for progress reporting.
 /// `None` when the table was never vacuumed or analyzed.
 pub async fn estimate_rows(client: &Client, table: &TableId) -> Result<Option<u64>, PgError> {
@@ -71,11 +99,14 @@ pub async fn estimate_rows(client: &Client, table: &TableId) -> Result<Option<u6
 }
 
 /// Starts streaming every row of `table` (its columns in schema order, the order of pgoutput
-/// tuples) in batches of at most `batch_rows` rows. Must run inside [`begin_snapshot`].
+/// tuples) in batches of at most `batch_rows` rows and about `batch_bytes` bytes (a batch ends
+/// after the row that reaches it, so one wide row still makes a batch). Must run inside
+/// [`begin_snapshot`].
 pub async fn read_table(
     client: &Client,
     table: &TableSchema,
     batch_rows: usize,
+    batch_bytes: usize,
 ) -> Result<SnapshotRows, PgError> {
     let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     if columns.is_empty() {
@@ -98,8 +129,10 @@ pub async fn read_table(
         table: table.id.clone(),
         columns: columns.len(),
         batch_rows: batch_rows.max(1),
+        batch_bytes: batch_bytes.max(1),
         pending: BytesMut::new(),
         ready: Vec::new(),
+        ready_bytes: 0,
         done: false,
     })
 }
@@ -112,10 +145,15 @@ pub struct SnapshotRows {
     /// Expected number of fields per row.
     columns: usize,
     batch_rows: usize,
+    /// A batch ends once its rows' text reaches this many bytes, whatever the row count: a
+    /// table of 1 MB rows must not be read 10,240 rows at a time.
+    batch_bytes: usize,
     /// The start of a row whose end has not arrived yet.
     pending: BytesMut,
-    /// Parsed rows not yet handed out (at most one chunk's worth).
+    /// Parsed rows not yet handed out (at most one chunk's worth beyond a batch).
     ready: Vec<Vec<TupleValue>>,
+    /// Bytes of COPY text behind the rows in `ready`.
+    ready_bytes: usize,
     done: bool,
 }
 
@@ -125,15 +163,20 @@ impl std::fmt::Debug for SnapshotRows {
             .field("table", &self.table)
             .field("columns", &self.columns)
             .field("batch_rows", &self.batch_rows)
+            .field("batch_bytes", &self.batch_bytes)
             .field("done", &self.done)
             .finish()
     }
 }
 
 impl SnapshotRows {
-    /// The next batch of at most `batch_rows` rows, or `None` when the table is exhausted.
+    /// The next batch of at most `batch_rows` rows (and about `batch_bytes` bytes), or `None`
+    /// when the table is exhausted.
     pub async fn next_batch(&mut self) -> Result<Option<Vec<Vec<TupleValue>>>, PgError> {
-        while self.ready.len() < self.batch_rows && !self.done {
+        while self.ready.len() < self.batch_rows
+            && self.ready_bytes < self.batch_bytes
+            && !self.done
+        {
             match self.stream.next().await {
                 Some(chunk) => {
                     let chunk = chunk.map_err(|e| {
@@ -157,6 +200,9 @@ impl SnapshotRows {
         }
         let n = self.ready.len().min(self.batch_rows);
         let rest = self.ready.split_off(n);
+        // Chunks are single rows in practice (PostgreSQL sends one CopyData per row), so what
+        // stays in `ready` is at most a chunk's rows; recount it rather than track per row.
+        self.ready_bytes = rest.iter().map(|r| row_bytes(r)).sum();
         Ok(Some(std::mem::replace(&mut self.ready, rest)))
     }
 
@@ -189,6 +235,7 @@ impl SnapshotRows {
                     self.columns
                 )));
             }
+            self.ready_bytes += line.len() + 1;
             self.ready.push(row);
         }
         if let Some(rest) = data.get(start..) {
@@ -196,6 +243,16 @@ impl SnapshotRows {
         }
         Ok(())
     }
+}
+
+/// The bytes a parsed row holds (its values plus a separator each).
+fn row_bytes(row: &[TupleValue]) -> usize {
+    row.iter()
+        .map(|v| match v {
+            TupleValue::Text(b) | TupleValue::Binary(b) => b.len() + 1,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// Why a line of COPY text output could not be parsed.

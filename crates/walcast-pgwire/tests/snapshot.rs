@@ -93,7 +93,7 @@ async fn snapshot_values_match_pgoutput_exactly() -> Result<()> {
     tokio::spawn(conn);
     let schema = load_table_schema_by_name(&client, &TableId::new("public", "tricky")).await?;
     begin_snapshot(&client, slot.snapshot_name.as_deref().unwrap()).await?;
-    let mut rows = read_table(&client, &schema, 4).await?;
+    let mut rows = read_table(&client, &schema, 4, usize::MAX).await?;
     let mut batches = Vec::new();
     while let Some(batch) = rows.next_batch().await? {
         batches.push(batch);
@@ -149,7 +149,7 @@ async fn snapshot_sees_only_rows_before_the_slot_and_streams_big_tables_in_batch
         "generated columns are not published"
     );
     begin_snapshot(&client, slot.snapshot_name.as_deref().unwrap()).await?;
-    let mut rows = read_table(&client, &schema, 1000).await?;
+    let mut rows = read_table(&client, &schema, 1000, usize::MAX).await?;
     let mut count = 0;
     let mut ids = Vec::new();
     while let Some(batch) = rows.next_batch().await? {
@@ -218,7 +218,7 @@ async fn partitioned_tables_are_estimated_and_read() -> Result<()> {
     let slot = conn.create_slot("s", true, SnapshotAction::Export).await?;
     let schema = load_table_schema_by_name(&client, &id).await?;
     begin_snapshot(&client, slot.snapshot_name.as_deref().unwrap()).await?;
-    let mut rows = read_table(&client, &schema, 64).await?;
+    let mut rows = read_table(&client, &schema, 64, usize::MAX).await?;
     let mut n = 0;
     while let Some(b) = rows.next_batch().await? {
         n += b.len();

@@ -124,6 +124,23 @@ pub struct SourceConfig {
     pub snapshot_mode: SnapshotMode,
     /// Rows read per snapshot batch (`snapshot.fetch.size`).
     pub snapshot_fetch_size: usize,
+    /// Bytes of row text per snapshot batch (`walcast.snapshot.batch.max.bytes`), whichever of
+    /// this and `snapshot.fetch.size` is reached first: row counts alone do not bound memory
+    /// when rows are wide.
+    pub snapshot_max_batch_bytes: usize,
+    /// `snapshot.locking.mode=shared` (the default, as Debezium): lock each table
+    /// `ACCESS SHARE` before reading its columns, so concurrent DDL waits for the snapshot
+    /// instead of breaking it; `none` takes no lock beyond what the read itself takes.
+    pub snapshot_locking_shared: bool,
+    /// `snapshot.lock.timeout.ms`: how long a table lock is waited for (DDL in progress).
+    pub snapshot_lock_timeout: Duration,
+    /// `errors.retry.timeout`: how long transient failures (connection lost, server restart,
+    /// serialization failure, lock timeout, broker unreachable) are retried before the task
+    /// fails; `None` (-1, the default) retries until stopped, like Debezium's
+    /// `errors.max.retries=-1`. 0 fails on the first error.
+    pub errors_retry_timeout: Option<Duration>,
+    /// `errors.retry.delay.max.ms`: the longest wait between retries (Connect's default 60 s).
+    pub errors_retry_delay_max: Duration,
     /// `heartbeat.interval.ms`; zero disables heartbeats.
     pub heartbeat_interval: Duration,
     /// `topic.heartbeat.prefix`.
@@ -149,6 +166,19 @@ pub struct SourceConfig {
     pub batch_size: usize,
     /// Bytes produced but not yet acknowledged before reading the slot pauses.
     pub max_buffered_bytes: usize,
+    /// `producer.override.max.in.flight.requests.per.connection`: produce requests per
+    /// partition awaiting a response. 1 by default, as Connect forces for source tasks, because
+    /// rskafka has no idempotent producer (see walcast-kafka's producer docs).
+    pub max_in_flight: usize,
+    /// `producer.override.request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `producer.override.delivery.timeout.ms`; `None` (Connect's `Integer.MAX_VALUE` for
+    /// source producers) retries a batch until the task stops.
+    pub delivery_timeout: Option<Duration>,
+    /// `producer.override.retries`; `None` (Connect's `Integer.MAX_VALUE`) is unlimited.
+    pub retries: Option<u32>,
+    /// `producer.override.retry.backoff.ms`.
+    pub retry_backoff: Duration,
 }
 
 fn get<'a>(p: &'a BTreeMap<String, String>, k: &str) -> Option<&'a str> {
@@ -309,7 +339,68 @@ impl SourceConfig {
             ));
         }
         let heartbeat_ms = parse_num(p, "heartbeat.interval.ms", 0u64, &mut issues);
+        let snapshot_locking_shared = match get(p, "snapshot.locking.mode")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("shared") => true,
+            Some("none") => false,
+            Some(other) => {
+                issues.push(ConfigIssue::new(
+                    "snapshot.locking.mode",
+                    format!("'{other}' is not supported: use shared (lock each table while its columns are read, the default) or none"),
+                ));
+                true
+            }
+        };
         let status_ms = parse_num(p, "status.update.interval.ms", 100u64, &mut issues).max(10);
+        // Producer delivery settings, from `producer.override.X` (the worker's `producer.X` is
+        // copied there by the task when the connector does not set it).
+        let producer_num = |k: &str, default: i64, issues: &mut Vec<ConfigIssue>| -> i64 {
+            parse_num(p, &format!("producer.override.{k}"), default, issues)
+        };
+        // Kafka's "no limit" for these is Integer.MAX_VALUE (Connect's source default).
+        let unlimited = |n: i64| n < 0 || n >= i64::from(i32::MAX);
+        if let Some(acks) = get(p, "producer.override.acks") {
+            if !matches!(acks.to_ascii_lowercase().as_str(), "all" | "-1") {
+                issues.push(ConfigIssue::new(
+                    "producer.override.acks",
+                    format!("'{acks}' is not supported: walcast produces with acks=all, because it confirms the replication slot only once every in-sync replica has the records; remove the setting or use all"),
+                ));
+            }
+        }
+        let max_in_flight =
+            match producer_num("max.in.flight.requests.per.connection", 1, &mut issues) {
+                n if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+                n => {
+                    issues.push(ConfigIssue::new(
+                        "producer.override.max.in.flight.requests.per.connection",
+                        format!("{n} must be at least 1"),
+                    ));
+                    1
+                }
+            };
+        let request_timeout_ms = producer_num("request.timeout.ms", 30_000, &mut issues);
+        if request_timeout_ms <= 0 {
+            issues.push(ConfigIssue::new(
+                "producer.override.request.timeout.ms",
+                "must be positive",
+            ));
+        }
+        let delivery_timeout =
+            match producer_num("delivery.timeout.ms", i64::from(i32::MAX), &mut issues) {
+                n if unlimited(n) => None,
+                n => Some(Duration::from_millis(n.unsigned_abs())),
+            };
+        let retries = match producer_num("retries", i64::from(i32::MAX), &mut issues) {
+            n if unlimited(n) => None,
+            n => u32::try_from(n).ok(),
+        };
+        let retry_backoff = Duration::from_millis(
+            producer_num("retry.backoff.ms", 100, &mut issues)
+                .max(1)
+                .unsigned_abs(),
+        );
         let compression = first(
             p,
             &["producer.override.compression.type", "compression.type"],
@@ -365,6 +456,27 @@ impl SourceConfig {
             snapshot_mode,
             snapshot_fetch_size: parse_num(p, "snapshot.fetch.size", 10_240usize, &mut issues)
                 .max(1),
+            snapshot_max_batch_bytes: parse_num(
+                p,
+                "walcast.snapshot.batch.max.bytes",
+                4usize << 20,
+                &mut issues,
+            )
+            .max(1),
+            snapshot_locking_shared,
+            snapshot_lock_timeout: Duration::from_millis(parse_num(
+                p,
+                "snapshot.lock.timeout.ms",
+                10_000u64,
+                &mut issues,
+            )),
+            errors_retry_timeout: match parse_num(p, "errors.retry.timeout", -1i64, &mut issues) {
+                n if n < 0 => None,
+                n => Some(Duration::from_millis(n.unsigned_abs())),
+            },
+            errors_retry_delay_max: Duration::from_millis(
+                parse_num(p, "errors.retry.delay.max.ms", 60_000u64, &mut issues).max(1),
+            ),
             heartbeat_interval: Duration::from_millis(heartbeat_ms),
             heartbeat_topic_prefix: get(p, "topic.heartbeat.prefix")
                 .unwrap_or("__debezium-heartbeat")
@@ -392,6 +504,11 @@ impl SourceConfig {
                 8usize << 20,
                 &mut issues,
             ),
+            max_in_flight,
+            request_timeout: Duration::from_millis(request_timeout_ms.max(1).unsigned_abs()),
+            delivery_timeout,
+            retries,
+            retry_backoff,
         };
         if issues.is_empty() {
             Ok(cfg)
@@ -573,6 +690,83 @@ pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
         false,
         Some("10240"),
         "Rows read per snapshot batch.",
+    ),
+    key(
+        "walcast.snapshot.batch.max.bytes",
+        "LONG",
+        false,
+        Some("4194304"),
+        "Bytes of row text per snapshot batch; a batch ends at this or snapshot.fetch.size rows, whichever comes first.",
+    ),
+    key(
+        "snapshot.locking.mode",
+        "STRING",
+        false,
+        Some("shared"),
+        "shared: lock each captured table (ACCESS SHARE) in the snapshot transaction before reading its columns, so concurrent DDL waits instead of breaking the snapshot; none: no extra lock.",
+    ),
+    key(
+        "snapshot.lock.timeout.ms",
+        "LONG",
+        false,
+        Some("10000"),
+        "How long the snapshot waits for a table lock (DDL in progress) before it retries.",
+    ),
+    key(
+        "errors.retry.timeout",
+        "LONG",
+        false,
+        Some("-1"),
+        "How long transient failures (connection lost, server restart, serialization failure, lock timeout, broker unreachable) are retried, in ms; -1 retries until stopped, 0 fails on the first one.",
+    ),
+    key(
+        "errors.retry.delay.max.ms",
+        "LONG",
+        false,
+        Some("60000"),
+        "Longest wait between retries (the backoff doubles from 500 ms up to this).",
+    ),
+    key(
+        "producer.override.acks",
+        "STRING",
+        false,
+        Some("all"),
+        "Only all (-1) is accepted: the slot is confirmed once every in-sync replica has the records.",
+    ),
+    key(
+        "producer.override.max.in.flight.requests.per.connection",
+        "INT",
+        false,
+        Some("1"),
+        "Produce requests in flight per partition. 1 keeps every partition in order at all times (as Connect forces for source tasks); more is faster, and a retried batch is then followed by the later ones again, so consumers may briefly see an older version after a newer one.",
+    ),
+    key(
+        "producer.override.request.timeout.ms",
+        "INT",
+        false,
+        Some("30000"),
+        "How long one produce request may take before it is retried.",
+    ),
+    key(
+        "producer.override.delivery.timeout.ms",
+        "INT",
+        false,
+        Some("2147483647"),
+        "How long a batch is retried before the task restarts from its last confirmed position (2147483647: until it succeeds, Connect's source default).",
+    ),
+    key(
+        "producer.override.retries",
+        "INT",
+        false,
+        Some("2147483647"),
+        "Failed attempts of a batch before the task restarts from its last confirmed position (2147483647: unlimited).",
+    ),
+    key(
+        "producer.override.retry.backoff.ms",
+        "LONG",
+        false,
+        Some("100"),
+        "First wait before a failed produce request is retried (doubles up to 1 s).",
     ),
     key(
         "decimal.handling.mode",

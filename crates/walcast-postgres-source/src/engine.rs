@@ -50,8 +50,37 @@ pub mod metric {
     pub const SNAPSHOT_ROWS: &str = "walcast_source_snapshot_rows_total";
     pub const SNAPSHOT_ESTIMATE: &str = "walcast_source_snapshot_rows_estimated";
     pub const SNAPSHOT_RUNNING: &str = "walcast_source_snapshot_running";
+    /// 1 while the task streams from the slot (the snapshot, if any, is done and its records
+    /// acknowledged), 0 while it snapshots, connects or waits to retry. Wait for this, not for
+    /// the slot being active, before treating a connector as caught up: the slot is active
+    /// during the snapshot too.
+    pub const STREAMING: &str = "walcast_source_streaming";
     pub const TRANSACTIONS: &str = "walcast_source_transactions_total";
     pub const SPILLED: &str = "walcast_source_spilled_transactions";
+}
+
+/// The token of a transaction's records: its commit LSN. PostgreSQL sends transactions in commit
+/// order and keepalives report positions already decoded, so a commit before the last position
+/// walcast marked (`last_token`) cannot happen; if it did, that position may already be
+/// confirmed and the slot past this transaction. Patching the order up would hide exactly that,
+/// so it is a protocol error that fails the task (restarting it resumes from the slot's
+/// confirmed position).
+/// A spill file operation that failed, naming the transaction; retried like other transient
+/// failures (the slot is not confirmed past the transaction, so it is streamed again).
+fn spill_error(what: &str, xid: u32, e: &std::io::Error) -> SourceError {
+    SourceError::Transient(format!(
+        "{what} the spill file of streamed transaction {xid}: {e} (check free space and permissions under walcast.state.dir/spill)"
+    ))
+}
+
+fn commit_token(last_token: u64, xid: u32, commit_lsn: Lsn) -> Result<u64, SourceError> {
+    if commit_lsn.0 < last_token {
+        return Err(SourceError::Protocol(format!(
+            "transaction {xid} commits at LSN {commit_lsn}, before LSN {} that walcast already marked as complete; the replication stream is out of order, so walcast stops rather than confirm past this transaction",
+            Lsn(last_token)
+        )));
+    }
+    Ok(commit_lsn.0)
 }
 
 /// A captured or uncaptured table as the engine knows it.
@@ -326,17 +355,19 @@ impl<'a> Engine<'a> {
                 let tx = Tx {
                     xid: c.xid,
                     commit_time: c.commit_time,
-                    token: c.commit_lsn.0.max(self.last_token),
+                    token: self.token_for(c.xid, c.commit_lsn)?,
                 };
                 if let Some(mut reader) = self
                     .spill
                     .commit(c.xid)
-                    .map_err(|e| SourceError::Transient(format!("reading spill file: {e}")))?
+                    .await
+                    .map_err(|e| spill_error("reading", c.xid, &e))?
                 {
                     self.tx = Some(tx);
-                    while let Some(raw) = reader
+                    while let Some((msg_lsn, raw)) = reader
                         .next_message()
-                        .map_err(|e| SourceError::Transient(format!("reading spill file: {e}")))?
+                        .await
+                        .map_err(|e| spill_error("reading", c.xid, &e))?
                     {
                         let m = walcast_pgoutput::decode(&raw, true).map_err(|e| {
                             SourceError::Protocol(format!(
@@ -344,8 +375,8 @@ impl<'a> Engine<'a> {
                                 c.xid
                             ))
                         })?;
-                        // The spilled message's own LSN is not kept; the commit's stands in.
-                        self.apply(m, c.commit_lsn).await?;
+                        // Each change keeps the WAL position it was streamed at, as `source.lsn`.
+                        self.apply(m, msg_lsn).await?;
                     }
                 }
                 self.finish_tx(c.commit_lsn, c.end_lsn);
@@ -356,7 +387,8 @@ impl<'a> Engine<'a> {
             Message::StreamAbort(a) => {
                 self.spill
                     .abort(a.xid, a.subxid)
-                    .map_err(|e| SourceError::Transient(format!("spill file: {e}")))?;
+                    .await
+                    .map_err(|e| spill_error("truncating", a.xid, &e))?;
                 return Ok(());
             }
             _ => {}
@@ -370,8 +402,9 @@ impl<'a> Engine<'a> {
                 self.apply(msg, lsn).await?;
             }
             self.spill
-                .append(xid, subxid, &data)
-                .map_err(|e| SourceError::Transient(format!("writing spill file: {e}")))?;
+                .append(xid, subxid, lsn, &data)
+                .await
+                .map_err(|e| spill_error("writing", xid, &e))?;
             gauge!(metric::SPILLED, "connector" => self.connector.to_string())
                 .set(self.spill.len() as f64);
             return Ok(());
@@ -381,13 +414,17 @@ impl<'a> Engine<'a> {
                 self.tx = Some(Tx {
                     xid: b.xid,
                     commit_time: b.commit_time,
-                    token: b.final_lsn.0.max(self.last_token),
+                    token: self.token_for(b.xid, b.final_lsn)?,
                 });
             }
             Message::Commit(c) => self.finish_tx(c.commit_lsn, c.end_lsn),
             other => self.apply(other, lsn).await?,
         }
         Ok(())
+    }
+
+    fn token_for(&self, xid: u32, commit_lsn: Lsn) -> Result<u64, SourceError> {
+        commit_token(self.last_token, xid, commit_lsn)
     }
 
     fn finish_tx(&mut self, commit_lsn: Lsn, end_lsn: Lsn) {
@@ -651,4 +688,24 @@ pub async fn status_loop(
         .await?;
     confirmed_gauge.set(lsn as f64);
     Ok(writer)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_before_a_marked_position_fails_instead_of_being_patched() {
+        assert_eq!(commit_token(100, 7, Lsn(100)).unwrap(), 100);
+        assert_eq!(commit_token(100, 7, Lsn(250)).unwrap(), 250);
+        let e = commit_token(300, 7, Lsn(250)).unwrap_err();
+        assert!(matches!(e, SourceError::Protocol(_)), "{e:?}");
+        assert!(!e.is_transient());
+        let text = e.to_string();
+        assert!(
+            text.contains("transaction 7") && text.contains(&Lsn(300).to_string()),
+            "{text}"
+        );
+    }
 }

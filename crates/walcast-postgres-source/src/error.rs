@@ -59,3 +59,40 @@ impl SourceError {
         }
     }
 }
+
+/// The task's error as the worker shows it: the message is the whole chain as `Display` prints
+/// it, and the trace adds only causes whose words the message does not already contain, so the
+/// chain reads once, whole, in the log and in the status `trace` (errors here print their cause
+/// inline, and a `source()` repeating it would say everything twice).
+pub fn connector_error(
+    e: &(dyn std::error::Error + 'static),
+) -> walcast_connect_api::ConnectorError {
+    let message = e.to_string();
+    let mut trace = message.clone();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !trace.contains(&text) {
+            trace.push_str("\nCaused by: ");
+            trace.push_str(&text);
+        }
+        cause = c.source();
+    }
+    walcast_connect_api::ConnectorError { message, trace }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let e = SourceError::Pg(PgError::io("reading the replication stream", io));
+        let c = connector_error(&e);
+        assert_eq!(c.message, "reading the replication stream: reset by peer");
+        assert_eq!(c.trace, c.message, "{}", c.trace);
+        assert_eq!(c.trace.matches("reset by peer").count(), 1);
+    }
+}

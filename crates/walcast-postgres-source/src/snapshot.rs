@@ -26,10 +26,20 @@ struct Pending {
 }
 
 /// Reads every table; returns `Ok(false)` when shutdown interrupted it.
+///
+/// Concurrent DDL: each table is locked (`ACCESS SHARE`, Debezium's
+/// `snapshot.locking.mode=shared`) in the snapshot transaction before its columns are read, and
+/// the columns come from `catalog`, a connection outside the snapshot that sees the catalog as
+/// it is now — the catalog `COPY` resolves names against. A column dropped or renamed between the
+/// slot's creation and the lock is therefore never asked for (reading it would abort the whole
+/// snapshot with `column does not exist`), and DDL issued while a table is being read waits
+/// for the snapshot instead of breaking it. Rows keep the snapshot's data; their event schema
+/// is the table's definition when it was read.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     connector: &str,
     pg: &PgConnectConfig,
+    catalog: &tokio_postgres::Client,
     snapshot_name: &str,
     consistent_point: Lsn,
     tables: &[TableId],
@@ -47,36 +57,41 @@ pub async fn run(
         .and_then(|r| r.get::<_, Option<String>>(0))
         .and_then(|s| s.parse().ok());
 
-    let mut states = Vec::with_capacity(tables.len());
-    for id in tables {
-        let schema = walcast_pgwire::load_table_schema_by_name(&client, id).await?;
-        let encoder = TableEncoder::new(&schema, ev_cfg).map_err(|e| {
-            SourceError::Fatal(format!("cannot map table {id} to Debezium events: {e}"))
-        })?;
-        states.push(TableState::new(connector, schema, Some(encoder)));
-    }
-
     let started = now_ms();
     let rows_done = counter!(metric::SNAPSHOT_ROWS, "connector" => connector.to_string());
     let estimate = gauge!(metric::SNAPSHOT_ESTIMATE, "connector" => connector.to_string());
     let mut records = RecordBuf::default();
     let mut pending: Option<Pending> = None;
     let mut first_emitted = false;
+    let mut states: Vec<TableState> = Vec::with_capacity(tables.len());
     let mut ctx = Emit {
-        states: &states,
         producer,
         records: &mut records,
         consistent_point,
         xid,
         started,
     };
-    for (ti, st) in states.iter().enumerate() {
+    for (ti, id) in tables.iter().enumerate() {
+        if cfg.snapshot_locking_shared {
+            walcast_pgwire::lock_table(&client, id, cfg.snapshot_lock_timeout).await?;
+        }
+        let schema = walcast_pgwire::load_table_schema_by_name(catalog, id).await?;
+        let encoder = TableEncoder::new(&schema, ev_cfg).map_err(|e| {
+            SourceError::Fatal(format!("cannot map table {id} to Debezium events: {e}"))
+        })?;
+        states.push(TableState::new(connector, schema, Some(encoder)));
+        let Some(st) = states.last() else { break };
         if let Ok(Some(n)) = walcast_pgwire::estimate_rows(&client, &st.schema.id).await {
             estimate.increment(n as f64);
         }
-        info!(table = %st.schema.id, "snapshotting table");
-        let mut rows =
-            walcast_pgwire::read_table(&client, &st.schema, cfg.snapshot_fetch_size).await?;
+        info!(table = %st.schema.id, columns = st.schema.columns.len(), "snapshotting table");
+        let mut rows = walcast_pgwire::read_table(
+            &client,
+            &st.schema,
+            cfg.snapshot_fetch_size,
+            cfg.snapshot_max_batch_bytes,
+        )
+        .await?;
         let mut first_of_table = true;
         loop {
             let batch = tokio::select! {
@@ -90,7 +105,7 @@ pub async fn run(
                 if let Some(p) = pending.take() {
                     let marker = marker_for(&p, ti, !first_emitted, false);
                     first_emitted = true;
-                    ctx.emit(p, marker).await?;
+                    ctx.emit(&states[p.table], p, marker).await?;
                 }
                 pending = Some(Pending {
                     table: ti,
@@ -103,7 +118,7 @@ pub async fn run(
     }
     if let Some(p) = pending.take() {
         let marker = marker_for(&p, usize::MAX, !first_emitted, true);
-        ctx.emit(p, marker).await?;
+        ctx.emit(&states[p.table], p, marker).await?;
     }
     walcast_pgwire::end_snapshot(&client).await.ok();
     Ok(true)
@@ -126,7 +141,6 @@ fn marker_for(p: &Pending, next_table: usize, first: bool, last: bool) -> Snapsh
 }
 
 struct Emit<'a> {
-    states: &'a [TableState],
     producer: &'a mut Producer,
     records: &'a mut RecordBuf,
     consistent_point: Lsn,
@@ -135,8 +149,12 @@ struct Emit<'a> {
 }
 
 impl Emit<'_> {
-    async fn emit(&mut self, p: Pending, marker: SnapshotMarker) -> Result<(), SourceError> {
-        let st = &self.states[p.table];
+    async fn emit(
+        &mut self,
+        st: &TableState,
+        p: Pending,
+        marker: SnapshotMarker,
+    ) -> Result<(), SourceError> {
         let Some(encoder) = st.encoder.as_ref() else {
             return Ok(());
         };

@@ -42,7 +42,17 @@ use crate::state::{SourceState, StateStore};
 /// walcast's producer does not speak are refused by name rather than ignored.
 fn effective_config(ctx: &TaskContext) -> Result<BTreeMap<String, String>, ConnectorError> {
     let mut config = ctx.config.clone();
-    for key in ["compression.type", "linger.ms", "batch.size"] {
+    for key in [
+        "compression.type",
+        "linger.ms",
+        "batch.size",
+        "acks",
+        "max.in.flight.requests.per.connection",
+        "request.timeout.ms",
+        "delivery.timeout.ms",
+        "retries",
+        "retry.backoff.ms",
+    ] {
         if let Some(v) = ctx.worker.properties.get(&format!("producer.{key}")) {
             config
                 .entry(format!("producer.override.{key}"))
@@ -75,6 +85,9 @@ fn effective_config(ctx: &TaskContext) -> Result<BTreeMap<String, String>, Conne
 /// crash, PostgreSQL needs a moment to notice walcast's old connection is gone.
 const SLOT_BUSY_GRACE: Duration = Duration::from_secs(30);
 
+/// The first wait after a transient failure; it doubles up to `errors.retry.delay.max.ms`.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+
 /// Runs the task until shutdown or a fatal error, retrying transient failures with backoff.
 pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
     let config = effective_config(&ctx)?;
@@ -98,50 +111,68 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
     .any(|k| config.contains_key(*k))
     {
         walcast_debezium::schemas_enable_from_properties(&config)
-            .map_err(|e| ConnectorError::from_error(&e))?
+            .map_err(|e| crate::error::connector_error(&e))?
     } else {
         (ctx.key_schemas_enable, ctx.value_schemas_enable)
     };
     let ev_cfg = EventConfig::from_properties(&config, key_schemas, value_schemas)
-        .map_err(|e| ConnectorError::from_error(&e))?;
+        .map_err(|e| crate::error::connector_error(&e))?;
     let span = tracing::info_span!("pg_source", connector = %ctx.name, slot = %cfg.slot_name);
     async move {
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = FIRST_RETRY_DELAY;
         let mut busy_since: Option<Instant> = None;
+        // When the current run of failures began; reset once a run reaches streaming again.
+        let mut failing_since: Option<Instant> = None;
         loop {
-            let started = Instant::now();
-            match run_once(&ctx, &cfg, &ev_cfg).await {
+            let mut reached_streaming = false;
+            match run_once(&ctx, &cfg, &ev_cfg, &mut reached_streaming).await {
                 Ok(()) => return Ok(()),
                 Err(e) if ctx.shutdown.is_cancelled() => {
                     warn!(error = %e, "error while stopping");
                     return Ok(());
                 }
                 Err(e) => {
+                    if reached_streaming {
+                        failing_since = None;
+                        backoff = FIRST_RETRY_DELAY;
+                    }
+                    let since = *failing_since.get_or_insert_with(Instant::now);
                     let slot_busy = matches!(&e, SourceError::SlotBusy(_))
                         || matches!(&e, SourceError::Pg(p) if p.code() == Some("55006"));
                     if slot_busy {
                         let since = *busy_since.get_or_insert_with(Instant::now);
                         if since.elapsed() > SLOT_BUSY_GRACE {
-                            return Err(ConnectorError::from_error(&SourceError::Fatal(format!(
+                            return Err(crate::error::connector_error(&SourceError::Fatal(format!(
                                 "replication slot {} is in use by another connection for over {}s: stop the other client (see pg_stat_replication) or set slot.name to a slot of this connector's own; {e}",
                                 cfg.slot_name,
                                 SLOT_BUSY_GRACE.as_secs()
                             ))));
                         }
                     } else if !e.is_transient() {
-                        return Err(ConnectorError::from_error(&e));
+                        return Err(crate::error::connector_error(&e));
                     } else {
                         busy_since = None;
+                        if let Some(limit) = cfg.errors_retry_timeout {
+                            if since.elapsed() >= limit {
+                                return Err(crate::error::connector_error(&SourceError::Fatal(format!(
+                                    "still failing after retrying for {} ms (errors.retry.timeout={}; -1 retries until stopped): {e}",
+                                    since.elapsed().as_millis(),
+                                    limit.as_millis()
+                                ))));
+                            }
+                        }
                     }
-                    if started.elapsed() > Duration::from_secs(60) {
-                        backoff = Duration::from_millis(500);
-                    }
-                    warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "source failed; retrying");
+                    warn!(
+                        error = %e,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        failing_for_ms = since.elapsed().as_millis() as u64,
+                        "source failed on a transient error; reconnecting and resuming from the slot's confirmed position"
+                    );
                     tokio::select! {
                         _ = ctx.shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff = (backoff * 2).min(cfg.errors_retry_delay_max);
                 }
             }
         }
@@ -177,6 +208,12 @@ fn producer_config(ctx: &TaskContext, cfg: &SourceConfig) -> Result<ProducerConf
     p.topic_partitions = cfg.topic_partitions;
     p.topic_replication_factor = cfg.topic_replication_factor;
     p.connector = ctx.name.clone();
+    p.max_in_flight_per_partition = cfg.max_in_flight;
+    p.request_timeout = cfg.request_timeout;
+    p.delivery_timeout = cfg.delivery_timeout;
+    p.retries = cfg.retries;
+    p.retry_backoff = cfg.retry_backoff;
+    p.retry_backoff_max = p.retry_backoff_max.max(cfg.retry_backoff);
     Ok(p)
 }
 
@@ -272,10 +309,27 @@ async fn warn_about_replica_identity(client: &tokio_postgres::Client, tables: &[
     }
 }
 
+/// One connection's worth of work. `reached_streaming` is set once the slot streams, so the
+/// caller knows a later failure starts a new run of retries.
 async fn run_once(
     ctx: &TaskContext,
     cfg: &SourceConfig,
     ev_cfg: &EventConfig,
+    reached_streaming: &mut bool,
+) -> Result<(), SourceError> {
+    let streaming = gauge!(metric::STREAMING, "connector" => ctx.name.clone());
+    streaming.set(0.0);
+    let r = run_connected(ctx, cfg, ev_cfg, reached_streaming, &streaming).await;
+    streaming.set(0.0);
+    r
+}
+
+async fn run_connected(
+    ctx: &TaskContext,
+    cfg: &SourceConfig,
+    ev_cfg: &EventConfig,
+    reached_streaming: &mut bool,
+    streaming: &metrics::Gauge,
 ) -> Result<(), SourceError> {
     let pg = pg_config(cfg)?;
     let query = connect_client(&pg).await?;
@@ -358,6 +412,7 @@ async fn run_once(
         let r = snapshot::run(
             &ctx.name,
             &pg,
+            &query,
             &snapshot_name,
             created.consistent_point,
             &tables,
@@ -425,6 +480,8 @@ async fn run_once(
         .start_replication(&cfg.slot_name, Lsn::INVALID, &options)
         .await?;
     info!(publication = %cfg.publication_name, "streaming changes");
+    *reached_streaming = true;
+    streaming.set(1.0);
     let (mut reader, writer) = stream.split();
     let keepalive = Arc::new(Notify::new());
     let stop_status = CancellationToken::new();
@@ -442,6 +499,7 @@ async fn run_once(
             .join("spill")
             .join(store.path().file_stem().unwrap_or_default()),
     )
+    .await
     .map_err(|e| state_err(&store, e))?;
     let mut engine = Engine::new(&ctx.name, cfg, ev_cfg, &query, &mut producer, spill);
     let result = engine.run(&mut reader, &keepalive, &ctx.shutdown).await;
