@@ -12,6 +12,8 @@
 //!   caller tokens ([`watermark`]): the source confirms a PostgreSQL LSN only when the watermark
 //!   has reached it, which is walcast's no-data-loss guarantee.
 //! - [`reader`]: fetches partitions from caller-owned offsets.
+//! - [`sender`]: single records with headers, acknowledged one by one (the sink's dead letter
+//!   queue).
 //! - [`admin`]: creating topics explicitly, listing them.
 //!
 //! Token protocol for the source: `send(.., commit_lsn)` for each record of a transaction, then
@@ -31,6 +33,7 @@ pub mod error;
 pub mod partitioner;
 pub mod producer;
 pub mod reader;
+pub mod sender;
 pub mod watermark;
 
 pub use admin::{connect, ensure_topic, list_topics, topic_partitions, TopicInfo};
@@ -39,3 +42,4 @@ pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Compression, Producer, ProducerConfig};
 pub use reader::{read_topic_to_end, ConsumedRecord, PartitionReader};
 pub use rskafka::client::Client;
+pub use sender::RecordSender;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rskafka::client::error::{Error as RsError, ProtocolError, ServerErrorResponse};
-use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::Client;
 
 use crate::admin::{connect, duration_ms, topic_partitions};
@@ -94,6 +94,15 @@ impl PartitionReader {
     /// Moves the read position.
     pub fn seek(&mut self, offset: i64) {
         self.offset = offset;
+    }
+
+    /// The partition's log start offset (the earliest offset still kept), for a position that
+    /// retention or record deletion has overtaken and for `auto.offset.reset=earliest`.
+    pub async fn earliest_offset(&self) -> Result<i64, KafkaError> {
+        self.client
+            .get_offset(OffsetAt::Earliest)
+            .await
+            .map_err(|e| fetch_error(&self.topic, self.partition, self.offset, e))
     }
 
     /// Fetches the next records, waiting up to `max_wait` for at least one, and advances the
@@ -220,6 +229,19 @@ pub async fn read_topic_to_end(
         }
     }
     Ok(out)
+}
+
+impl ConsumedRecord {
+    /// Bytes of key, value and headers: what the record holds in memory, for read-ahead budgets.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.as_ref().map_or(0, Vec::len)
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
 }
 
 /// Whether fetching can be retried (re-exported classification for the sink).

@@ -1,0 +1,247 @@
+//! One fetch task per topic-partition: it reads the partition in offset order from the position
+//! the destination stored and hands whole fetch responses ([`Chunk`]s) to the task loop through
+//! a channel of one, so the next fetch is in flight while the previous one is converted and
+//! written, and a partition never holds more than two fetches.
+//!
+//! Memory: every fetch first reserves `max.partition.fetch.bytes` from the task's byte budget
+//! (`fetch.max.bytes`) and keeps what the response actually holds until the task loop has taken
+//! all its records, so fetched-but-unwritten data never exceeds the budget (a single record batch
+//! larger than a fetch, which the broker returns whole, counts as one fetch's worth).
+//!
+//! Failures: transient Kafka errors are retried with backoff up to `errors.retry.timeout`; a
+//! position outside the log (retention overtook it, or the topic was re-created) moves to the
+//! log start or end per `auto.offset.reset`, with a warning; anything else ends the task.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use walcast_connect_api::{ConnectorError, TopicPartition};
+use walcast_kafka::{Client, ConsumedRecord, KafkaError, PartitionReader};
+
+use crate::retry::Backoff;
+
+/// Records of one fetch response, with the bytes they hold reserved in the task's budget until
+/// the chunk is dropped.
+pub(crate) struct Chunk {
+    pub records: VecDeque<ConsumedRecord>,
+    /// The partition's high watermark when the fetch was answered.
+    pub high_watermark: i64,
+    _budget: BudgetGuard,
+}
+
+/// Returns reserved bytes to the budget when dropped.
+struct BudgetGuard {
+    budget: Arc<Semaphore>,
+    bytes: u32,
+}
+
+impl Drop for BudgetGuard {
+    fn drop(&mut self) {
+        self.budget.add_permits(self.bytes as usize);
+    }
+}
+
+/// What a fetch task reports.
+pub(crate) enum FetchEvent {
+    Records(Chunk),
+    /// The partition cannot be read any more; the task fails with this.
+    Failed(ConnectorError),
+}
+
+/// Where a partition without a usable position starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Start {
+    At(i64),
+    Earliest,
+    Latest,
+}
+
+/// Fetch settings shared by a task's partitions.
+#[derive(Clone)]
+pub(crate) struct FetchSettings {
+    pub connector: String,
+    pub max_partition_fetch_bytes: usize,
+    pub fetch_max_wait: Duration,
+    /// `auto.offset.reset=latest`.
+    pub reset_latest: bool,
+    pub retry_delay_max: Duration,
+    pub retry_timeout: Option<Duration>,
+    pub budget: Arc<Semaphore>,
+    /// The budget's size (`fetch.max.bytes`), so one reservation never exceeds it.
+    pub budget_bytes: usize,
+    pub retries: metrics::Counter,
+}
+
+/// Starts the fetch task of `tp`; it stops when `cancel` fires or the receiver is dropped.
+pub(crate) fn spawn(
+    client: Arc<Client>,
+    tp: TopicPartition,
+    start: Start,
+    settings: FetchSettings,
+    cancel: CancellationToken,
+) -> mpsc::Receiver<FetchEvent> {
+    let (tx, rx) = mpsc::channel(1);
+    let span = tracing::info_span!("sink", connector = %settings.connector, topic = %tp.topic, partition = tp.partition);
+    tokio::spawn(
+        async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                failure = fetch_loop(&client, &tp, start, &settings, &tx) => {
+                    if let Err(e) = failure {
+                        let _ = tx.send(FetchEvent::Failed(e)).await;
+                    }
+                }
+            }
+        }
+        .instrument(span),
+    );
+    rx
+}
+
+/// Reads the partition until the receiver goes away (`Ok`) or a fatal error (`Err`).
+async fn fetch_loop(
+    client: &Client,
+    tp: &TopicPartition,
+    start: Start,
+    s: &FetchSettings,
+    tx: &mpsc::Sender<FetchEvent>,
+) -> Result<(), ConnectorError> {
+    let mut backoff = new_backoff(s);
+    let mut reader = loop {
+        match PartitionReader::new(client, &tp.topic, tp.partition, 0).await {
+            Ok(r) => break r,
+            Err(e) => {
+                wait_or_fail(&mut backoff, s, tp, "connecting to the partition leader", e).await?
+            }
+        }
+    };
+    let bytes = s.max_partition_fetch_bytes.clamp(1024, i32::MAX as usize);
+    reader = reader.with_max_bytes(i32::try_from(bytes).unwrap_or(i32::MAX));
+    let mut backoff = new_backoff(s);
+    // Earliest starts at 0: a log whose start moved on answers OffsetOutOfRange, handled below
+    // by moving to the log start, which saves a ListOffsets round trip on every fresh start.
+    let first = loop {
+        match start {
+            Start::At(o) => break o,
+            Start::Earliest => break 0,
+            // The log end is the high watermark of a fetch (tansu's ListOffsets `latest` is
+            // not); a zero wait makes tansu answer without the partition, so use the usual one.
+            Start::Latest => match reader.next_batch(s.fetch_max_wait).await {
+                Ok((_, hw)) => break hw,
+                Err(KafkaError::OffsetOutOfRange { high_watermark, .. }) if high_watermark >= 0 => {
+                    break high_watermark
+                }
+                Err(e) => {
+                    wait_or_fail(&mut backoff, s, tp, "looking up the latest offset", e).await?
+                }
+            },
+        }
+    };
+    reader.seek(first);
+    tracing::debug!(offset = reader.position(), "reading partition");
+    let reserve = u32::try_from(bytes.min(s.budget_bytes).max(1)).unwrap_or(u32::MAX);
+    loop {
+        let permit = match s.budget.acquire_many(reserve).await {
+            Ok(p) => p,
+            Err(_) => return Ok(()),
+        };
+        permit.forget();
+        let mut guard = BudgetGuard {
+            budget: s.budget.clone(),
+            bytes: reserve,
+        };
+        match reader.next_batch(s.fetch_max_wait).await {
+            Ok((records, high_watermark)) => {
+                backoff = new_backoff(s);
+                if records.is_empty() {
+                    continue;
+                }
+                let held: usize = records.iter().map(ConsumedRecord::size).sum();
+                let held = u32::try_from(held).unwrap_or(u32::MAX).min(reserve);
+                s.budget.add_permits((reserve - held) as usize);
+                guard.bytes = held;
+                let chunk = Chunk {
+                    records: records.into(),
+                    high_watermark,
+                    _budget: guard,
+                };
+                if tx.send(FetchEvent::Records(chunk)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Err(KafkaError::OffsetOutOfRange {
+                offset,
+                high_watermark,
+                ..
+            }) => {
+                drop(guard);
+                let target = if s.reset_latest {
+                    (high_watermark >= 0).then_some(high_watermark)
+                } else {
+                    reader.earliest_offset().await.ok()
+                };
+                match target {
+                    Some(t) if t != offset => {
+                        tracing::warn!(
+                            offset,
+                            reset_to = t,
+                            policy = if s.reset_latest { "latest" } else { "earliest" },
+                            "position is outside the partition's log (retention removed it, or the topic was re-created); resetting per auto.offset.reset"
+                        );
+                        reader.seek(t);
+                    }
+                    _ => {
+                        let e = KafkaError::OffsetOutOfRange {
+                            topic: tp.topic.clone(),
+                            partition: tp.partition,
+                            offset,
+                            high_watermark,
+                        };
+                        wait_or_fail(&mut backoff, s, tp, "fetching", e).await?;
+                    }
+                }
+            }
+            Err(e) => {
+                drop(guard);
+                wait_or_fail(&mut backoff, s, tp, "fetching", e).await?;
+            }
+        }
+    }
+}
+
+fn new_backoff(s: &FetchSettings) -> Backoff {
+    Backoff::new(
+        Duration::from_millis(300),
+        s.retry_delay_max,
+        s.retry_timeout,
+        None,
+    )
+}
+
+/// Sleeps before retrying a transient error, or returns the error that ends the task.
+async fn wait_or_fail(
+    backoff: &mut Backoff,
+    s: &FetchSettings,
+    tp: &TopicPartition,
+    what: &str,
+    e: KafkaError,
+) -> Result<(), ConnectorError> {
+    let transient =
+        walcast_kafka::reader::is_retryable(&e) || matches!(e, KafkaError::OffsetOutOfRange { .. });
+    if !transient {
+        return Err(ConnectorError::new(format!("{what} {tp} failed: {e}")));
+    }
+    let Some(wait) = backoff.next_delay() else {
+        return Err(ConnectorError::new(format!(
+            "{what} {tp} kept failing for errors.retry.timeout: {e}"
+        )));
+    };
+    s.retries.increment(1);
+    tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "{what} failed, retrying");
+    tokio::time::sleep(wait).await;
+    Ok(())
+}

@@ -1,0 +1,916 @@
+//! The task loop: partitions' fetch responses in, batches of converted and transformed records
+//! plus the positions they reach out to the [`SinkWriter`].
+//!
+//! ```text
+//! fetch task per partition ──Chunk──▶ batch (≤ batch.size, round robin, ≤ max.poll.records
+//!                                     per partition per turn)
+//!   ──JsonConverter──▶ ConnectRecord ──TransformChain──▶ kept records
+//!   ──SinkWriter::write(records, positions)──▶ destination (one atomic unit)
+//! ```
+//!
+//! A position only moves with a successful write, so the destination never records a position
+//! past data it does not hold; records that failed are logged/dead-lettered (acknowledged) or
+//! fail the task before the write that moves past them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::stream::{BoxStream, SelectAll, StreamExt};
+use futures::FutureExt;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use walcast_connect_api::{
+    ConnectRecord, ConnectorError, Header, Position, SinkError, SinkErrorKind, SinkWriter,
+    TaskContext, TopicPartition, Value,
+};
+use walcast_kafka::{Client, ConsumedRecord};
+use walcast_transforms::{Outcome, TransformChain};
+
+use crate::config::Settings;
+use crate::errors::{ErrorHandler, Failure, Stage, JSON_CONVERTER_CLASS};
+use crate::fetch::{self, Chunk, FetchEvent, FetchSettings, Start};
+use crate::metrics::{PartitionMetrics, TaskMetrics};
+use crate::retry::{Backoff, Halt};
+use crate::SinkOptions;
+
+/// The initial wait before retrying a transient failure when the connector has no
+/// `retry.backoff.ms` (Connect's error handler starts at 300 ms as well).
+const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(300);
+/// How long connecting to Kafka may take before one attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One topic-partition the task reads.
+struct Part {
+    tp: TopicPartition,
+    /// The latest high watermark a fetch reported.
+    high_watermark: i64,
+    /// Fetched records not yet taken into a batch, oldest first.
+    buffered: VecDeque<Chunk>,
+    metrics: PartitionMetrics,
+}
+
+impl Part {
+    fn has_records(&self) -> bool {
+        self.buffered.iter().any(|c| !c.records.is_empty())
+    }
+}
+
+/// Records taken from the partitions for one write.
+struct Batch {
+    /// (index into `Task::parts`, record) in the order they were taken; each partition's records
+    /// are in offset order.
+    items: Vec<(usize, ConsumedRecord)>,
+    /// The next offset of every partition the batch covers.
+    positions: Vec<Position>,
+}
+
+pub(crate) struct Task {
+    ctx: TaskContext,
+    settings: Settings,
+    options: SinkOptions,
+    writer: Box<dyn SinkWriter>,
+    chain: TransformChain,
+    /// `__connect.errors.class.name` for transformation failures.
+    transform_class: String,
+    /// `__connect.errors.class.name` for write failures (the connector class).
+    connector_class: String,
+    client: Arc<Client>,
+    errors: ErrorHandler,
+    metrics: TaskMetrics,
+    parts: Vec<Part>,
+    index: HashMap<TopicPartition, usize>,
+    /// Positions stored in the destination (what `open` returned, advanced by each write).
+    stored: HashMap<TopicPartition, i64>,
+    events: SelectAll<BoxStream<'static, (usize, FetchEvent)>>,
+    /// Cancelled when the task ends, which stops every fetch task.
+    fetchers: CancellationToken,
+    fetch_settings: FetchSettings,
+    /// Where the next round robin turn starts.
+    turn: usize,
+    next_discovery: Instant,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.fetchers.cancel();
+    }
+}
+
+/// A config problem list as one task error.
+fn issues_error(issues: &[walcast_connect_api::ConfigIssue]) -> ConnectorError {
+    let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+    ConnectorError::new(format!("invalid sink configuration: {}", lines.join("; ")))
+}
+
+fn halt_to_result(h: Halt) -> Result<(), ConnectorError> {
+    match h {
+        Halt::Shutdown => Ok(()),
+        Halt::Fail(e) => Err(e),
+    }
+}
+
+/// Runs one sink task until `ctx.shutdown` fires (Ok) or a fatal error (Err).
+pub(crate) async fn run(
+    ctx: TaskContext,
+    writer: Box<dyn SinkWriter>,
+    options: SinkOptions,
+) -> Result<(), ConnectorError> {
+    let settings =
+        Settings::new(&ctx.config, &ctx.worker.properties).map_err(|i| issues_error(&i))?;
+    let chain = TransformChain::from_config(&ctx.config).map_err(|i| issues_error(&i))?;
+    let mut task = match Task::start(ctx, settings, options, writer, chain).await {
+        Ok(t) => t,
+        Err(h) => return halt_to_result(h),
+    };
+    match task.run_loop().await {
+        Ok(()) => Ok(()),
+        Err(h) => halt_to_result(h),
+    }
+}
+
+/// Sleeps `wait`, or returns `Halt::Shutdown` if the task is told to stop first.
+async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) -> Result<(), Halt> {
+    tokio::select! {
+        _ = shutdown.cancelled() => Err(Halt::Shutdown),
+        _ = tokio::time::sleep(wait) => Ok(()),
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Task {
+    async fn start(
+        ctx: TaskContext,
+        settings: Settings,
+        options: SinkOptions,
+        mut writer: Box<dyn SinkWriter>,
+        chain: TransformChain,
+    ) -> Result<Self, Halt> {
+        let metrics = TaskMetrics::new(&ctx.name);
+        let servers: Vec<String> =
+            walcast_connect_api::config::split_list(&ctx.worker.bootstrap_servers);
+        let mut backoff = Backoff::new(
+            DEFAULT_RETRY_BACKOFF,
+            settings.retry_delay_max,
+            settings.retry_timeout,
+            None,
+        );
+        let client_id = format!("walcast-sink-{}", ctx.name);
+        let (client, errors) = loop {
+            let attempt = async {
+                let client = walcast_kafka::connect(&servers, &client_id, CONNECT_TIMEOUT).await?;
+                let errors = ErrorHandler::new(&ctx.name, &settings, &client, &metrics).await?;
+                Ok::<_, walcast_kafka::KafkaError>((client, errors))
+            };
+            let result = tokio::select! {
+                _ = ctx.shutdown.cancelled() => return Err(Halt::Shutdown),
+                r = attempt => r,
+            };
+            match result {
+                Ok(v) => break v,
+                Err(e) if e.is_transient() || walcast_kafka::sender::retryable(&e) => {
+                    let Some(wait) = backoff.next_delay() else {
+                        return Err(Halt::Fail(ConnectorError::from_error(&e)));
+                    };
+                    metrics.retries.increment(1);
+                    tracing::warn!(error = %e, retry_in_ms = ms(wait), "kafka not reachable, retrying");
+                    sleep_or_stop(&ctx.shutdown, wait).await?;
+                }
+                Err(e) => return Err(Halt::Fail(ConnectorError::from_error(&e))),
+            }
+        };
+        let stored = open_writer(&ctx, &settings, &options, writer.as_mut(), &metrics).await?;
+        let transform_class = transform_class(&ctx.config);
+        let connector_class = ctx
+            .config
+            .get("connector.class")
+            .cloned()
+            .unwrap_or_else(|| "walcast.SinkConnector".to_owned());
+        let budget_bytes = settings.fetch_max_bytes.min(Semaphore::MAX_PERMITS);
+        let fetch_settings = FetchSettings {
+            connector: ctx.name.clone(),
+            max_partition_fetch_bytes: settings.max_partition_fetch_bytes,
+            fetch_max_wait: settings.fetch_max_wait,
+            reset_latest: settings.start_latest,
+            retry_delay_max: settings.retry_delay_max,
+            retry_timeout: settings.retry_timeout,
+            budget: Arc::new(Semaphore::new(budget_bytes)),
+            budget_bytes,
+            retries: metrics.retries.clone(),
+        };
+        let mut task = Self {
+            fetchers: ctx.shutdown.child_token(),
+            ctx,
+            settings,
+            options,
+            writer,
+            chain,
+            transform_class,
+            connector_class,
+            client,
+            errors,
+            metrics,
+            parts: Vec::new(),
+            index: HashMap::new(),
+            stored,
+            events: SelectAll::new(),
+            fetch_settings,
+            turn: 0,
+            next_discovery: Instant::now(),
+        };
+        task.discover().await;
+        Ok(task)
+    }
+
+    /// Lists the cluster's topics and starts reading every matching partition not read yet.
+    /// A failed listing is logged and retried at the next refresh.
+    async fn discover(&mut self) {
+        self.next_discovery = Instant::now() + self.settings.metadata_max_age;
+        let topics = match walcast_kafka::list_topics(&self.client).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing kafka topics failed; trying again later");
+                return;
+            }
+        };
+        for t in topics {
+            if !self.settings.topics.matches(&t.name) {
+                continue;
+            }
+            for partition in 0..t.partitions {
+                let tp = TopicPartition::new(t.name.clone(), partition);
+                if self.index.contains_key(&tp) {
+                    continue;
+                }
+                self.add_partition(tp);
+            }
+        }
+    }
+
+    fn add_partition(&mut self, tp: TopicPartition) {
+        let start = match self.stored.get(&tp) {
+            Some(&o) => Start::At(o),
+            None if self.settings.start_latest => Start::Latest,
+            None => Start::Earliest,
+        };
+        tracing::info!(topic = %tp.topic, partition = tp.partition, ?start, "reading partition");
+        let idx = self.parts.len();
+        let rx = fetch::spawn(
+            self.client.clone(),
+            tp.clone(),
+            start,
+            self.fetch_settings.clone(),
+            self.fetchers.child_token(),
+        );
+        let stream = futures::stream::unfold(rx, move |mut rx| async move {
+            rx.recv().await.map(|ev| ((idx, ev), rx))
+        })
+        .boxed();
+        self.events.push(stream);
+        let metrics = self.metrics.partition(&tp);
+        if let Some(&pos) = self.stored.get(&tp) {
+            metrics.position.set(pos as f64);
+        }
+        self.parts.push(Part {
+            tp: tp.clone(),
+            high_watermark: -1,
+            buffered: VecDeque::new(),
+            metrics,
+        });
+        self.index.insert(tp, idx);
+    }
+
+    fn buffered_records(&self) -> usize {
+        self.parts
+            .iter()
+            .flat_map(|p| p.buffered.iter())
+            .map(|c| c.records.len())
+            .sum()
+    }
+
+    /// Takes a fetch task's report into the partition's buffer.
+    fn accept(&mut self, (idx, event): (usize, FetchEvent)) -> Result<(), Halt> {
+        match event {
+            FetchEvent::Records(chunk) => {
+                let Some(part) = self.parts.get_mut(idx) else {
+                    return Ok(());
+                };
+                self.metrics.read.increment(chunk.records.len() as u64);
+                part.high_watermark = chunk.high_watermark;
+                if let Some(&pos) = self.stored.get(&part.tp) {
+                    part.metrics
+                        .lag
+                        .set((chunk.high_watermark - pos).max(0) as f64);
+                }
+                part.buffered.push_back(chunk);
+                Ok(())
+            }
+            FetchEvent::Failed(e) => Err(Halt::Fail(e)),
+        }
+    }
+
+    async fn run_loop(&mut self) -> Result<(), Halt> {
+        let shutdown = self.ctx.shutdown.clone();
+        let batch_size = self.options.batch_size.max(1);
+        loop {
+            if !self.parts.iter().any(Part::has_records) {
+                let wait_events = async {
+                    if self.events.is_empty() {
+                        futures::future::pending::<Option<(usize, FetchEvent)>>().await
+                    } else {
+                        self.events.next().await
+                    }
+                };
+                let next_discovery = self.next_discovery;
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => return Ok(()),
+                    ev = wait_events => {
+                        if let Some(ev) = ev {
+                            self.accept(ev)?;
+                        }
+                    }
+                    _ = tokio::time::sleep_until(next_discovery) => {
+                        self.discover().await;
+                        continue;
+                    }
+                }
+            }
+            // Take whatever else is ready without waiting: low latency when records trickle in,
+            // full batches when there is a backlog.
+            while self.buffered_records() < batch_size {
+                match self.events.next().now_or_never() {
+                    Some(Some(ev)) => self.accept(ev)?,
+                    _ => break,
+                }
+            }
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let batch = self.take_batch(batch_size);
+            if !batch.items.is_empty() {
+                self.process(batch).await?;
+            }
+            if Instant::now() >= self.next_discovery {
+                self.discover().await;
+            }
+        }
+    }
+
+    /// Takes up to `batch_size` buffered records, round robin over the partitions, at most
+    /// `max.poll.records` from one partition per turn.
+    fn take_batch(&mut self, batch_size: usize) -> Batch {
+        let mut items = Vec::with_capacity(batch_size.min(self.buffered_records()));
+        let mut ends: BTreeMap<usize, i64> = BTreeMap::new();
+        let n = self.parts.len();
+        let per_turn = self.settings.max_poll_records.max(1);
+        let mut idle_turns = 0;
+        while items.len() < batch_size && n > 0 && idle_turns < n {
+            let idx = self.turn % n;
+            self.turn = (self.turn + 1) % n;
+            let part = &mut self.parts[idx];
+            let mut took = 0;
+            while took < per_turn && items.len() < batch_size {
+                let Some(chunk) = part.buffered.front_mut() else {
+                    break;
+                };
+                match chunk.records.pop_front() {
+                    Some(r) => {
+                        ends.insert(idx, r.offset + 1);
+                        items.push((idx, r));
+                        took += 1;
+                    }
+                    None => {
+                        part.buffered.pop_front();
+                    }
+                }
+            }
+            // Release drained chunks' budget now rather than at the next turn.
+            while part.buffered.front().is_some_and(|c| c.records.is_empty()) {
+                part.buffered.pop_front();
+            }
+            if took == 0 {
+                idle_turns += 1;
+            } else {
+                idle_turns = 0;
+            }
+        }
+        let positions = ends
+            .into_iter()
+            .map(|(idx, next_offset)| Position {
+                tp: self.parts[idx].tp.clone(),
+                next_offset,
+            })
+            .collect();
+        Batch { items, positions }
+    }
+
+    /// Converts, transforms and writes one batch; on return every record of it is stored,
+    /// dead-lettered or skipped, and the positions are stored.
+    async fn process(&mut self, batch: Batch) -> Result<(), Halt> {
+        let (records, origin) = self.convert_and_transform(&batch).await?;
+        let delete_count = records.iter().filter(|r| is_delete(r)).count() as u64;
+        let source_ts: Vec<i64> = records.iter().filter_map(source_ts_ms).collect();
+        match self.write_with_retry(&records, &batch.positions).await {
+            Ok(()) => {
+                self.metrics.written.increment(records.len() as u64);
+                self.metrics.deleted.increment(delete_count);
+                self.metrics.batch_size.record(records.len() as f64);
+                self.observe_end_to_end(&source_ts);
+            }
+            Err(WriteFailure::Data(e)) => {
+                tracing::info!(records = records.len(), error = %e, "a batch write was refused for its data; writing record by record to find the bad records");
+                self.write_one_by_one(&batch, &records, &origin).await?;
+            }
+            Err(WriteFailure::Halt(h)) => return Err(h),
+        }
+        self.stored_advanced(&batch.positions);
+        Ok(())
+    }
+
+    fn observe_end_to_end(&self, source_ts: &[i64]) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        for ts in source_ts {
+            self.metrics
+                .end_to_end
+                .record((now - ts).max(0) as f64 / 1000.0);
+        }
+    }
+
+    fn stored_advanced(&mut self, positions: &[Position]) {
+        for p in positions {
+            self.stored.insert(p.tp.clone(), p.next_offset);
+            if let Some(part) = self.index.get(&p.tp).and_then(|&i| self.parts.get(i)) {
+                part.metrics.position.set(p.next_offset as f64);
+                if part.high_watermark >= 0 {
+                    part.metrics
+                        .lag
+                        .set((part.high_watermark - p.next_offset).max(0) as f64);
+                }
+            }
+        }
+    }
+
+    /// Converts the batch's records and runs the transform chain over them. Returns the kept
+    /// records and, for each, the index of its raw record in `batch.items`. Failed records are
+    /// handed to the error handler (which fails the task or dead-letters them) on the way.
+    async fn convert_and_transform(
+        &mut self,
+        batch: &Batch,
+    ) -> Result<(Vec<ConnectRecord>, Vec<usize>), Halt> {
+        let key_se = self.ctx.key_schemas_enable;
+        let value_se = self.ctx.value_schemas_enable;
+        let mut converted = Vec::with_capacity(batch.items.len());
+        let mut converted_idx = Vec::with_capacity(batch.items.len());
+        for (i, (p, raw)) in batch.items.iter().enumerate() {
+            let topic = &self.parts[*p].tp.topic;
+            match convert(topic, raw, key_se, value_se) {
+                Ok(r) => {
+                    converted.push(r);
+                    converted_idx.push(i);
+                }
+                Err(f) => {
+                    self.errors
+                        .report(topic, raw, &f, &self.ctx.shutdown)
+                        .await?;
+                }
+            }
+        }
+        let mut backoff = self.new_backoff();
+        let outcomes = loop {
+            // A record failing for a transient reason (its lookup store went away) is retried
+            // with the whole batch, never dead-lettered.
+            let result = self.chain.apply_batch(converted).await.and_then(|o| {
+                match o.iter().find_map(|o| match o {
+                    Outcome::Failed(e) if e.transient => Some(e.clone()),
+                    _ => None,
+                }) {
+                    Some(e) => Err(e),
+                    None => Ok(o),
+                }
+            });
+            match result {
+                Ok(o) => break o,
+                Err(e) if e.transient => {
+                    let Some(wait) = backoff.next_delay() else {
+                        return Err(Halt::Fail(ConnectorError::new(format!(
+                            "transforms kept failing for errors.retry.timeout: {e}"
+                        ))));
+                    };
+                    self.metrics.retries.increment(1);
+                    tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = ms(wait), "transform failed transiently, retrying the batch");
+                    sleep_or_stop(&self.ctx.shutdown, wait).await?;
+                    // Conversion is deterministic: the same records convert again.
+                    converted = converted_idx
+                        .iter()
+                        .filter_map(|&i| {
+                            let (p, raw) = &batch.items[i];
+                            convert(&self.parts[*p].tp.topic, raw, key_se, value_se).ok()
+                        })
+                        .collect();
+                }
+                Err(e) => {
+                    return Err(Halt::Fail(ConnectorError::new(format!(
+                        "the transform chain failed on a batch of {} records: {e}",
+                        converted_idx.len()
+                    ))))
+                }
+            }
+        };
+        let mut kept = Vec::with_capacity(outcomes.len());
+        let mut origin = Vec::with_capacity(outcomes.len());
+        for (outcome, &i) in outcomes.into_iter().zip(converted_idx.iter()) {
+            match outcome {
+                Outcome::Keep(r) => {
+                    kept.push(r);
+                    origin.push(i);
+                }
+                Outcome::Dropped => self.metrics.skipped.increment(1),
+                Outcome::Failed(e) => {
+                    let (p, raw) = &batch.items[i];
+                    let failure = Failure {
+                        stage: Stage::Transformation,
+                        class_name: failed_transform_class(&self.ctx.config, &e.message)
+                            .unwrap_or_else(|| self.transform_class.clone()),
+                        message: e.message,
+                    };
+                    self.errors
+                        .report(&self.parts[*p].tp.topic, raw, &failure, &self.ctx.shutdown)
+                        .await?;
+                }
+            }
+        }
+        Ok((kept, origin))
+    }
+
+    fn new_backoff(&self) -> Backoff {
+        Backoff::new(
+            self.options.retry_backoff_or(DEFAULT_RETRY_BACKOFF),
+            self.settings.retry_delay_max,
+            self.settings.retry_timeout,
+            self.options.max_retries,
+        )
+    }
+
+    /// Writes `records` with `positions`, retrying transient failures with backoff (re-opening
+    /// the writer each time). A write whose outcome was unknown (the connection broke during the
+    /// commit) is recognised by the positions the re-opened writer reports, and not repeated.
+    async fn write_with_retry(
+        &mut self,
+        records: &[ConnectRecord],
+        positions: &[Position],
+    ) -> Result<(), WriteFailure> {
+        let mut backoff = self.new_backoff();
+        loop {
+            let started = Instant::now();
+            let result = self.writer.write(&self.ctx.name, records, positions).await;
+            let e = match result {
+                Ok(()) => {
+                    self.metrics
+                        .write_seconds
+                        .record(started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            match e.kind {
+                SinkErrorKind::Data => return Err(WriteFailure::Data(e)),
+                SinkErrorKind::Fatal => {
+                    return Err(WriteFailure::Halt(Halt::Fail(write_error(
+                        &self.ctx.name,
+                        positions,
+                        &e,
+                    ))))
+                }
+                SinkErrorKind::Transient => {}
+            }
+            // Transient: wait, re-open, and find out whether the write made it after all.
+            let mut last = e;
+            loop {
+                let Some(wait) = backoff.next_delay() else {
+                    return Err(WriteFailure::Halt(Halt::Fail(ConnectorError::new(
+                        format!(
+                            "writing a batch for connector {} kept failing after {} retries (errors.retry.timeout / max.retries exhausted): {last}",
+                            self.ctx.name, backoff.attempts
+                        ),
+                    ))));
+                };
+                self.metrics.retries.increment(1);
+                tracing::warn!(error = %last, retry = backoff.attempts, retry_in_ms = ms(wait), "write failed transiently, retrying");
+                sleep_or_stop(&self.ctx.shutdown, wait)
+                    .await
+                    .map_err(WriteFailure::Halt)?;
+                match self.writer.open(&self.ctx.name).await {
+                    Ok(stored) => {
+                        let stored: HashMap<TopicPartition, i64> =
+                            stored.into_iter().map(|p| (p.tp, p.next_offset)).collect();
+                        let committed = !positions.is_empty()
+                            && positions
+                                .iter()
+                                .all(|p| stored.get(&p.tp).is_some_and(|&s| s >= p.next_offset));
+                        self.stored.extend(stored);
+                        if committed {
+                            tracing::info!(
+                                "the write that failed had been committed; not repeating it"
+                            );
+                            return Ok(());
+                        }
+                        break;
+                    }
+                    Err(e) if e.kind == SinkErrorKind::Transient => last = e,
+                    Err(e) => {
+                        return Err(WriteFailure::Halt(Halt::Fail(ConnectorError::new(
+                            format!(
+                                "re-opening the destination of connector {} failed: {e}",
+                                self.ctx.name
+                            ),
+                        ))))
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a batch write was refused for its data: write each record alone with its own
+    /// partition's position, dead-letter (or fail on) the refused ones, then store the batch's
+    /// final positions.
+    async fn write_one_by_one(
+        &mut self,
+        batch: &Batch,
+        records: &[ConnectRecord],
+        origin: &[usize],
+    ) -> Result<(), Halt> {
+        for (record, &i) in records.iter().zip(origin) {
+            let (p, raw) = &batch.items[i];
+            let position = [Position {
+                tp: self.parts[*p].tp.clone(),
+                next_offset: raw.offset + 1,
+            }];
+            match self
+                .write_with_retry(std::slice::from_ref(record), &position)
+                .await
+            {
+                Ok(()) => {
+                    self.metrics.written.increment(1);
+                    self.metrics.batch_size.record(1.0);
+                    if is_delete(record) {
+                        self.metrics.deleted.increment(1);
+                    }
+                    if let Some(ts) = source_ts_ms(record) {
+                        self.observe_end_to_end(&[ts]);
+                    }
+                    self.stored_advanced(&position);
+                }
+                Err(WriteFailure::Data(e)) => {
+                    let failure = Failure {
+                        stage: Stage::TaskPut,
+                        class_name: self.connector_class.clone(),
+                        message: e.message,
+                    };
+                    let topic = self.parts[*p].tp.topic.clone();
+                    self.errors
+                        .report(&topic, raw, &failure, &self.ctx.shutdown)
+                        .await?;
+                }
+                Err(WriteFailure::Halt(h)) => return Err(h),
+            }
+        }
+        match self.write_with_retry(&[], &batch.positions).await {
+            Ok(()) => Ok(()),
+            Err(WriteFailure::Halt(h)) => Err(h),
+            Err(WriteFailure::Data(e)) => Err(Halt::Fail(write_error(
+                &self.ctx.name,
+                &batch.positions,
+                &e,
+            ))),
+        }
+    }
+}
+
+enum WriteFailure {
+    /// The destination refused the records' data (nothing stored).
+    Data(SinkError),
+    Halt(Halt),
+}
+
+fn write_error(connector: &str, positions: &[Position], e: &SinkError) -> ConnectorError {
+    let covered: Vec<String> = positions
+        .iter()
+        .map(|p| format!("{}@{}", p.tp, p.next_offset))
+        .collect();
+    ConnectorError {
+        message: format!("sink connector {connector} cannot write: {e}"),
+        trace: format!(
+            "sink connector {connector} cannot write: {e}\nbatch up to positions: {}",
+            covered.join(", ")
+        ),
+    }
+}
+
+/// A Kafka record through the JsonConverter into a Connect record (headers as bytes).
+fn convert(
+    topic: &str,
+    raw: &ConsumedRecord,
+    key_schemas_enable: bool,
+    value_schemas_enable: bool,
+) -> Result<ConnectRecord, Failure> {
+    let (key_schema, key) =
+        walcast_json::read(raw.key.as_deref(), key_schemas_enable).map_err(|e| Failure {
+            stage: Stage::KeyConverter,
+            class_name: JSON_CONVERTER_CLASS.to_owned(),
+            message: e.to_string(),
+        })?;
+    let (value_schema, value) = walcast_json::read(raw.value.as_deref(), value_schemas_enable)
+        .map_err(|e| Failure {
+            stage: Stage::ValueConverter,
+            class_name: JSON_CONVERTER_CLASS.to_owned(),
+            message: e.to_string(),
+        })?;
+    Ok(ConnectRecord {
+        topic: topic.to_owned(),
+        partition: Some(raw.partition),
+        offset: Some(raw.offset),
+        timestamp_ms: Some(raw.timestamp_ms),
+        key_schema,
+        key,
+        value_schema,
+        value,
+        headers: raw
+            .headers
+            .iter()
+            .map(|(k, v)| Header {
+                key: k.clone(),
+                schema: None,
+                value: Value::Bytes(v.clone()),
+            })
+            .collect(),
+    })
+}
+
+/// A tombstone, a Debezium delete envelope, or an unwrapped delete (`__deleted=true`).
+fn is_delete(r: &ConnectRecord) -> bool {
+    if r.is_tombstone() {
+        return true;
+    }
+    if r.value.get("op").and_then(Value::as_str) == Some("d") {
+        return true;
+    }
+    match r.value.get("__deleted") {
+        Some(Value::String(s)) => s == "true",
+        Some(Value::Boolean(b)) => *b,
+        _ => false,
+    }
+}
+
+/// The source commit time of a record: a Debezium envelope's `source.ts_ms`, or the
+/// `__source_ts_ms` field ExtractNewRecordState adds with `add.fields=source.ts_ms`.
+fn source_ts_ms(r: &ConnectRecord) -> Option<i64> {
+    r.value
+        .get("source")
+        .and_then(|s| s.get("ts_ms"))
+        .or_else(|| r.value.get("__source_ts_ms"))
+        .and_then(Value::as_i64)
+}
+
+/// The class reported for transformation failures: the transform's `type` when the chain has
+/// one transform (which then must be the one that failed), else the chain.
+fn transform_class(config: &walcast_connect_api::ConnectorConfig) -> String {
+    let aliases = config
+        .get("transforms")
+        .map(|v| walcast_connect_api::config::split_list(v))
+        .unwrap_or_default();
+    match aliases.as_slice() {
+        [one] => config
+            .get(&format!("transforms.{one}.type"))
+            .cloned()
+            .unwrap_or_else(|| one.clone()),
+        _ => "org.apache.kafka.connect.runtime.TransformationChain".to_owned(),
+    }
+}
+
+/// The `type` of the transform a chain error names (`transform <alias>: ...`).
+fn failed_transform_class(
+    config: &walcast_connect_api::ConnectorConfig,
+    message: &str,
+) -> Option<String> {
+    let alias = message.strip_prefix("transform ")?.split(':').next()?;
+    config.get(&format!("transforms.{alias}.type")).cloned()
+}
+
+/// Opens the writer, retrying transient failures; returns the stored positions.
+async fn open_writer(
+    ctx: &TaskContext,
+    settings: &Settings,
+    options: &SinkOptions,
+    writer: &mut dyn SinkWriter,
+    metrics: &TaskMetrics,
+) -> Result<HashMap<TopicPartition, i64>, Halt> {
+    let mut backoff = Backoff::new(
+        options.retry_backoff_or(DEFAULT_RETRY_BACKOFF),
+        settings.retry_delay_max,
+        settings.retry_timeout,
+        options.max_retries,
+    );
+    loop {
+        let result = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Err(Halt::Shutdown),
+            r = writer.open(&ctx.name) => r,
+        };
+        match result {
+            Ok(positions) => {
+                return Ok(positions
+                    .into_iter()
+                    .map(|p| (p.tp, p.next_offset))
+                    .collect())
+            }
+            Err(e) if e.kind == SinkErrorKind::Transient => {
+                let Some(wait) = backoff.next_delay() else {
+                    return Err(Halt::Fail(ConnectorError::new(format!(
+                        "opening the destination of connector {} kept failing: {e}",
+                        ctx.name
+                    ))));
+                };
+                metrics.retries.increment(1);
+                tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = ms(wait), "opening the destination failed, retrying");
+                sleep_or_stop(&ctx.shutdown, wait).await?;
+            }
+            Err(e) => {
+                return Err(Halt::Fail(ConnectorError::new(format!(
+                    "opening the destination of connector {} failed: {e}",
+                    ctx.name
+                ))))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn raw(key: &[u8], value: &[u8]) -> ConsumedRecord {
+        ConsumedRecord {
+            partition: 2,
+            offset: 41,
+            key: Some(key.to_vec()),
+            value: Some(value.to_vec()),
+            timestamp_ms: 1_700_000_000_000,
+            headers: BTreeMap::from([("h".to_owned(), b"v".to_vec())]),
+        }
+    }
+
+    #[test]
+    fn converts_with_coordinates_and_byte_headers() {
+        let r = convert("t", &raw(b"1", br#"{"a":1}"#), false, false).expect("converts");
+        assert_eq!(r.topic, "t");
+        assert_eq!((r.partition, r.offset), (Some(2), Some(41)));
+        assert_eq!(r.timestamp_ms, Some(1_700_000_000_000));
+        assert_eq!(r.key, Value::Int64(1));
+        assert_eq!(r.value.get("a"), Some(&Value::Int64(1)));
+        assert_eq!(r.headers[0].value, Value::Bytes(b"v".to_vec()));
+    }
+
+    #[test]
+    fn conversion_failures_name_the_stage() {
+        let f = convert("t", &raw(b"{", b"{}"), false, false).expect_err("bad key");
+        assert_eq!(f.stage, Stage::KeyConverter);
+        let f = convert("t", &raw(b"1", b"not json"), false, false).expect_err("bad value");
+        assert_eq!(f.stage, Stage::ValueConverter);
+        let f = convert("t", &raw(b"1", br#"{"a":1}"#), false, true).expect_err("no envelope");
+        assert_eq!(f.stage, Stage::ValueConverter);
+    }
+
+    #[test]
+    fn deletes_and_source_times() {
+        let r = convert(
+            "t",
+            &raw(b"1", br#"{"op":"d","source":{"ts_ms":123}}"#),
+            false,
+            false,
+        )
+        .expect("converts");
+        assert!(is_delete(&r));
+        assert_eq!(source_ts_ms(&r), Some(123));
+        let r = convert(
+            "t",
+            &raw(b"1", br#"{"id":1,"__deleted":"false","__source_ts_ms":9}"#),
+            false,
+            false,
+        )
+        .expect("converts");
+        assert!(!is_delete(&r));
+        assert_eq!(source_ts_ms(&r), Some(9));
+        let mut tomb = raw(b"1", b"");
+        tomb.value = None;
+        let r = convert("t", &tomb, false, false).expect("converts");
+        assert!(is_delete(&r));
+    }
+}
