@@ -156,6 +156,14 @@ pub static REDIS_KEYS: &[ConfigKeyDef] = &[
         ..ConfigKeyDef::BASE
     },
     ConfigKeyDef {
+        name: "batch.size",
+        kind: "INT",
+        default: Some("500"),
+        doc: "walcast: most records per MULTI/EXEC (the Redis Kafka Connect sink writes each poll of up to max.poll.records = 500).",
+        group: G_WRITES,
+        ..ConfigKeyDef::BASE
+    },
+    ConfigKeyDef {
         name: "redis.charset",
         default: Some("UTF-8"),
         doc: "Character set of keys and values. walcast writes UTF-8 only.",
@@ -228,6 +236,8 @@ pub struct RedisSinkConfig {
     pub timeout: Duration,
     pub wait_replicas: i64,
     pub wait_timeout_ms: i64,
+    /// Most records per MULTI/EXEC.
+    pub batch_size: usize,
 }
 
 impl RedisSinkConfig {
@@ -357,6 +367,9 @@ impl RedisSinkConfig {
                 issues.push(ConfigIssue::new(k, "must not be negative"));
             }
         }
+        if c.i64("batch.size") < 1 {
+            issues.push(ConfigIssue::new("batch.size", "must be at least 1"));
+        }
         match (command, key) {
             (Some(command), Some(key)) if issues.is_empty() => Ok(Self {
                 url,
@@ -366,6 +379,7 @@ impl RedisSinkConfig {
                 timeout: Duration::from_secs(c.i64("redis.timeout").max(1).unsigned_abs()),
                 wait_replicas: c.i64("redis.wait.replicas"),
                 wait_timeout_ms: c.i64("redis.wait.timeout"),
+                batch_size: usize::try_from(c.i64("batch.size")).unwrap_or(500),
             }),
             _ => Err(issues),
         }
