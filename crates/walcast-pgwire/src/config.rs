@@ -102,9 +102,19 @@ pub struct PgConnectConfig {
     pub dbname: String,
     /// TLS policy.
     pub sslmode: SslMode,
-    /// PEM file of root certificates to verify the server against; the public WebPKI roots
+    /// PEM file of root certificates to verify the server against (a private CA, or the
+    /// cloud provider's bundle such as RDS's `global-bundle.pem`); the public WebPKI roots
     /// when absent.
     pub sslrootcert: Option<PathBuf>,
+    /// PEM client certificate (chain), for `cert` authentication or `clientcert=verify-*` in
+    /// pg_hba.conf. Needs [`Self::sslkey`].
+    pub sslcert: Option<PathBuf>,
+    /// PEM private key of [`Self::sslcert`] (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    pub sslkey: Option<PathBuf>,
+    /// libpq's `sslpassword`, for an encrypted `sslkey`. Kept so the setting is accepted and
+    /// never printed; encrypted keys are refused with the command that decrypts them (see
+    /// [`crate::tls::client_config`]).
+    pub sslpassword: Option<String>,
     /// Shown in `pg_stat_activity` / `pg_stat_replication`, so operators can tell walcast's
     /// sessions apart.
     pub application_name: String,
@@ -122,6 +132,12 @@ impl std::fmt::Debug for PgConnectConfig {
             .field("dbname", &self.dbname)
             .field("sslmode", &self.sslmode)
             .field("sslrootcert", &self.sslrootcert)
+            .field("sslcert", &self.sslcert)
+            .field("sslkey", &self.sslkey)
+            .field(
+                "sslpassword",
+                &self.sslpassword.as_ref().map(|_| "<redacted>"),
+            )
             .field("application_name", &self.application_name)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
@@ -145,6 +161,9 @@ impl PgConnectConfig {
             dbname: dbname.into(),
             sslmode: SslMode::default(),
             sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+            sslpassword: None,
             application_name: "walcast".into(),
             connect_timeout: Duration::from_secs(30),
         }
@@ -159,6 +178,19 @@ impl PgConnectConfig {
     /// Sets the TLS policy.
     pub fn with_sslmode(mut self, sslmode: SslMode) -> Self {
         self.sslmode = sslmode;
+        self
+    }
+
+    /// Sets the root certificates (PEM) the server certificate must chain to.
+    pub fn with_sslrootcert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.sslrootcert = Some(path.into());
+        self
+    }
+
+    /// Sets a client certificate and its key (PEM files).
+    pub fn with_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.sslcert = Some(cert.into());
+        self.sslkey = Some(key.into());
         self
     }
 
@@ -238,9 +270,10 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_password() {
-        let c = PgConnectConfig::new("h", 5432, "u", "d").with_password("s3cret-pw");
+        let mut c = PgConnectConfig::new("h", 5432, "u", "d").with_password("s3cret-pw");
+        c.sslpassword = Some("key-pw-123".into());
         let s = format!("{c:?}");
-        assert!(!s.contains("s3cret-pw"), "{s}");
+        assert!(!s.contains("s3cret-pw") && !s.contains("key-pw-123"), "{s}");
         assert!(s.contains("<redacted>"), "{s}");
     }
 

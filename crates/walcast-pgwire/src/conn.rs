@@ -155,6 +155,15 @@ pub(crate) async fn connect(
     config: &PgConnectConfig,
     extra: &[(&str, &str)],
 ) -> Result<Conn, PgError> {
+    connect_reporting(config, extra).await.map(|(conn, _)| conn)
+}
+
+/// [`connect`], also returning the SASL mechanism used (`SCRAM-SHA-256-PLUS` when the
+/// exchange was bound to the TLS session), `None` for non-SASL authentication.
+pub(crate) async fn connect_reporting(
+    config: &PgConnectConfig,
+    extra: &[(&str, &str)],
+) -> Result<(Conn, Option<&'static str>), PgError> {
     let attempt = async {
         match config.sslmode {
             SslMode::Disable => connect_once(config, extra, false).await,
@@ -188,13 +197,15 @@ async fn connect_once(
     config: &PgConnectConfig,
     extra: &[(&str, &str)],
     try_tls: bool,
-) -> Result<Conn, PgError> {
+) -> Result<(Conn, Option<&'static str>), PgError> {
     let where_ = || format!("connecting to {}:{}", config.host, config.port);
     let mut tcp = TcpStream::connect((config.host.as_str(), config.port))
         .await
         .map_err(|e| PgError::io(where_(), e))?;
     tcp.set_nodelay(true)
         .map_err(|e| PgError::io(where_(), e))?;
+    // `Some(..)` once on TLS: the server certificate's end-point hash, if it has one.
+    let mut binding: Option<Option<Vec<u8>>> = None;
     let stream = if try_tls {
         let mut req = BytesMut::new();
         frontend::ssl_request(&mut req);
@@ -217,6 +228,14 @@ async fn connect_once(
                             config.host, config.port
                         ))
                     })?;
+                // SCRAM-SHA-256-PLUS binds the password exchange to this certificate.
+                binding = Some(
+                    tls.get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| tls::tls_server_end_point(c)),
+                );
                 Stream::Tls(Box::new(tls))
             }
             b'N' if config.sslmode.allows_plain() => Stream::Plain(tcp),
@@ -248,15 +267,58 @@ async fn connect_once(
         server_version: None,
         backend_pid: None,
     };
-    startup(&mut conn, config, extra).await?;
-    Ok(conn)
+    let mechanism = startup(&mut conn, config, extra, binding).await?;
+    Ok((conn, mechanism))
+}
+
+/// Where a SCRAM exchange stands. `AuthenticationOk` is accepted after a SCRAM start only in
+/// `Verified`: a server (or a man in the middle) that skips SASLFinal has not proven it knows
+/// the password's verifier.
+enum Scram {
+    NotStarted,
+    Started {
+        scram: Box<ScramSha256>,
+        mechanism: &'static str,
+    },
+    Verified {
+        mechanism: &'static str,
+    },
+}
+
+/// Chooses the SCRAM variant and channel binding, as libpq does with `channel_binding=prefer`:
+/// SCRAM-SHA-256-PLUS on TLS when the server offers it; plain SCRAM-SHA-256 saying "client
+/// supports binding, server did not offer it" (`y`) on TLS otherwise, so a server that does
+/// offer it detects a downgrade; `n` without TLS.
+fn choose_scram(
+    mechanisms: &[String],
+    tls_binding: Option<&Option<Vec<u8>>>,
+) -> Result<(&'static str, ChannelBinding), PgError> {
+    let offers = |m: &str| mechanisms.iter().any(|x| x == m);
+    match tls_binding {
+        Some(Some(hash)) if offers("SCRAM-SHA-256-PLUS") => Ok((
+            "SCRAM-SHA-256-PLUS",
+            ChannelBinding::tls_server_end_point(hash.clone()),
+        )),
+        _ if !offers("SCRAM-SHA-256") => Err(PgError::Auth(format!(
+            "the server offers SASL mechanisms {mechanisms:?}; walcast supports SCRAM-SHA-256 \
+             and SCRAM-SHA-256-PLUS"
+        ))),
+        // On TLS with a certificate walcast cannot hash (Ed25519) while the server offers PLUS:
+        // `y` would be refused as a downgrade, so say binding is unsupported.
+        Some(None) if offers("SCRAM-SHA-256-PLUS") => {
+            Ok(("SCRAM-SHA-256", ChannelBinding::unsupported()))
+        }
+        Some(_) => Ok(("SCRAM-SHA-256", ChannelBinding::unrequested())),
+        None => Ok(("SCRAM-SHA-256", ChannelBinding::unsupported())),
+    }
 }
 
 async fn startup(
     conn: &mut Conn,
     config: &PgConnectConfig,
     extra: &[(&str, &str)],
-) -> Result<(), PgError> {
+    tls_binding: Option<Option<Vec<u8>>>,
+) -> Result<Option<&'static str>, PgError> {
     let context = || {
         format!(
             "authenticating to {}:{} as {}",
@@ -282,10 +344,21 @@ async fn startup(
             ))
         })
     };
-    let mut scram: Option<ScramSha256> = None;
-    loop {
+    let mut scram = Scram::NotStarted;
+    let mechanism = loop {
         match conn.reader.next().await? {
-            Backend::AuthOk => break,
+            Backend::AuthOk => match scram {
+                Scram::NotStarted => break None,
+                Scram::Verified { mechanism } => break Some(mechanism),
+                Scram::Started { .. } => {
+                    return Err(PgError::Auth(format!(
+                        "{}: the server reported success without completing SCRAM (no server \
+                         signature), so it has not proven it knows the password; refusing the \
+                         connection (is something intercepting the connection?)",
+                        context()
+                    )))
+                }
+            },
             Backend::AuthCleartext => {
                 frontend::password_message(password()?.as_bytes(), &mut conn.writer.buf)
                     .map_err(|e| PgError::Auth(e.to_string()))?;
@@ -302,23 +375,25 @@ async fn startup(
                 conn.writer.flush().await?;
             }
             Backend::AuthSasl { mechanisms } => {
-                if !mechanisms.iter().any(|m| m == "SCRAM-SHA-256") {
-                    return Err(PgError::Auth(format!(
-                        "the server offers SASL mechanisms {mechanisms:?}; walcast supports SCRAM-SHA-256"
-                    )));
+                if !matches!(scram, Scram::NotStarted) {
+                    return Err(PgError::Protocol("a second SASL start".into()));
                 }
-                // "n": no channel binding. Claiming support ("y") would be refused as a downgrade
-                // when the server offers SCRAM-SHA-256-PLUS over TLS.
-                let s = ScramSha256::new(password()?.as_bytes(), ChannelBinding::unsupported());
-                frontend::sasl_initial_response("SCRAM-SHA-256", s.message(), &mut conn.writer.buf)
+                let (mechanism, binding) = choose_scram(&mechanisms, tls_binding.as_ref())?;
+                let s = ScramSha256::new(password()?.as_bytes(), binding);
+                frontend::sasl_initial_response(mechanism, s.message(), &mut conn.writer.buf)
                     .map_err(|e| PgError::Auth(e.to_string()))?;
                 conn.writer.flush().await?;
-                scram = Some(s);
+                scram = Scram::Started {
+                    scram: Box::new(s),
+                    mechanism,
+                };
             }
             Backend::AuthSaslContinue(data) => {
-                let s = scram
-                    .as_mut()
-                    .ok_or_else(|| PgError::Protocol("SASL continue without SASL start".into()))?;
+                let Scram::Started { scram: s, .. } = &mut scram else {
+                    return Err(PgError::Protocol(
+                        "SASL continue outside a SASL exchange".into(),
+                    ));
+                };
                 s.update(&data)
                     .map_err(|e| PgError::Auth(format!("SCRAM exchange: {e}")))?;
                 frontend::sasl_response(s.message(), &mut conn.writer.buf)
@@ -326,12 +401,22 @@ async fn startup(
                 conn.writer.flush().await?;
             }
             Backend::AuthSaslFinal(data) => {
-                let s = scram
-                    .as_mut()
-                    .ok_or_else(|| PgError::Protocol("SASL final without SASL start".into()))?;
+                let Scram::Started {
+                    scram: s,
+                    mechanism,
+                } = &mut scram
+                else {
+                    return Err(PgError::Protocol(
+                        "SASL final outside a SASL exchange".into(),
+                    ));
+                };
                 s.finish(&data).map_err(|e| {
-                    PgError::Auth(format!("verifying the server's SCRAM signature: {e}"))
+                    PgError::Auth(format!(
+                        "{}: the server's SCRAM signature does not verify: {e}",
+                        context()
+                    ))
                 })?;
+                scram = Scram::Verified { mechanism };
             }
             Backend::AuthOther(code) => {
                 return Err(PgError::Auth(format!(
@@ -348,10 +433,16 @@ async fn startup(
                 )))
             }
         }
+    };
+    if let Some(m) = mechanism {
+        tracing::debug!(
+            mechanism = m,
+            "authenticated with SCRAM; the server's signature verified"
+        );
     }
     loop {
         match conn.reader.next().await? {
-            Backend::ReadyForQuery => return Ok(()),
+            Backend::ReadyForQuery => return Ok(mechanism),
             Backend::ParameterStatus { name, value } => {
                 if name == "server_version" {
                     conn.server_version = Some(value);
@@ -378,4 +469,193 @@ pub(crate) fn server_error(context: String, error: ServerError) -> PgError {
 
 pub(crate) fn log_notice(n: &ServerError) {
     tracing::info!(severity = %n.severity, code = %n.code, "postgres notice: {}", n.message);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use std::time::Duration;
+    use tokio::net::TcpListener;
+
+    /// Read one frontend message (after the startup packet): (tag, body).
+    async fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
+        let tag = s.read_u8().await.unwrap();
+        let len = s.read_i32().await.unwrap();
+        let mut body = vec![0; usize::try_from(len).unwrap() - 4];
+        s.read_exact(&mut body).await.unwrap();
+        (tag, body)
+    }
+
+    /// AuthenticationRequest `code` with `data`.
+    fn auth(code: i32, data: &[u8]) -> Vec<u8> {
+        let mut m = vec![b'R'];
+        m.extend_from_slice(&(8 + i32::try_from(data.len()).unwrap()).to_be_bytes());
+        m.extend_from_slice(&code.to_be_bytes());
+        m.extend_from_slice(data);
+        m
+    }
+
+    /// A server that runs SCRAM up to SASLContinue, then either skips SASLFinal or sends a
+    /// forged one, then says AuthenticationOk: what a man in the middle without the password
+    /// verifier would do.
+    async fn lying_server(forge_final: bool) -> PgError {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let len = s.read_i32().await.unwrap();
+            let mut startup = vec![0; usize::try_from(len).unwrap() - 4];
+            s.read_exact(&mut startup).await.unwrap();
+            s.write_all(&auth(10, b"SCRAM-SHA-256\0\0")).await.unwrap();
+            let (tag, body) = read_msg(&mut s).await;
+            assert_eq!(tag, b'p');
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let nonce = text.split("r=").nth(1).unwrap().trim_end_matches('\0');
+            let salt = base64::engine::general_purpose::STANDARD.encode(b"0123456789abcdef");
+            let first = format!("r={nonce}srv,s={salt},i=4096");
+            s.write_all(&auth(11, first.as_bytes())).await.unwrap();
+            let _final = read_msg(&mut s).await;
+            if forge_final {
+                let forged = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+                s.write_all(&auth(12, format!("v={forged}").as_bytes()))
+                    .await
+                    .unwrap();
+            }
+            s.write_all(&auth(0, b"")).await.unwrap();
+            // Keep the socket open until the client gives up.
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+        });
+        let mut config = PgConnectConfig::new("127.0.0.1", port, "postgres", "postgres")
+            .with_password("the-real-password")
+            .with_sslmode(SslMode::Disable);
+        config.connect_timeout = Duration::from_secs(5);
+        let err = connect(&config, &[])
+            .await
+            .err()
+            .expect("the connection must be refused");
+        server.abort();
+        err
+    }
+
+    #[tokio::test]
+    async fn authentication_ok_without_scram_final_is_refused() {
+        let err = lying_server(false).await;
+        assert!(matches!(err, PgError::Auth(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("without completing SCRAM"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_forged_server_signature_is_refused() {
+        let err = lying_server(true).await;
+        assert!(matches!(err, PgError::Auth(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("signature does not verify"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn scram_variant_follows_tls_and_server_offer() {
+        let both = vec!["SCRAM-SHA-256-PLUS".to_owned(), "SCRAM-SHA-256".to_owned()];
+        let plain = vec!["SCRAM-SHA-256".to_owned()];
+        let hash = Some(Some(vec![1u8; 32]));
+        assert_eq!(
+            choose_scram(&both, hash.as_ref()).unwrap().0,
+            "SCRAM-SHA-256-PLUS"
+        );
+        assert_eq!(
+            choose_scram(&plain, hash.as_ref()).unwrap().0,
+            "SCRAM-SHA-256"
+        );
+        assert_eq!(choose_scram(&both, None).unwrap().0, "SCRAM-SHA-256");
+        assert_eq!(choose_scram(&both, Some(&None)).unwrap().0, "SCRAM-SHA-256");
+        assert!(choose_scram(&["OAUTHBEARER".to_owned()], None).is_err());
+    }
+
+    /// A self-signed certificate made with the openssl CLI: (dir, cert, key).
+    fn self_signed(key_alg: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix("walcast-tls-")
+            .tempdir()
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey"])
+            .args(key_alg)
+            .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(dir.path().join("server.key"))
+            .arg("-out")
+            .arg(dir.path().join("server.crt"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let key = dir.path().join("server.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let root = std::process::Command::new("id").arg("-u").output().unwrap();
+        if String::from_utf8_lossy(&root.stdout).trim() == "0" {
+            let id = |flag: &str| {
+                let o = std::process::Command::new("id")
+                    .args([flag, "postgres"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .unwrap()
+            };
+            for f in ["server.key", "server.crt"] {
+                std::os::unix::fs::chown(dir.path().join(f), Some(id("-u")), Some(id("-g")))
+                    .unwrap();
+            }
+        }
+        let dir_path = dir.path().to_owned();
+        (dir, dir_path)
+    }
+
+    #[tokio::test]
+    async fn scram_over_tls_uses_channel_binding() {
+        // SHA-256 (RSA) and SHA-384 (P-384 signed with SHA-384) certificates: the binding hash
+        // must follow the certificate's signature hash or the server refuses the login.
+        for alg in [
+            &["rsa:2048"][..],
+            &["ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-sha384"][..],
+        ] {
+            let (_keep, dir) = self_signed(alg);
+            let pg = walcast_testkit::Postgres::builder()
+                .host_auth("scram-sha-256")
+                .setting("ssl", "on")
+                .setting("ssl_cert_file", dir.join("server.crt").to_str().unwrap())
+                .setting("ssl_key_file", dir.join("server.key").to_str().unwrap())
+                .start()
+                .await
+                .unwrap();
+            let config = PgConnectConfig::new(pg.host(), pg.port(), pg.user(), pg.dbname())
+                .with_password(pg.password())
+                .with_sslmode(SslMode::Require);
+            let (_conn, mechanism) = connect_reporting(&config, &[]).await.unwrap();
+            assert_eq!(mechanism, Some("SCRAM-SHA-256-PLUS"), "{alg:?}");
+            // tokio-postgres connections bind too (they fail if the hash is wrong).
+            let client = crate::connect_client(&config).await.unwrap();
+            client.simple_query("SELECT 1").await.unwrap();
+            // Without TLS there is nothing to bind to.
+            let (_conn, mechanism) =
+                connect_reporting(&config.clone().with_sslmode(SslMode::Disable), &[])
+                    .await
+                    .unwrap();
+            assert_eq!(mechanism, Some("SCRAM-SHA-256"));
+        }
+    }
 }

@@ -2,16 +2,22 @@
 //! `prefer`/`require`/`allow` encrypt without verifying the certificate, `verify-ca` checks the
 //! chain, `verify-full` the chain and the host name. Also the `tokio-postgres` TLS connector so
 //! normal clients share the policy.
+//!
+//! Client certificates (`sslcert`/`sslkey`) are presented when configured, and the server
+//! certificate's `tls-server-end-point` hash (RFC 5929) is exposed for SCRAM-SHA-256-PLUS
+//! channel binding, which ties the password exchange to this TLS session so a man in the
+//! middle that terminates TLS cannot relay it.
 
 use std::future::Future;
 use std::io::BufReader;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
@@ -41,27 +47,154 @@ pub fn client_config(config: &PgConnectConfig) -> Result<Arc<ClientConfig>, PgEr
             })
         }
     };
-    let tls = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| PgError::Tls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let tls =
+        match (&config.sslcert, &config.sslkey) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key)) => {
+                let chain = read_certs(cert, "sslcert")?;
+                let key = read_key(key)?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| PgError::Tls(format!("sslcert/sslkey: {e}")))?
+            }
+            (Some(_), None) => return Err(PgError::Config(
+                "sslcert is set without sslkey: set both (database.sslcert and database.sslkey)"
+                    .into(),
+            )),
+            (None, Some(_)) => return Err(PgError::Config(
+                "sslkey is set without sslcert: set both (database.sslcert and database.sslkey)"
+                    .into(),
+            )),
+        };
     Ok(Arc::new(tls))
+}
+
+/// The certificates of a PEM file (`what` names the setting in errors).
+fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, PgError> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| PgError::Tls(format!("opening {what} {}: {e}", path.display())))?;
+    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PgError::Tls(format!("reading {what} {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(PgError::Tls(format!(
+            "{what} {} contains no PEM certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// The client's private key. Encrypted keys are refused with the way out: walcast has no
+/// PKCS#8 decryption, and a key decrypted once and protected by file permissions is what
+/// libpq users with `sslpassword` end up with in containers anyway.
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, PgError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| PgError::Tls(format!("opening sslkey {}: {e}", path.display())))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(PgError::Config(format!(
+            "sslkey {} is encrypted, which walcast cannot read (database.sslpassword is not \
+             used); decrypt it once with `openssl pkey -in {} -out key.pem`, chmod 600 the \
+             result and point database.sslkey at it",
+            path.display(),
+            path.display()
+        )));
+    }
+    rustls_pemfile::private_key(&mut bytes.as_slice())
+        .map_err(|e| PgError::Tls(format!("reading sslkey {}: {e}", path.display())))?
+        .ok_or_else(|| {
+            PgError::Tls(format!(
+                "sslkey {} contains no PEM private key (PKCS#8, PKCS#1 or SEC1)",
+                path.display()
+            ))
+        })
+}
+
+/// RFC 5929 `tls-server-end-point`: the server certificate hashed with its signature's hash
+/// function (SHA-256 for MD5/SHA-1/SHA-256 signatures), which is what PostgreSQL binds
+/// SCRAM-SHA-256-PLUS to. `None` when the signature algorithm has no single hash (Ed25519),
+/// where PostgreSQL cannot bind either.
+pub(crate) fn tls_server_end_point(cert: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    // OIDs (DER contents) of signature algorithms whose hash is not SHA-256.
+    const SHA384: &[&[u8]] = &[
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c], // sha384WithRSAEncryption
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03],       // ecdsa-with-SHA384
+    ];
+    const SHA512: &[&[u8]] = &[
+        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d], // sha512WithRSAEncryption
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04],       // ecdsa-with-SHA512
+    ];
+    const NO_HASH: &[&[u8]] = &[
+        &[0x2b, 0x65, 0x70], // Ed25519
+        &[0x2b, 0x65, 0x71], // Ed448
+    ];
+    let oid = signature_algorithm_oid(cert)?;
+    if NO_HASH.contains(&oid) {
+        None
+    } else if SHA384.contains(&oid) {
+        Some(sha2::Sha384::digest(cert).to_vec())
+    } else if SHA512.contains(&oid) {
+        Some(sha2::Sha512::digest(cert).to_vec())
+    } else {
+        Some(sha2::Sha256::digest(cert).to_vec())
+    }
+}
+
+/// The OID of `Certificate.signatureAlgorithm` (the second element of the outer SEQUENCE).
+fn signature_algorithm_oid(cert: &[u8]) -> Option<&[u8]> {
+    /// One DER TLV: (tag, contents, rest).
+    fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = b.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, &d| (acc << 8) | usize::from(d));
+            (len, &rest[n..])
+        };
+        if rest.len() < len {
+            return None;
+        }
+        Some((tag, &rest[..len], &rest[len..]))
+    }
+    let (0x30, certificate, _) = tlv(cert)? else {
+        return None;
+    };
+    let (0x30, _tbs, after_tbs) = tlv(certificate)? else {
+        return None;
+    };
+    let (0x30, algorithm, _) = tlv(after_tbs)? else {
+        return None;
+    };
+    match tlv(algorithm)? {
+        (0x06, oid, _) => Some(oid),
+        _ => None,
+    }
 }
 
 fn root_store(config: &PgConnectConfig) -> Result<RootCertStore, PgError> {
     let mut roots = RootCertStore::empty();
-    match &config.sslrootcert {
+    // libpq 16's `sslrootcert=system` means the system's trusted roots.
+    match config
+        .sslrootcert
+        .as_ref()
+        .filter(|p| p.as_os_str() != "system")
+    {
         Some(path) => {
-            let file = std::fs::File::open(path).map_err(|e| {
-                PgError::Tls(format!("opening sslrootcert {}: {e}", path.display()))
-            })?;
-            let certs = rustls_pemfile::certs(&mut BufReader::new(file))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    PgError::Tls(format!("reading sslrootcert {}: {e}", path.display()))
-                })?;
+            let certs = read_certs(path, "sslrootcert")?;
             let (added, _ignored) = roots.add_parsable_certificates(certs);
             if added == 0 {
                 return Err(PgError::Tls(format!(
@@ -239,7 +372,8 @@ where
     }
 }
 
-/// A TLS stream as `tokio-postgres` wants it (no channel binding: SCRAM uses `n`).
+/// A TLS stream as `tokio-postgres` wants it, offering `tls-server-end-point` channel binding
+/// so tokio-postgres uses SCRAM-SHA-256-PLUS when the server offers it.
 pub struct RustlsStream<S>(Box<tokio_rustls::client::TlsStream<S>>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for RustlsStream<S> {
@@ -278,6 +412,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for RustlsStream<S> {
     fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
-        tokio_postgres::tls::ChannelBinding::none()
+        let (_, session) = self.0.get_ref();
+        session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| tls_server_end_point(cert))
+            .map_or_else(
+                tokio_postgres::tls::ChannelBinding::none,
+                tokio_postgres::tls::ChannelBinding::tls_server_end_point,
+            )
     }
 }

@@ -80,6 +80,53 @@ fn make_certs() -> Result<TempDir> {
         .arg(p("ext.cnf"))
         .arg("-out")
         .arg(p("server.crt")))?;
+    // A client certificate for user `postgres`, signed by the same CA.
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=postgres",
+        ])
+        .arg("-keyout")
+        .arg(p("client.key"))
+        .arg("-out")
+        .arg(p("client.csr")))?;
+    std::fs::write(
+        p("client.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )?;
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(p("client.csr"))
+        .arg("-CA")
+        .arg(p("ca.crt"))
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-extfile")
+        .arg(p("client.cnf"))
+        .arg("-out")
+        .arg(p("client.crt")))?;
+    // A self-signed client certificate the server's CA did not issue.
+    run(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=postgres"])
+        .arg("-keyout")
+        .arg(p("rogue.key"))
+        .arg("-out")
+        .arg(p("rogue.crt")))?;
+    // An encrypted copy of the client key, for the sslpassword case.
+    run(Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout", "pass:key-pass"])
+        .arg("-in")
+        .arg(p("client.key"))
+        .arg("-out")
+        .arg(p("client-encrypted.key")))?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p("server.key"), std::fs::Permissions::from_mode(0o600))?;
     // The server runs as `postgres` when the tests run as root, and insists on owning its key.
@@ -202,5 +249,77 @@ async fn require_against_a_server_without_tls_is_refused() -> Result<()> {
     let mut conn =
         ReplicationConnection::connect(&config(&pg).with_sslmode(SslMode::Prefer)).await?;
     assert!(!uses_tls(&mut conn).await?);
+    Ok(())
+}
+
+/// A server that accepts only TLS connections with a client certificate its CA issued, for the
+/// user the certificate names (pg_hba.conf method `cert`), like a managed database set up for
+/// certificate authentication.
+async fn client_cert_server(certs: &Path) -> Result<Postgres> {
+    let hba = certs.join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "local all all trust\n\
+         hostssl all all 127.0.0.1/32 cert\n\
+         hostssl replication all 127.0.0.1/32 cert\n",
+    )?;
+    Postgres::builder()
+        .setting("ssl", "on")
+        .setting("ssl_cert_file", certs.join("server.crt").to_str().unwrap())
+        .setting("ssl_key_file", certs.join("server.key").to_str().unwrap())
+        .setting("ssl_ca_file", certs.join("ca.crt").to_str().unwrap())
+        .setting("hba_file", hba.to_str().unwrap())
+        .start()
+        .await
+}
+
+#[tokio::test]
+async fn client_certificate_authentication_with_a_private_ca() -> Result<()> {
+    let certs = make_certs()?;
+    let pg = client_cert_server(certs.path()).await?;
+    let p = |f: &str| certs.path().join(f);
+    let mut base = config(&pg).with_sslmode(SslMode::VerifyFull);
+    base.password = None;
+    let base = base.with_sslrootcert(p("ca.crt"));
+
+    let with_cert = base
+        .clone()
+        .with_client_cert(p("client.crt"), p("client.key"));
+    let mut conn = ReplicationConnection::connect(&with_cert).await?;
+    assert!(uses_tls(&mut conn).await?);
+    conn.identify_system().await?;
+    let client = connect_client(&with_cert).await?;
+    let dn: String = client
+        .query_one(
+            "SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(dn, "/CN=postgres");
+
+    // No certificate, or one the CA did not issue: the server refuses.
+    let err = ReplicationConnection::connect(&base).await.unwrap_err();
+    assert!(!err.to_string().is_empty());
+    assert!(connect_client(&base).await.is_err());
+    let rogue = base
+        .clone()
+        .with_client_cert(p("rogue.crt"), p("rogue.key"));
+    assert!(ReplicationConnection::connect(&rogue).await.is_err());
+
+    // Half a pair and an encrypted key are configuration errors that say what to do.
+    let mut half = base.clone();
+    half.sslcert = Some(p("client.crt"));
+    let err = ReplicationConnection::connect(&half).await.unwrap_err();
+    assert!(err.to_string().contains("sslkey"), "{err}");
+    let mut encrypted = base
+        .clone()
+        .with_client_cert(p("client.crt"), p("client-encrypted.key"));
+    encrypted.sslpassword = Some("key-pass".into());
+    let err = ReplicationConnection::connect(&encrypted)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("openssl pkey"), "{err}");
+    assert!(!err.to_string().contains("key-pass"), "{err}");
     Ok(())
 }
