@@ -60,7 +60,12 @@ enum Command {
 /// The connector classes compiled into this binary. Registration is explicit: each plugin is
 /// one line here.
 fn plugins() -> Vec<Arc<dyn ConnectorPlugin>> {
-    vec![Arc::new(walcast_postgres_source::PostgresSourcePlugin)]
+    vec![
+        Arc::new(walcast_postgres_source::PostgresSourcePlugin),
+        Arc::new(walcast_jdbc_sink::JdbcSinkPlugin::CONFLUENT),
+        Arc::new(walcast_jdbc_sink::JdbcSinkPlugin::DEBEZIUM),
+        Arc::new(walcast_redis_sink::RedisSinkPlugin),
+    ]
 }
 
 /// Markdown tables of every registered connector's keys, generated from their declarations.

@@ -134,12 +134,15 @@ fn unknown_connector_class_on_command_line_exit_1() {
     let conn = write(
         dir.path(),
         "sink.properties",
-        "name=sink\nconnector.class=io.confluent.connect.jdbc.JdbcSinkConnector\n",
+        "name=sink\nconnector.class=com.example.NoSuchSinkConnector\n",
     );
     let out = run(&["standalone", &worker, &conn]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("is recognised but not implemented"), "{err}");
+    assert!(
+        err.contains("Failed to find any class") && err.contains("NoSuchSinkConnector"),
+        "{err}"
+    );
 }
 
 #[test]
