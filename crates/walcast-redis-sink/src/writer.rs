@@ -183,28 +183,52 @@ impl RedisWriter {
             pipe.ignore();
         }
         let started = Instant::now();
-        let reply: redis::Value = match pipe.query_async(&mut conn).await {
-            Ok(v) => v,
-            Err(e) if e.kind() == redis::ErrorKind::ExecAbortError => {
+        // MULTI's and the QUEUED replies are skipped; the one reply kept is EXEC's. An error
+        // among the skipped ones means a command was refused while queuing, after which Redis
+        // discards the whole transaction (EXECABORT): nothing was written.
+        let queued = pipe.cmd_iter().count() + 1;
+        let reply = match conn.req_packed_commands(&pipe, queued, 1).await {
+            Ok(mut r) => r.pop().unwrap_or(redis::Value::Nil),
+            Err(e) => {
+                let err = self.fail(&e, "writing a batch (MULTI/EXEC)");
+                if err.kind == walcast_connect_api::SinkErrorKind::Transient {
+                    return Err(err);
+                }
                 return Err(SinkError::fatal(format!(
-                    "Redis refused the batch's MULTI/EXEC ({}); nothing was written",
-                    e.detail().unwrap_or("EXECABORT")
-                )))
-            }
-            Err(e) if e.kind() == redis::ErrorKind::TypeError || e.code().is_some() => {
-                // A command failed inside EXEC: Redis applied the others (no rollback).
-                return Err(SinkError::fatal(format!(
-                    "Redis rejected a command inside the batch's MULTI/EXEC ({}: {}); the batch's other commands and positions were applied. Fix the cause and restart the task",
+                    "Redis refused a command of the batch ({}{}); nothing was written.{}",
                     e.code().unwrap_or("error"),
-                    e.detail().unwrap_or_default()
+                    e.detail().map(|d| format!(": {d}")).unwrap_or_default(),
+                    if self.config.command == Command::JsonSet {
+                        " redis.command=JSONSET needs the RedisJSON module (JSON.SET) in Redis."
+                    } else {
+                        ""
+                    }
                 )));
             }
-            Err(e) => return Err(self.fail(&e, "writing a batch (MULTI/EXEC)")),
         };
-        if matches!(reply, redis::Value::Nil) {
-            return Err(SinkError::transient(
-                "another client changed a key of the batch between the type check and EXEC; nothing was written, retrying",
-            ));
+        match &reply {
+            redis::Value::Nil => {
+                return Err(SinkError::transient(
+                    "another client changed a key of the batch between the type check and EXEC; nothing was written, retrying",
+                ))
+            }
+            redis::Value::Array(items) => {
+                if let Some(redis::Value::ServerError(e)) =
+                    items.iter().find(|v| matches!(v, redis::Value::ServerError(_)))
+                {
+                    // Redis applied the transaction's other commands (it has no rollback).
+                    return Err(SinkError::fatal(format!(
+                        "Redis rejected a command inside the batch's MULTI/EXEC ({}); the batch's other commands and its positions were applied. Fix the cause and restart the task",
+                        e.code()
+                    )));
+                }
+            }
+            other => {
+                return Err(SinkError::fatal(format!(
+                    "unexpected {} reply to EXEC; check that redis.uri points at a Redis server",
+                    reply_kind(other)
+                )))
+            }
         }
         metrics::histogram!("walcast_redis_sink_exec_seconds", "connector" => connector.to_string())
             .record(started.elapsed().as_secs_f64());
@@ -367,20 +391,13 @@ enum Image<'a> {
 }
 
 /// A named member of a struct or string-keyed map, with its schema when it has one.
-fn member<'a>(
-    schema: Option<&'a Schema>,
-    value: &'a Value,
-    name: &str,
-) -> Option<(Option<&'a Schema>, &'a Value)> {
+fn member<'a>(value: &'a Value, name: &str) -> Option<(Option<&'a Schema>, &'a Value)> {
     match value {
         Value::Struct(s) => {
             let (i, f) = s.schema.field(name)?;
             Some((Some(f.schema.as_ref()), s.values.get(i)?))
         }
-        Value::Map(_) => {
-            let _ = schema;
-            value.get(name).map(|v| (None, v))
-        }
+        Value::Map(_) => value.get(name).map(|v| (None, v)),
         _ => None,
     }
 }
@@ -389,8 +406,8 @@ fn member<'a>(
 fn is_envelope(value: &Value) -> bool {
     ["op", "before", "after", "source"]
         .iter()
-        .all(|n| member(None, value, n).is_some())
-        && matches!(member(None, value, "op"), Some((_, Value::String(_))))
+        .all(|n| member(value, n).is_some())
+        && matches!(member(value, "op"), Some((_, Value::String(_))))
 }
 
 fn image(record: &ConnectRecord) -> Result<Image<'_>, SinkError> {
@@ -401,10 +418,10 @@ fn image(record: &ConnectRecord) -> Result<Image<'_>, SinkError> {
     if !is_envelope(&record.value) {
         return Ok(Image::Upsert(schema, &record.value));
     }
-    let op = member(schema, &record.value, "op")
+    let op = member(&record.value, "op")
         .and_then(|(_, v)| v.as_str())
         .unwrap_or_default();
-    let part = |name| member(schema, &record.value, name).filter(|(_, v)| !v.is_null());
+    let part = |name| member(&record.value, name).filter(|(_, v)| !v.is_null());
     match op {
         "c" | "r" | "u" => match part("after") {
             Some((s, v)) => Ok(Image::Upsert(s, v)),
@@ -465,11 +482,10 @@ fn redis_key(
 ) -> Result<Vec<u8>, SinkError> {
     match &config.key {
         KeyMode::Template(t) => {
-            let key_schema = record.key_schema.as_deref();
             t.render(&record.topic, |name| {
-                row.and_then(|(s, v)| member(s, v, name))
+                row.and_then(|(_, v)| member(v, name))
                     .filter(|(_, v)| !v.is_null())
-                    .or_else(|| member(key_schema, &record.key, name))
+                    .or_else(|| member(&record.key, name))
                     .and_then(|(s, v)| value_text(s, v))
             })
             .map(String::into_bytes)
@@ -505,7 +521,7 @@ fn redis_key(
 type FieldValues = Vec<(String, Vec<u8>)>;
 
 /// Field names and rendered values of a row; null fields separately.
-fn row_fields(schema: Option<&Schema>, value: &Value) -> Option<(FieldValues, Vec<String>)> {
+fn row_fields(value: &Value) -> Option<(FieldValues, Vec<String>)> {
     let mut set = Vec::new();
     let mut del = Vec::new();
     let mut put = |name: &str, s: Option<&Schema>, v: &Value| match value_bytes(s, v) {
@@ -519,7 +535,6 @@ fn row_fields(schema: Option<&Schema>, value: &Value) -> Option<(FieldValues, Ve
             }
         }
         Value::Map(entries) => {
-            let _ = schema;
             for (k, v) in entries {
                 let name = value_text(None, k)?;
                 put(&name, None, v);
@@ -563,12 +578,12 @@ fn plan(config: &RedisSinkConfig, record: &ConnectRecord) -> Result<Op, SinkErro
     match config.command {
         Command::Hset => {
             let key = redis_key(config, record, Some((schema, value)), false)?;
-            let (set, del) = row_fields(schema, value).ok_or_else(not_a_row)?;
+            let (set, del) = row_fields(value).ok_or_else(not_a_row)?;
             Ok(Op::Hset { key, set, del })
         }
         Command::Xadd => {
             let key = redis_key(config, record, Some((schema, value)), true)?;
-            let (fields, _) = row_fields(schema, value).ok_or_else(not_a_row)?;
+            let (fields, _) = row_fields(value).ok_or_else(not_a_row)?;
             if fields.is_empty() {
                 return Ok(Op::Skip);
             }

@@ -361,3 +361,26 @@ async fn redis_going_away_is_transient() {
         err.message
     );
 }
+
+#[tokio::test]
+async fn jsonset_without_redisjson_fails_before_anything_is_written() {
+    let redis = Redis::start().await.unwrap();
+    let mut c = redis.connect().await.unwrap();
+    let mut w = writer(
+        &redis.url(),
+        &[("redis.command", "JSONSET"), ("redis.key", "o")],
+    );
+    let err = w
+        .write("j", &[record(0, 1, Some(row(1, None)))], &pos(1))
+        .await
+        .unwrap_err();
+    // This redis-server has no RedisJSON module: the transaction is discarded at queue time.
+    assert_eq!(err.kind, SinkErrorKind::Fatal, "{}", err.message);
+    assert!(
+        err.message.contains("nothing was written"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("RedisJSON"), "{}", err.message);
+    assert!(hgetall(&mut c, &offsets_key("j")).await.is_empty());
+}
