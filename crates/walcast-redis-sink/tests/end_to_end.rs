@@ -517,3 +517,86 @@ async fn redis_killed_mid_stream_is_retried_without_loss_or_duplicates() -> Resu
     assert!(entries.iter().all(|(_, f)| f["customer_name"] == "Ada"));
     Ok(())
 }
+
+/// Bad data in Redis fails only its record: a sink key holding a string (HSET would hit
+/// WRONGTYPE) and a customer key holding a string (the lookup's HGETALL would) each send their
+/// record to the dead letter queue, with the reason; the others are written.
+#[tokio::test]
+async fn wrong_types_in_redis_send_their_records_to_the_dlq() -> Result<()> {
+    let tansu = Tansu::start().await?;
+    let redis = Redis::start().await?;
+    let mut r = redis.connect().await?;
+    for (k, v) in [("order:2", "a string"), ("customer:BAD", "a string")] {
+        let _: () = redis::cmd("SET").arg(k).arg(v).query_async(&mut r).await?;
+    }
+    let _: () = redis::cmd("HSET")
+        .arg("customer:C1")
+        .arg(&["name", "Ada"])
+        .query_async(&mut r)
+        .await?;
+    let client = connect(&[tansu.bootstrap()], "redis-sink-test", STEP).await?;
+    ensure_topic(&client, "rows", 1, 1, STEP).await?;
+    let mut s = RecordSender::new(client);
+    for (id, customer) in [(1, "C1"), (2, "C1"), (3, "BAD"), (4, "C1")] {
+        let v = format!(r#"{{"id":{id},"customer_id":"{customer}"}}"#).into_bytes();
+        s.send_to(
+            "rows",
+            0,
+            Some(id.to_string().into_bytes()),
+            Some(v),
+            BTreeMap::new(),
+            0,
+        )
+        .await?;
+    }
+    let url = redis.url();
+    let config = [
+        ("topics", "rows"),
+        ("redis.uri", url.as_str()),
+        ("redis.command", "HSET"),
+        ("redis.key", "order:${id}"),
+        ("errors.tolerance", "all"),
+        ("errors.deadletterqueue.topic.name", "rows-dlq"),
+        ("errors.deadletterqueue.topic.replication.factor", "1"),
+        ("errors.deadletterqueue.context.headers.enable", "true"),
+        ("transforms", "customer"),
+        ("transforms.customer.type", "RedisLookup"),
+        ("transforms.customer.redis.url", url.as_str()),
+        ("transforms.customer.key", "customer:${customer_id}"),
+        ("transforms.customer.fields", "name"),
+    ];
+    let run = start("rows-cache", &tansu, &config, false);
+    eventually(STEP, "position 4 stored", || {
+        let mut r = r.clone();
+        async move {
+            let p = hgetall(&mut r, &offsets_key("rows-cache")).await;
+            (p.get("rows/0").map(String::as_str) == Some("4")).then_some(())
+        }
+    })
+    .await?;
+    run.stop().await;
+    assert_eq!(hgetall(&mut r, "order:1").await["name"], "Ada");
+    assert_eq!(hgetall(&mut r, "order:4").await["name"], "Ada");
+    let untouched: String = redis::cmd("GET").arg("order:2").query_async(&mut r).await?;
+    assert_eq!(untouched, "a string");
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("order:3")
+        .query_async(&mut r)
+        .await?;
+    assert_eq!(exists, 0);
+
+    let dlq = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "rows-dlq").await?;
+    // The transform failure is dead-lettered when the batch is transformed, the write failure
+    // when the batch is retried record by record: look them up by key.
+    let mut keys: Vec<&[u8]> = dlq.iter().filter_map(|d| d.key.as_deref()).collect();
+    keys.sort();
+    assert_eq!(keys, [&b"2"[..], &b"3"[..]]);
+    let header = |key: &[u8], k: &str| {
+        let d = dlq.iter().find(|d| d.key.as_deref() == Some(key)).unwrap();
+        String::from_utf8(d.headers.get(k).cloned().unwrap_or_default()).unwrap()
+    };
+    assert!(header(b"2", "__connect.errors.exception.message").contains("WRONGTYPE"));
+    assert!(header(b"3", "__connect.errors.exception.message").contains("WRONGTYPE"));
+    assert_eq!(header(b"3", "__connect.errors.stage"), "TRANSFORMATION");
+    Ok(())
+}
