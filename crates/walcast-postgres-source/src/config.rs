@@ -110,6 +110,12 @@ pub struct SourceConfig {
     pub password: Option<String>,
     pub dbname: String,
     pub sslmode: String,
+    /// `database.sslrootcert`, `database.sslcert`, `database.sslkey` (PEM paths) and
+    /// `database.sslpassword`, Debezium's names for libpq's TLS files.
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+    pub sslpassword: Option<String>,
     /// `topic.prefix` (or the legacy `database.server.name`).
     pub topic_prefix: String,
     pub slot_name: String,
@@ -443,6 +449,10 @@ impl SourceConfig {
             password: get(p, "database.password").map(str::to_string),
             dbname,
             sslmode,
+            sslrootcert: get(p, "database.sslrootcert").map(str::to_string),
+            sslcert: get(p, "database.sslcert").map(str::to_string),
+            sslkey: get(p, "database.sslkey").map(str::to_string),
+            sslpassword: get(p, "database.sslpassword").map(str::to_string),
             topic_prefix,
             slot_name,
             slot_drop_on_stop: parse_bool(p, "slot.drop.on.stop", false, &mut issues),
@@ -571,6 +581,34 @@ pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
         false,
         Some("prefer"),
         "disable, allow, prefer, require, verify-ca or verify-full.",
+    ),
+    key(
+        "database.sslrootcert",
+        "STRING",
+        false,
+        None,
+        "PEM file of the CA certificate(s) the server's certificate must chain to (verify-ca, verify-full): a private CA or e.g. RDS's global-bundle.pem; `system` for the system roots.",
+    ),
+    key(
+        "database.sslcert",
+        "STRING",
+        false,
+        None,
+        "PEM client certificate, for pg_hba.conf `cert` or `clientcert=verify-*`.",
+    ),
+    key(
+        "database.sslkey",
+        "STRING",
+        false,
+        None,
+        "PEM private key of database.sslcert (unencrypted PKCS#8, PKCS#1 or SEC1).",
+    ),
+    key(
+        "database.sslpassword",
+        "PASSWORD",
+        false,
+        None,
+        "Password of an encrypted database.sslkey. walcast cannot decrypt keys: it refuses an encrypted key with the openssl command that decrypts it.",
     ),
     key(
         "topic.prefix",

@@ -191,6 +191,10 @@ fn pg_config(cfg: &SourceConfig) -> Result<PgConnectConfig, SourceError> {
     if let Some(p) = &cfg.password {
         c = c.with_password(p);
     }
+    c.sslrootcert = cfg.sslrootcert.as_ref().map(Into::into);
+    c.sslcert = cfg.sslcert.as_ref().map(Into::into);
+    c.sslkey = cfg.sslkey.as_ref().map(Into::into);
+    c.sslpassword = cfg.sslpassword.clone();
     c.application_name = "walcast".into();
     Ok(c)
 }
