@@ -610,12 +610,14 @@ pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
         None,
         "Password of an encrypted database.sslkey. walcast cannot decrypt keys: it refuses an encrypted key with the openssl command that decrypts it.",
     ),
+    // Not marked required: the legacy `database.server.name` stands in for it, and the
+    // connector's own check reports a config with neither.
     key(
         "topic.prefix",
         "STRING",
-        true,
+        false,
         None,
-        "Prefix of every topic name: <topic.prefix>.<schema>.<table>.",
+        "Prefix of every topic name: <topic.prefix>.<schema>.<table>. Required unless the legacy database.server.name is given.",
     ),
     key(
         "plugin.name",
