@@ -103,6 +103,7 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
     while let Some(d) = dir {
         let candidate = d.join(name);
         if candidate.is_file() {
+            check_fresh(&candidate)?;
             return Ok(candidate);
         }
         dir = d.parent().map(Path::to_path_buf);
@@ -111,6 +112,37 @@ pub fn workspace_bin(name: &str) -> Result<PathBuf> {
         "binary {name} not found near {}: run `cargo build --bin {name}` first",
         exe.display()
     )
+}
+
+/// Fails when a source file of the workspace's crates is newer than `bin`, so an end-to-end
+/// test never runs a stale binary (cargo does not rebuild binaries for `cargo test -p tests`).
+fn check_fresh(bin: &Path) -> Result<()> {
+    let built = std::fs::metadata(bin)?.modified()?;
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut stack = vec![crates];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name();
+            if path.is_dir() {
+                if name != "tests" && name != "examples" && name != "benches" {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|x| x == "rs" || x == "toml")
+                && e.metadata().and_then(|m| m.modified()).is_ok_and(|m| m > built)
+            {
+                bail!(
+                    "{} is older than {}: run `cargo build --workspace` first (make test does)",
+                    bin.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: Duration) -> Result<()> {
