@@ -26,7 +26,7 @@ use walcast_connect_api::{
 };
 
 use crate::unknown_keys;
-use crate::util::struct_basics;
+use crate::util::{struct_basics, SchemaCache};
 
 pub(crate) const KEYS: &[ConfigKeyDef] = &[
     ConfigKeyDef {
@@ -166,7 +166,7 @@ struct ExtractNewRecordState {
     add_headers: Vec<FieldRef>,
     route_by_field: Option<String>,
     /// The last (row schema, envelope schema) and the output schema made from them.
-    cache: Option<(SchemaRef, SchemaRef, SchemaRef)>,
+    cache: SchemaCache,
 }
 
 pub(crate) fn build(own: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
@@ -219,7 +219,7 @@ pub(crate) fn build(own: &ConnectorConfig) -> Result<Box<dyn Transformation>, Ve
         add_fields,
         add_headers,
         route_by_field: values.opt_string("route.by.field"),
-        cache: None,
+        cache: SchemaCache::default(),
     }))
 }
 
@@ -238,12 +238,8 @@ impl ExtractNewRecordState {
         row_schema: &SchemaRef,
         envelope: &Struct,
     ) -> Result<SchemaRef, TransformError> {
-        if let Some((r, e, out)) = &self.cache {
-            if (Arc::ptr_eq(r, row_schema) || **r == **row_schema)
-                && (Arc::ptr_eq(e, &envelope.schema) || **e == *envelope.schema)
-            {
-                return Ok(Arc::clone(out));
-            }
+        if let Some(hit) = self.cache.get(&[row_schema, &envelope.schema]) {
+            return Ok(hit);
         }
         let mut s = struct_basics(row_schema);
         s.fields = row_schema.fields.clone();
@@ -270,11 +266,8 @@ impl ExtractNewRecordState {
             push(&f.name, schema)?;
         }
         let s = Arc::new(s);
-        self.cache = Some((
-            Arc::clone(row_schema),
-            Arc::clone(&envelope.schema),
-            Arc::clone(&s),
-        ));
+        self.cache
+            .put(&[row_schema, &envelope.schema], Arc::clone(&s));
         Ok(s)
     }
 }
@@ -316,7 +309,7 @@ impl Transformation for ExtractNewRecordState {
         if !is_envelope(record.value_schema.as_ref(), &record.value) {
             return Ok(Some(record));
         }
-        let Value::Struct(envelope) = std::mem::replace(&mut record.value, Value::Null) else {
+        let Value::Struct(mut envelope) = std::mem::replace(&mut record.value, Value::Null) else {
             return Ok(Some(record));
         };
         for h in &self.add_headers {
@@ -328,37 +321,47 @@ impl Transformation for ExtractNewRecordState {
             });
         }
         let op = envelope.get("op").and_then(Value::as_str).unwrap_or("");
-        let after = envelope.get("after").filter(|v| !v.is_null());
-        let (row, deleted) = match after {
-            Some(row) if op != "d" => (row, "false"),
-            _ => match self.deletes {
+        let has = |name: &str| envelope.get(name).is_some_and(|v| !v.is_null());
+        let (row_field, deleted) = if op != "d" && has("after") {
+            ("after", "false")
+        } else {
+            match self.deletes {
                 Deletes::Drop => return Ok(None),
-                Deletes::ToTombstone => {
+                Deletes::Rewrite if has("before") => ("before", "true"),
+                Deletes::ToTombstone | Deletes::Rewrite => {
                     record.value_schema = None;
                     return Ok(Some(record));
                 }
-                Deletes::Rewrite => match envelope.get("before").filter(|v| !v.is_null()) {
-                    Some(before) => (before, "true"),
-                    None => {
-                        record.value_schema = None;
-                        return Ok(Some(record));
-                    }
-                },
-            },
+            }
         };
-        let Value::Struct(row) = row else {
-            return Err(TransformError::new(
-                "the change event's before/after is not a struct",
-            ));
+        let Some(Value::Struct(row)) = envelope.get(row_field) else {
+            return Err(TransformError::new(format!(
+                "the change event's {row_field} is not a struct"
+            )));
         };
         let schema = self.row_schema(&row.schema, &envelope)?;
-        let mut values = row.values.clone();
+        let extra: Vec<Value> = self
+            .add_fields
+            .iter()
+            .map(|f| f.lookup(&envelope).map(|(_, v)| v).unwrap_or(Value::Null))
+            .collect();
+        // Move the row out of the envelope instead of copying its values.
+        let mut values = match envelope.schema.field(row_field) {
+            Some((i, _)) => match envelope
+                .values
+                .get_mut(i)
+                .map(|v| std::mem::replace(v, Value::Null))
+            {
+                Some(Value::Struct(row)) => row.values,
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        values.reserve(extra.len() + 1);
         if self.deletes == Deletes::Rewrite {
             values.push(Value::String(deleted.to_string()));
         }
-        for f in &self.add_fields {
-            values.push(f.lookup(&envelope).map(|(_, v)| v).unwrap_or(Value::Null));
-        }
+        values.extend(extra);
         let out = Struct {
             schema: Arc::clone(&schema),
             values,

@@ -16,7 +16,7 @@ use walcast_connect_api::{
 };
 
 use crate::unknown_keys;
-use crate::util::{kind, map_put, require_map, struct_basics, Target};
+use crate::util::{kind, map_put, require_map, struct_basics, SchemaCache, Target};
 
 pub(crate) const KEYS: &[ConfigKeyDef] = &[
     ConfigKeyDef {
@@ -88,7 +88,7 @@ struct InsertField {
     timestamp: Option<Spec>,
     static_field: Option<Spec>,
     static_value: Option<String>,
-    cache: Option<(SchemaRef, SchemaRef)>,
+    cache: SchemaCache,
 }
 
 pub(crate) fn build(
@@ -112,7 +112,7 @@ pub(crate) fn build(
         timestamp: spec("timestamp.field"),
         static_field: spec("static.field"),
         static_value: values.get("static.value").map(str::to_string),
-        cache: None,
+        cache: SchemaCache::default(),
     };
     let names: Vec<&str> = [
         &t.topic,
@@ -149,10 +149,8 @@ fn field_schema(kind: SchemaType, optional: bool) -> Schema {
 
 impl InsertField {
     fn updated_schema(&mut self, schema: &SchemaRef) -> Result<SchemaRef, TransformError> {
-        if let Some((from, to)) = &self.cache {
-            if Arc::ptr_eq(from, schema) || **from == **schema {
-                return Ok(Arc::clone(to));
-            }
+        if let Some(hit) = self.cache.get(&[schema]) {
+            return Ok(hit);
         }
         let mut s = struct_basics(schema);
         s.fields = schema.fields.clone();
@@ -180,7 +178,7 @@ impl InsertField {
         add(&self.timestamp, ts)?;
         add(&self.static_field, field_schema(SchemaType::String, true))?;
         let s = Arc::new(s);
-        self.cache = Some((Arc::clone(schema), Arc::clone(&s)));
+        self.cache.put(&[schema], Arc::clone(&s));
         Ok(s)
     }
 

@@ -17,7 +17,7 @@ use walcast_connect_api::{
 };
 
 use crate::unknown_keys;
-use crate::util::{require_map, require_struct, struct_basics, Target};
+use crate::util::{require_map, require_struct, struct_basics, SchemaCache, Target};
 
 const PURPOSE: &str = "field replacement";
 
@@ -64,8 +64,8 @@ struct ReplaceField {
     exclude: Vec<String>,
     include: Vec<String>,
     renames: HashMap<String, String>,
-    /// The last input schema and the schema made from it (Connect keeps an LRU cache).
-    cache: Option<(SchemaRef, SchemaRef)>,
+    /// The output schema per input schema, with the input position of each output field.
+    cache: SchemaCache<(SchemaRef, Arc<[usize]>)>,
 }
 
 pub(crate) fn build(
@@ -115,7 +115,7 @@ pub(crate) fn build(
         exclude,
         include,
         renames,
-        cache: None,
+        cache: SchemaCache::default(),
     }))
 }
 
@@ -129,24 +129,24 @@ impl ReplaceField {
         self.renames.get(name).map(String::as_str).unwrap_or(name)
     }
 
-    fn updated_schema(&mut self, schema: &SchemaRef) -> SchemaRef {
-        if let Some((from, to)) = &self.cache {
-            if Arc::ptr_eq(from, schema) || **from == **schema {
-                return Arc::clone(to);
-            }
+    fn updated_schema(&mut self, schema: &SchemaRef) -> (SchemaRef, Arc<[usize]>) {
+        if let Some(hit) = self.cache.get(&[schema]) {
+            return hit;
         }
         let mut s = struct_basics(schema);
-        for f in &schema.fields {
+        let mut sources = Vec::new();
+        for (i, f) in schema.fields.iter().enumerate() {
             if self.keep(&f.name) {
                 s.fields.push(Field {
                     name: self.renamed(&f.name).to_string(),
                     schema: Arc::clone(&f.schema),
                 });
+                sources.push(i);
             }
         }
-        let s = Arc::new(s);
-        self.cache = Some((Arc::clone(schema), Arc::clone(&s)));
-        s
+        let out = (Arc::new(s), Arc::from(sources));
+        self.cache.put(&[schema], out.clone());
+        out
     }
 }
 
@@ -175,22 +175,15 @@ impl Transformation for ReplaceField {
             }
             Some(schema) => {
                 let old = require_struct(value, t, PURPOSE)?;
-                let new_schema = self.updated_schema(&old.schema);
-                let mut by_name: HashMap<&str, Value> = HashMap::with_capacity(old.values.len());
-                for (f, v) in old.schema.fields.iter().zip(old.values) {
-                    by_name.insert(f.name.as_str(), v);
-                }
-                let reverse: HashMap<&str, &str> = self
-                    .renames
+                let (new_schema, sources) = self.updated_schema(&old.schema);
+                let mut old_values = old.values;
+                let values = sources
                     .iter()
-                    .map(|(a, b)| (b.as_str(), a.as_str()))
-                    .collect();
-                let values = new_schema
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let orig = reverse.get(f.name.as_str()).copied().unwrap_or(&f.name);
-                        by_name.remove(orig).unwrap_or(Value::Null)
+                    .map(|&i| {
+                        old_values
+                            .get_mut(i)
+                            .map(|v| std::mem::replace(v, Value::Null))
+                            .unwrap_or(Value::Null)
                     })
                     .collect();
                 drop(schema);

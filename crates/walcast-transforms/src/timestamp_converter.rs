@@ -14,13 +14,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use walcast_connect_api::config::{ConfigKeyDef, ConfigValues};
-use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::data::{logical, Field, Schema, SchemaType, Struct, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, Importance, TransformError, Transformation,
 };
 
 use crate::unknown_keys;
-use crate::util::{kind, map_index, require_map, require_struct, struct_basics, Target};
+use crate::util::{
+    kind, map_index, require_map, require_struct, struct_basics, SchemaCache, Target,
+};
 
 const PURPOSE: &str = "converting timestamp formats";
 const MS_PER_DAY: i64 = 86_400_000;
@@ -90,7 +92,7 @@ struct TimestampConverter {
     format: Option<Pattern>,
     precision: Precision,
     replace_null_with_default: bool,
-    cache: Option<(SchemaRef, SchemaRef)>,
+    cache: SchemaCache,
 }
 
 pub(crate) fn build(
@@ -149,7 +151,7 @@ pub(crate) fn build(
         format,
         precision,
         replace_null_with_default: values.bool("replace.null.with.default"),
-        cache: None,
+        cache: SchemaCache::default(),
     }))
 }
 
@@ -314,17 +316,15 @@ impl Transformation for TimestampConverter {
                     )));
                 };
                 let from = repr_of_schema(&f.schema)?;
-                let new_schema = match &self.cache {
-                    Some((a, b)) if Arc::ptr_eq(a, &old.schema) || **a == *old.schema => {
-                        Arc::clone(b)
-                    }
-                    _ => {
+                let new_schema = match self.cache.get(&[&old.schema]) {
+                    Some(hit) => hit,
+                    None => {
                         let mut s = struct_basics(&old.schema);
                         s.fields = old.schema.fields.clone();
                         s.fields[idx] =
                             Field::new(field.clone(), schema_of(self.to, f.schema.optional));
                         let s = Arc::new(s);
-                        self.cache = Some((Arc::clone(&old.schema), Arc::clone(&s)));
+                        self.cache.put(&[&old.schema], Arc::clone(&s));
                         s
                     }
                 };

@@ -1,6 +1,8 @@
 //! Pieces the transforms share: which half of a record they work on, and Connect's
 //! `requireStruct`/`requireMap` and `SchemaUtil.copySchemaBasics`.
 
+use std::sync::Arc;
+
 use walcast_connect_api::data::{Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{ConnectRecord, TransformError};
 
@@ -127,5 +129,48 @@ pub(crate) fn map_put(map: &mut Vec<(Value, Value)>, key: &str, value: Value) {
     match map_index(map, key) {
         Some(i) => map[i].1 = value,
         None => map.push((Value::String(key.to_string()), value)),
+    }
+}
+
+/// How many input schemas a transform remembers the output schema of (Connect keeps an LRU of
+/// 16 per transform). A multi-table topic or a regex-subscribed sink alternates between several.
+const SCHEMA_CACHE_SIZE: usize = 16;
+
+/// Output schemas by the input schema(s) they were made from, most recent last. Lookups compare
+/// pointers first (records read by `walcast-json` share one `Arc` per schema) and fall back to
+/// equality.
+#[derive(Debug)]
+pub(crate) struct SchemaCache<V = SchemaRef> {
+    entries: Vec<(Vec<SchemaRef>, V)>,
+}
+
+impl<V> Default for SchemaCache<V> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<V: Clone> SchemaCache<V> {
+    pub(crate) fn get(&mut self, key: &[&SchemaRef]) -> Option<V> {
+        let same = |a: &SchemaRef, b: &SchemaRef| Arc::ptr_eq(a, b) || **a == **b;
+        let i = self.entries.iter().rposition(|(k, _)| {
+            k.len() == key.len() && k.iter().zip(key).all(|(a, b)| same(a, b))
+        })?;
+        let hit = self.entries[i].1.clone();
+        if i + 1 != self.entries.len() {
+            let e = self.entries.remove(i);
+            self.entries.push(e);
+        }
+        Some(hit)
+    }
+
+    pub(crate) fn put(&mut self, key: &[&SchemaRef], value: V) {
+        if self.entries.len() >= SCHEMA_CACHE_SIZE {
+            self.entries.remove(0);
+        }
+        self.entries
+            .push((key.iter().map(|k| Arc::clone(k)).collect(), value));
     }
 }
