@@ -409,6 +409,59 @@ fn unknown_class(prefix: &str, class: &str, known: &[&'static str], what: &str) 
     )
 }
 
+/// Each transform and predicate class walcast has, by its full name, with the keys it reads
+/// (besides `type`, `predicate` and `negate`), for the configuration docs
+/// (`config::docs_markdown`) and the REST API.
+pub fn config_defs() -> Vec<(&'static str, &'static [ConfigKeyDef])> {
+    vec![
+        (
+            "io.debezium.transforms.ExtractNewRecordState",
+            extract_new_record_state::KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.ReplaceField$Value",
+            replace_field::KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.ReplaceField$Key",
+            replace_field::KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.RegexRouter",
+            regex_router::KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.InsertField$Value",
+            insert_field::KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.InsertField$Key",
+            insert_field::KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+            timestamp_converter::KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.TimestampConverter$Key",
+            timestamp_converter::KEYS,
+        ),
+        ("walcast.transforms.RedisLookup", redis_lookup::KEYS),
+        (
+            "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+            predicates::TOPIC_NAME_MATCHES_KEYS,
+        ),
+        (
+            "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone",
+            &[],
+        ),
+        (
+            "org.apache.kafka.connect.transforms.predicates.HasHeaderKey",
+            predicates::HAS_HEADER_KEY_KEYS,
+        ),
+    ]
+}
+
 /// Every problem of the config's transform chain (empty when it builds).
 pub fn validate(config: &ConnectorConfig) -> Vec<ConfigIssue> {
     TransformChain::from_config(config)
@@ -426,6 +479,24 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn every_class_is_documented() {
+        let defs = config_defs();
+        for class in TRANSFORM_CLASSES.iter().chain(PREDICATE_CLASSES) {
+            let documented = defs
+                .iter()
+                .any(|(c, _)| c == class || c.rsplit('.').next() == Some(class));
+            assert!(documented, "{class} has no entry in config_defs()");
+        }
+        for (class, keys) in defs {
+            assert!(
+                TRANSFORM_CLASSES.contains(&class) || PREDICATE_CLASSES.contains(&class),
+                "{class}"
+            );
+            assert!(keys.iter().all(|k| !k.doc.is_empty()), "{class}");
+        }
     }
 
     #[test]
