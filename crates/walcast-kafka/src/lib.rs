@@ -36,7 +36,10 @@ pub mod reader;
 pub mod sender;
 pub mod watermark;
 
-pub use admin::{connect, ensure_topic, list_topics, topic_partitions, TopicInfo};
+pub use admin::{
+    connect, connect_secure, ensure_topic, list_topics, topic_partitions, KafkaSecurity,
+    SecurityProtocol, TopicInfo,
+};
 pub use error::{ErrorClass, KafkaError};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Compression, Producer, ProducerConfig};
