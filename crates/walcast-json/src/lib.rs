@@ -143,6 +143,37 @@ fn cached_schema(text: &str) -> Result<SchemaRef, JsonError> {
     Ok(schema)
 }
 
+/// The fast path for the envelope exactly as JsonConverter and walcast's source write it,
+/// `{"schema":<S>,"payload":<P>}` with no whitespace, when `<S>` is a schema this thread has
+/// already read: the schema text is compared byte for byte instead of being scanned as JSON,
+/// and only `<P>` is parsed. Since `<S>` was valid JSON when it was cached, the bytes are a
+/// valid two-member envelope exactly when `<P>` parses as one JSON value. `None` sends the
+/// bytes to the general path (which also produces the precise errors).
+fn read_compact(bytes: &[u8]) -> Option<Result<(Option<SchemaRef>, Value), JsonError>> {
+    const HEAD: &[u8] = b"{\"schema\":";
+    const MID: &[u8] = b",\"payload\":";
+    let rest = bytes.strip_prefix(HEAD)?;
+    let (schema, after_schema) = if let Some(after) = rest.strip_prefix(b"null") {
+        (None, after)
+    } else {
+        SCHEMAS.with(|c| {
+            let c = c.borrow();
+            c.iter().rev().find_map(|(text, schema)| {
+                let after = rest.strip_prefix(text.as_bytes())?;
+                after
+                    .starts_with(MID)
+                    .then(|| (Some(Arc::clone(schema)), after))
+            })
+        })?
+    };
+    let payload = after_schema
+        .strip_prefix(MID)?
+        .trim_ascii_end()
+        .strip_suffix(b"}")?;
+    let json: Json = serde_json::from_slice(payload).ok()?;
+    Some(to_connect(schema.as_ref(), &json, &Path::Root("payload")).map(|value| (schema, value)))
+}
+
 /// Read a record key or value as Connect's JsonConverter does. `None` or empty bytes are a
 /// null (a tombstone value): `(None, Value::Null)`.
 pub fn read(
@@ -158,6 +189,9 @@ pub fn read(
             serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))?;
         let value = to_connect(None, &json, &Path::Root("payload"))?;
         return Ok((None, value));
+    }
+    if let Some(read) = read_compact(bytes) {
+        return read;
     }
     // The envelope's members are kept as raw text: the schema text is the key of the schema
     // cache (records of one table repeat it byte for byte), and is parsed only on a miss.
