@@ -852,6 +852,20 @@ mod tests {
             &v.as_struct().unwrap().schema
         ));
         assert_eq!(v.get("id"), Some(&Value::Int32(2)));
+        // The compact fast path (schema already cached) agrees with the general one, also
+        // on what is not an envelope.
+        let extra = format!("{{\"schema\":{schema},\"payload\":{{\"id\":3}},\"x\":1}}");
+        assert_eq!(
+            read(Some(extra.as_bytes()), true).unwrap_err(),
+            JsonError::MissingEnvelope
+        );
+        let spaced = format!("{{ \"schema\": {schema}, \"payload\": {{\"id\":2}} }}");
+        assert_eq!(read(Some(spaced.as_bytes()), true).unwrap().1, v);
+        let bad = env(schema, r#"{"id":"2"}"#);
+        assert_eq!(
+            read(Some(&bad), true).unwrap_err().to_string(),
+            "payload.id: expected int32 (an integer in range), found a string"
+        );
         // A duplicated member is not an envelope; broken JSON inside one is a syntax error.
         let dup = br#"{"schema":null,"payload":1,"payload":2}"#;
         assert_eq!(
