@@ -179,7 +179,9 @@ fn init_tracing() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        // Values resolved from config providers never reach the log, even when a connector
+        // puts one in a message.
+        .with_writer(|| walcast_connect::redact::ScrubbingWriter(std::io::stderr()));
     if json {
         builder.json().init();
     } else {
