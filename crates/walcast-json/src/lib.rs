@@ -24,6 +24,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+mod seed;
+
 use base64::Engine;
 use serde_json::value::RawValue;
 use serde_json::{Map as JsonMap, Number, Value as Json};
@@ -170,8 +172,11 @@ fn read_compact(bytes: &[u8]) -> Option<Result<(Option<SchemaRef>, Value), JsonE
         .strip_prefix(MID)?
         .trim_ascii_end()
         .strip_suffix(b"}")?;
-    let json: Json = serde_json::from_slice(payload).ok()?;
-    Some(to_connect(schema.as_ref(), &json, &Path::Root("payload")).map(|value| (schema, value)))
+    match seed::read_payload(schema.as_ref(), payload) {
+        // Not one JSON value: let the general path say what the bytes are.
+        Err(JsonError::Syntax(_)) => None,
+        read => Some(read.map(|value| (schema, value))),
+    }
 }
 
 /// Read a record key or value as Connect's JsonConverter does. `None` or empty bytes are a
@@ -185,10 +190,7 @@ pub fn read(
         Some(b) => b,
     };
     if !schemas_enable {
-        let json: Json =
-            serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))?;
-        let value = to_connect(None, &json, &Path::Root("payload"))?;
-        return Ok((None, value));
+        return Ok((None, seed::read_payload(None, bytes)?));
     }
     if let Some(read) = read_compact(bytes) {
         return read;
@@ -216,10 +218,7 @@ pub fn read(
         "null" => None,
         text => Some(cached_schema(text)?),
     };
-    let payload: Json =
-        serde_json::from_str(payload_raw.get()).map_err(|e| JsonError::Syntax(e.to_string()))?;
-    let payload = &payload;
-    let value = to_connect(schema.as_ref(), payload, &Path::Root("payload"))?;
+    let value = seed::read_payload(schema.as_ref(), payload_raw.get().as_bytes())?;
     Ok((schema, value))
 }
 
@@ -839,6 +838,39 @@ mod tests {
 
     fn env(schema: &str, payload: &str) -> Vec<u8> {
         format!("{{\"schema\":{schema},\"payload\":{payload}}}").into_bytes()
+    }
+
+    /// The payload read straight from bytes (`seed`) gives what converting a parsed JSON tree
+    /// (`to_connect`) gives: same values, same errors.
+    fn same_as_tree(schema: &str, payload: &str) {
+        let bytes = env(schema, payload);
+        let direct = read(Some(&bytes), true);
+        let tree = (|| {
+            let s = schema_from_json(&serde_json::from_str(schema).unwrap())?;
+            let json: Json =
+                serde_json::from_str(payload).map_err(|e| JsonError::Syntax(e.to_string()))?;
+            to_connect(Some(&Arc::new(s)), &json, &Path::Root("payload"))
+        })();
+        match (direct, tree) {
+            // Compared as text: NaN is not equal to itself.
+            (Ok((_, a)), Ok(b)) => {
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{schema} {payload}")
+            }
+            // Positions in syntax errors differ (envelope vs bare payload).
+            (Err(JsonError::Syntax(_)), Err(JsonError::Syntax(_))) => {}
+            (Err(a), Err(b)) => assert_eq!(a, b, "{schema} {payload}"),
+            (a, b) => panic!("{schema} {payload}: direct {a:?} vs tree {b:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn direct_read_matches_tree_conversion(
+            schema in r#"\{"type":"(int8|int16|int32|int64|float|double|boolean|string|bytes)"(,"optional":(true|false))?(,"name":"org\.apache\.kafka\.connect\.data\.Decimal","parameters":\{"scale":"[0-3]"\})?\}|\{"type":"(array|map|struct)","optional":(true|false),"items":\{"type":"int16"\},"keys":\{"type":"(string|int8)"\},"values":\{"type":"bytes","optional":true\},"fields":\[\{"type":"int32","field":"a"\}\]\}"#,
+            payload in r#"null|true|-?[0-9]{1,21}(\.[0-9]{1,4})?|"(AQ==|NaN|x|-Infinity)"|\[\]|\[1,300\]|\[\["a","AQ=="\],\[1,null\]\]|\[\[1\]\]|\{"a":(1|null|"b")\}|\{\}"#,
+        ) {
+            same_as_tree(&schema, &payload);
+        }
     }
 
     #[test]
