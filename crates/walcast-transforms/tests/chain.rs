@@ -314,3 +314,24 @@ fn config_issues_name_full_keys() {
     ]));
     assert_eq!(issues[0].key, "transforms.t.target.type", "{issues:?}");
 }
+
+#[tokio::test]
+async fn a_chain_runs_on_a_spawned_task() {
+    // The sink runs chains inside spawned tasks: the chain and its batch future must be Send.
+    let mut chain = TransformChain::from_config(&cfg(&[
+        ("transforms", "r"),
+        ("transforms.r.type", "RegexRouter"),
+        ("transforms.r.regex", "(.*)"),
+        ("transforms.r.replacement", "x.$1"),
+    ]))
+    .expect("valid chain");
+    let outcomes = tokio::spawn(async move {
+        chain
+            .apply_batch(vec![record("t", None, Value::Null)])
+            .await
+    })
+    .await
+    .expect("task")
+    .expect("batch");
+    assert_eq!(kept(&outcomes[0]).topic, "x.t");
+}
