@@ -111,10 +111,8 @@ type Built<T> = Result<T, Vec<ConfigIssue>>;
 ///
 /// Adding a transform: one arm here, returning `Result<Box<dyn Transformation>,
 /// Vec<ConfigIssue>>` with issues keyed by the local key (`key`, not
-/// `transforms.lookup.key`; the chain adds the prefix), and its name in `TRANSFORM_CLASSES`.
-/// RedisLookup (helper "redis", `src/redis_lookup.rs`, declared with `mod redis_lookup;` above)
-/// goes in as:
-/// `"walcast.transforms.RedisLookup" | "RedisLookup" => redis_lookup::build(own),`
+/// `transforms.lookup.key`; the chain adds the prefix), its names in `TRANSFORM_CLASSES` and
+/// its keys in [`config_defs`], as `RedisLookup` (`src/redis_lookup.rs`) is.
 fn build(class: &str, own: &ConnectorConfig) -> Option<Built<Box<dyn Transformation>>> {
     use util::Target::{Key, Value};
     Some(match class {
