@@ -176,6 +176,44 @@ impl Worker {
         Ok(body)
     }
 
+    /// The value of a source metric for a connector in `/metrics`, if present.
+    pub async fn metric(&self, name: &str, connector: &str) -> Result<Option<f64>> {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let label = format!("connector=\"{connector}\"");
+        Ok(text
+            .lines()
+            .filter(|l| {
+                l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(&label)
+            })
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok()))
+    }
+
+    /// Waits until the connector's source task streams from its slot: its snapshot (if any) is
+    /// done and acknowledged (`walcast_source_streaming` is 1). The slot being active is not
+    /// enough: it is active while the snapshot is still reading too.
+    pub async fn wait_streaming(&self, connector: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.metric("walcast_source_streaming", connector).await? == Some(1.0) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let (_, status) = self.get(&format!("/connectors/{connector}/status")).await?;
+                bail!(
+                    "connector {connector} not streaming within {timeout:?}; status {status}\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Wait until the connector and its task report `state` (for FAILED, the task).
     pub async fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;
@@ -245,8 +283,8 @@ pub async fn slot_confirmed_lsn(client: &tokio_postgres::Client, slot: &str) -> 
     Ok(s.as_deref().map(parse_lsn).transpose()?.unwrap_or(0))
 }
 
-/// Waits until `slot` is streaming to a client (so changes written now are streamed, not
-/// snapshotted).
+/// Waits until `slot` is in use by a client. For a walcast connector, this is already true while
+/// its snapshot reads; use [`Worker::wait_streaming`] to know changes written now are streamed.
 pub async fn wait_slot_active(pg: &Postgres, slot: &str, timeout: Duration) -> Result<()> {
     let client = pg.connect().await?;
     walcast_testkit::eventually(timeout, &format!("slot {slot} active"), || async {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{merge_properties, pg_connector_config, wait_slot_active, Worker};
+use walcast_tests::{merge_properties, pg_connector_config, Worker};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -130,7 +130,9 @@ async fn run_fixture(dir: &Path) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The slot must be streaming before the changes are written.
-    wait_slot_active(&pg, "reference_slot", Duration::from_secs(30)).await?;
+    worker
+        .wait_streaming("reference", Duration::from_secs(30))
+        .await?;
     pg.psql_file(&dir.join("changes.sql")).await?;
 
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -278,3 +278,160 @@ async fn slot_held_by_another_client_fails_with_the_fix() {
         "{status}"
     );
 }
+
+/// The source PostgreSQL restarted mid-stream, cleanly (`pg_ctl restart -m fast`: the walsender
+/// is terminated with 57P01) and as after a crash (`-m immediate`): the task reconnects with
+/// backoff and resumes from the slot's confirmed position. Its status never leaves RUNNING and
+/// every insert that committed is in Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_postgres_restarts_are_retried_without_loss() {
+    // The test kit turns synchronous_commit off for speed; an immediate shutdown then loses
+    // commits PostgreSQL already acknowledged, which would be PostgreSQL's loss, not walcast's.
+    let mut pg = Postgres::builder()
+        .setting("synchronous_commit", "on")
+        .start()
+        .await
+        .unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    pg.execute("CREATE TABLE r (id bigint PRIMARY KEY)")
+        .await
+        .unwrap();
+    let conn_str = pg.connection_string();
+    let work = tempfile::tempdir().unwrap();
+    let worker = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    let mut cfg = pg_connector_config(&pg, "rs", "rs_slot");
+    cfg["errors.retry.delay.max.ms"] = serde_json::json!("1000");
+    worker.create_connector("rs", cfg).await.unwrap();
+    worker
+        .wait_streaming("rs", Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    // Watch the status the whole time: any state but RUNNING is a failure of this test.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        let url = worker.url("/connectors/rs/status");
+        tokio::spawn(async move {
+            let mut seen = BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = reqwest::get(&url).await {
+                    if let Ok(v) =
+                        serde_json::from_str::<Value>(&r.text().await.unwrap_or_default())
+                    {
+                        seen.insert(v["tasks"][0]["state"].as_str().unwrap_or("?").to_string());
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            seen
+        })
+    };
+    // The writer: one insert per transaction, reconnecting while the server is away; it keeps
+    // the ids whose COMMIT succeeded.
+    let writer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut committed = BTreeSet::new();
+            let mut next = 1i64;
+            let mut client: Option<tokio_postgres::Client> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let c = match client.take() {
+                    Some(c) if !c.is_closed() => c,
+                    _ => match tokio_postgres::connect(&conn_str, tokio_postgres::NoTls).await {
+                        Ok((c, conn)) => {
+                            tokio::spawn(conn);
+                            c
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                if c.batch_execute(&format!("INSERT INTO r VALUES ({next})"))
+                    .await
+                    .is_ok()
+                {
+                    committed.insert(next);
+                }
+                // A failed insert may or may not have committed; the next id is new either way.
+                next += 1;
+                client = Some(c);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            committed
+        })
+    };
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // -m fast.
+    pg = pg.restart().await.unwrap();
+    worker
+        .wait_streaming("rs", Duration::from_secs(60))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // -m immediate: SIGQUIT, no shutdown checkpoint, crash recovery at start.
+    pg.kill();
+    pg = pg.restart().await.unwrap();
+    worker
+        .wait_streaming("rs", Duration::from_secs(60))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let committed = writer.await.unwrap();
+    let states = watcher.await.unwrap();
+    assert!(
+        committed.len() > 100,
+        "the writer barely wrote: {}",
+        committed.len()
+    );
+
+    let client = pg.connect().await.unwrap();
+    wait_slot_confirmed_to_end(&client, "rs_slot", Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", worker.log()));
+    let seen: BTreeSet<i64> = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "rs.public.r")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r.value)
+        .map(|v| serde_json::from_slice::<Value>(&v).unwrap())
+        .filter_map(|v| v["payload"]["after"]["id"].as_i64())
+        .collect();
+    let in_table: BTreeSet<i64> = client
+        .query("SELECT id FROM r", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        committed.is_subset(&in_table),
+        "PostgreSQL lost acknowledged commits (synchronous_commit must be on for this test)"
+    );
+    let missing: Vec<&i64> = in_table.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "{} committed inserts missing from kafka, first {:?}\n{}",
+        missing.len(),
+        missing.iter().take(10).collect::<Vec<_>>(),
+        worker.log()
+    );
+    assert_eq!(
+        states,
+        BTreeSet::from(["RUNNING".to_string()]),
+        "the task left RUNNING\n{}",
+        worker.log()
+    );
+    let log = std::fs::read_to_string(work.path().join("walcast.log")).unwrap();
+    assert!(
+        log.contains("reconnecting and resuming"),
+        "no retry was logged\n{}",
+        worker.log()
+    );
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{pg_connector_config, wait_slot_active, Worker};
+use walcast_tests::{pg_connector_config, Worker};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -67,8 +67,8 @@ async fn initial_only_snapshots_and_does_not_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_data_streams_without_snapshot() {
-    let (pg, tansu, _work, _w) = setup("no_data").await;
-    wait_slot_active(&pg, "m_slot", T).await.unwrap();
+    let (pg, tansu, _work, w) = setup("no_data").await;
+    w.wait_streaming("m", T).await.unwrap();
     pg.execute("INSERT INTO t VALUES (3)").await.unwrap();
     wait_ops(&tansu.bootstrap(), "m.public.t", &["c"]).await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{pg_connector_config, wait_slot_active, wait_slot_confirmed_to_end, Worker};
+use walcast_tests::{pg_connector_config, wait_slot_confirmed_to_end, Worker};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -43,7 +43,7 @@ async fn large_transactions_are_streamed_spilled_and_published_at_commit() {
         .await
         .unwrap();
     w.wait_state("big", "RUNNING", T).await.unwrap();
-    wait_slot_active(&pg, "big_slot", T).await.unwrap();
+    w.wait_streaming("big", T).await.unwrap();
 
     // A rolled-back big transaction (with a savepoint) and a committed one with an aborted
     // subtransaction in the middle.
@@ -227,7 +227,9 @@ async fn schema_changes_mid_stream_need_no_restart() {
         .await
         .unwrap();
     w.wait_state("ddl", "RUNNING", T).await.unwrap();
-    wait_slot_active(&pg, "ddl_slot", T).await.unwrap();
+    // The snapshot must be over: the slot is active while it still reads, and DDL then would
+    // land in the snapshot, not in the stream this test is about.
+    w.wait_streaming("ddl", T).await.unwrap();
     pg.execute(
         "INSERT INTO evolving VALUES (1, 'one');
          ALTER TABLE evolving ADD COLUMN b int NOT NULL DEFAULT 7;
@@ -259,4 +261,125 @@ async fn schema_changes_mid_stream_need_no_restart() {
     assert_eq!(fields(2), ["id", "b"]);
     let (_, status) = w.get("/connectors/ddl/status").await.unwrap();
     assert_eq!(status["tasks"][0]["state"], "RUNNING");
+}
+
+/// DDL while the snapshot reads, as happens in production: a column dropped from a table the
+/// snapshot has not reached yet, and a column added to the table it is reading. The connector
+/// must stay RUNNING (never FAILED), every row must arrive, the table not yet read is read with
+/// its current columns, and the table being read keeps its definition until the snapshot ends
+/// (the ALTER waits for the snapshot's lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ddl_during_a_large_snapshot_neither_fails_nor_loses_rows() {
+    const BIG: i64 = 60_000;
+    let pg = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    pg.execute(&format!(
+        "CREATE TABLE a_big (id bigint PRIMARY KEY, pad text NOT NULL);
+         INSERT INTO a_big SELECT g, repeat('p', 100) FROM generate_series(1, {BIG}) g;
+         CREATE TABLE b_later (id int PRIMARY KEY, a text, b int);
+         INSERT INTO b_later SELECT g, 'a' || g, g FROM generate_series(1, 500) g;"
+    ))
+    .await
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = Worker::start(&tansu.bootstrap(), work.path())
+        .await
+        .unwrap();
+    let mut cfg = pg_connector_config(&pg, "snapddl", "snapddl_slot");
+    // Small batches and buffer: the snapshot paces itself on Kafka and takes a while.
+    cfg["snapshot.fetch.size"] = json!("512");
+    cfg["walcast.max.buffered.bytes"] = json!("1048576");
+    cfg["producer.override.compression.type"] = json!("none");
+    w.create_connector("snapddl", cfg).await.unwrap();
+
+    // Wait until the snapshot is reading a_big.
+    walcast_testkit::eventually(T, "snapshot reading", || async {
+        let n = w
+            .metric("walcast_source_snapshot_rows_total", "snapddl")
+            .await
+            .ok()??;
+        (n > 0.0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", w.log()));
+    let rows_at_ddl = w
+        .metric("walcast_source_snapshot_rows_total", "snapddl")
+        .await
+        .unwrap()
+        .unwrap();
+    // b_later is not locked yet: this commits at once.
+    pg.execute("ALTER TABLE b_later DROP COLUMN b")
+        .await
+        .unwrap();
+    // a_big is being read: this waits for the snapshot; then a row with the new column.
+    let alter = {
+        let client = pg.connect().await.unwrap();
+        tokio::spawn(async move {
+            client
+                .batch_execute(&format!(
+                    "ALTER TABLE a_big ADD COLUMN extra int NOT NULL DEFAULT 5;
+                     INSERT INTO a_big VALUES ({}, 'new', 6);",
+                    BIG + 1
+                ))
+                .await
+        })
+    };
+    assert!(
+        rows_at_ddl < (BIG as f64),
+        "the snapshot ended before the DDL ({rows_at_ddl} rows read); make the table bigger"
+    );
+
+    // Watch the status until everything arrived: never FAILED.
+    let big =
+        walcast_testkit::eventually(Duration::from_secs(180), "all rows in kafka", || async {
+            let (_, status) = w.get("/connectors/snapddl/status").await.ok()?;
+            assert_ne!(
+                status["tasks"][0]["state"],
+                "FAILED",
+                "{status}\n{}",
+                w.log()
+            );
+            let big = values(&tansu.bootstrap(), "snapddl.public.a_big").await;
+            (big.len() as i64 > BIG).then_some(big)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", w.log()));
+    alter.await.unwrap().unwrap();
+
+    let ids: BTreeSet<i64> = big
+        .iter()
+        .filter(|v| v["payload"]["op"] == "r")
+        .map(|v| v["payload"]["after"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len() as i64, BIG, "snapshot rows of a_big missing");
+    assert!(
+        big.iter()
+            .filter(|v| v["payload"]["op"] == "r")
+            .all(|v| v["payload"]["after"].get("extra").is_none()),
+        "a_big changed under the snapshot"
+    );
+    let created: Vec<&Value> = big.iter().filter(|v| v["payload"]["op"] == "c").collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(
+        created[0]["payload"]["after"],
+        json!({"id": BIG + 1, "pad": "new", "extra": 6})
+    );
+
+    let later = walcast_testkit::eventually(T, "b_later rows", || async {
+        let v = values(&tansu.bootstrap(), "snapddl.public.b_later").await;
+        (v.len() >= 500).then_some(v)
+    })
+    .await
+    .unwrap();
+    assert_eq!(later.len(), 500);
+    assert!(
+        later.iter().all(|v| v["payload"]["op"] == "r"
+            && v["payload"]["after"].get("b").is_none()
+            && v["payload"]["after"]["a"].is_string()),
+        "b_later must be read with its columns after the DROP: {}",
+        later[0]
+    );
+    w.wait_streaming("snapddl", T).await.unwrap();
+    let (_, status) = w.get("/connectors/snapddl/status").await.unwrap();
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
 }

@@ -522,7 +522,10 @@ impl ReplicationReader {
         loop {
             match self.reader.next().await? {
                 Backend::CopyData(payload) => return ReplicationMessage::parse(payload).map(Some),
-                Backend::CopyDone => {
+                // A walsender told to shut down (`pg_ctl stop -m fast`, a restart) ends the
+                // stream with CommandComplete and no CopyDone, then closes the connection: the
+                // end of the stream, which the caller retries, not a protocol violation.
+                Backend::CopyDone | Backend::CommandComplete => {
                     self.done = true;
                     return Ok(None);
                 }
