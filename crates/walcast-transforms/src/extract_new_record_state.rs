@@ -5,14 +5,16 @@
 //! - `d`, per `delete.tombstone.handling.mode`: `drop` drops it; `tombstone` (the default) makes
 //!   it a tombstone (null value and schema); `rewrite` and `rewrite-with-tombstone` make it the
 //!   `before` row with `__deleted: "true"` (and every other row gets `"false"`).
-//! - A tombstone (null value) is kept only by `rewrite-with-tombstone`.
+//! - A tombstone (null value) is kept only by `rewrite-with-tombstone`; an event with neither
+//!   `before` nor `after` (a truncate) is dropped.
 //! - The deprecated `drop.tombstones` and `delete.handling.mode` (drop|rewrite|none) keep their
 //!   Debezium 2 meaning when `delete.tombstone.handling.mode` is unset (Debezium 3 ignores them).
 //! - `add.fields` / `add.headers`: envelope or `source` fields (`op`, `ts_ms`, `table`,
 //!   `source.ts_ms`, `transaction.id`...), each `field[:newname]`, added as optional fields
 //!   named `<prefix><newname or struct_field>` (prefix `add.fields.prefix`/`add.headers.prefix`,
-//!   default `__`).
-//! - `route.by.field`: the record's topic becomes the value of that field of the row.
+//!   default `__`); a field the event does not have is left out.
+//! - `route.by.field`: the record's topic becomes the value of that field of the row (`before`
+//!   for a delete, also when it becomes a tombstone), unless that value is null or blank.
 //!
 //! Values that are not envelopes (schemaless records, heartbeats, logical messages) pass
 //! unchanged.
@@ -258,12 +260,11 @@ impl ExtractNewRecordState {
         if self.deletes == Deletes::Rewrite {
             push("__deleted", Arc::new(Schema::optional(SchemaType::String)))?;
         }
+        // A field the event does not have is left out, as Debezium does.
         for f in &self.add_fields {
-            let schema = f
-                .lookup(envelope)
-                .map(|(s, _)| s)
-                .ok_or_else(|| missing(f))?;
-            push(&f.name, schema)?;
+            if let Some((schema, _)) = f.lookup(envelope) {
+                push(&f.name, schema)?;
+            }
         }
         let s = Arc::new(s);
         self.cache
@@ -272,14 +273,13 @@ impl ExtractNewRecordState {
     }
 }
 
-fn missing(f: &FieldRef) -> TransformError {
-    let path = match &f.structure {
-        Some(s) => format!("{s}.{}", f.field),
-        None => f.field.clone(),
-    };
-    TransformError::new(format!(
-        "the change event has no field {path} to add (check add.fields / add.headers)"
-    ))
+/// The topic `route.by.field` picks: the field's value when it is a non-blank string
+/// (Debezium keeps the topic otherwise).
+fn routed_topic(field_value: Option<&Value>) -> Option<&str> {
+    match field_value? {
+        Value::String(t) if !t.trim().is_empty() => Some(t),
+        _ => None,
+    }
 }
 
 impl Transformation for ExtractNewRecordState {
@@ -312,19 +312,32 @@ impl Transformation for ExtractNewRecordState {
         let Value::Struct(mut envelope) = std::mem::replace(&mut record.value, Value::Null) else {
             return Ok(Some(record));
         };
-        for h in &self.add_headers {
-            let (schema, value) = h.lookup(&envelope).ok_or_else(|| missing(h))?;
-            record.headers.push(Header {
-                key: h.name.clone(),
-                schema: Some(schema),
-                value,
-            });
-        }
         let op = envelope.get("op").and_then(Value::as_str).unwrap_or("");
         let has = |name: &str| envelope.get(name).is_some_and(|v| !v.is_null());
+        if !has("after") && !has("before") {
+            // A truncate (or any event without a row): Debezium drops it.
+            return Ok(None);
+        }
+        for h in &self.add_headers {
+            // A field the event does not have adds no header, as Debezium does.
+            if let Some((schema, value)) = h.lookup(&envelope) {
+                record.headers.push(Header {
+                    key: h.name.clone(),
+                    schema: Some(schema),
+                    value,
+                });
+            }
+        }
         let (row_field, deleted) = if op != "d" && has("after") {
             ("after", "false")
         } else {
+            // A delete: routed by its `before` row in every mode that keeps it.
+            if let Some(field) = &self.route_by_field {
+                let before = envelope.get("before");
+                if let Some(topic) = routed_topic(before.and_then(|b| b.get(field))) {
+                    record.topic = topic.to_string();
+                }
+            }
             match self.deletes {
                 Deletes::Drop => return Ok(None),
                 Deletes::Rewrite if has("before") => ("before", "true"),
@@ -340,10 +353,11 @@ impl Transformation for ExtractNewRecordState {
             )));
         };
         let schema = self.row_schema(&row.schema, &envelope)?;
+        // Exactly the fields `row_schema` added: those the event has.
         let extra: Vec<Value> = self
             .add_fields
             .iter()
-            .map(|f| f.lookup(&envelope).map(|(_, v)| v).unwrap_or(Value::Null))
+            .filter_map(|f| f.lookup(&envelope).map(|(_, v)| v))
             .collect();
         // Move the row out of the envelope instead of copying its values.
         let mut values = match envelope.schema.field(row_field) {
@@ -367,8 +381,10 @@ impl Transformation for ExtractNewRecordState {
             values,
         };
         if let Some(field) = &self.route_by_field {
-            if let Some(Value::String(topic)) = out.get(field) {
-                record.topic = topic.clone();
+            if deleted == "false" {
+                if let Some(topic) = routed_topic(out.get(field)) {
+                    record.topic = topic.to_string();
+                }
             }
         }
         record.value_schema = Some(schema);
