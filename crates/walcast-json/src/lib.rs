@@ -16,6 +16,12 @@
 //! Like Connect (`replace.null.with.default=true`), a JSON null for a schema with a default reads
 //! as the default, and a null value with a default writes the default.
 //!
+//! Speed (the sink reads every record through here): each distinct schema text is parsed once
+//! per thread and its `Arc` shared by every record that repeats it; an envelope in
+//! JsonConverter's compact form with a known schema is matched byte for byte instead of being
+//! scanned; payloads are read straight from the bytes per schema (`seed`), without an
+//! intermediate `serde_json::Value`. `examples/read_speed.rs` measures it.
+//!
 //! Errors say where in the document something is wrong (`payload.after.price: expected bytes
 //! (base64)`), never the value itself: record values may be personal data.
 
