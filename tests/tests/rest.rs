@@ -244,3 +244,79 @@ async fn server_without_logical_wal_fails_with_the_fix() {
     let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
     assert!(trace.contains("missing_pub"), "{status}");
 }
+
+/// The exfiltration attempt from issue 7: a POSTed config puts a provider-resolved secret
+/// where the connector will echo it (the user name PostgreSQL quotes in its error). The task
+/// fails, and neither its trace, any REST answer nor the worker's log holds the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_secrets_never_leave_the_worker() {
+    let pg = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let secrets = work.path().join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    let secret = "Exfil-Target-9c2f71ab";
+    std::fs::write(secrets.join("aws.properties"), format!("key={secret}\n")).unwrap();
+    let allowed = secrets.display().to_string();
+    let w = Worker::start_with(
+        &tansu.bootstrap(),
+        work.path(),
+        &[
+            ("config.providers", "file"),
+            (
+                "config.providers.file.class",
+                "org.apache.kafka.common.config.provider.FileConfigProvider",
+            ),
+            ("config.providers.file.param.allowed.paths", &allowed),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let mut cfg = pg_connector_config(&pg, "exfil", "exfil_slot");
+    cfg["database.user"] = json!(format!("${{file:{allowed}/aws.properties:key}}"));
+    cfg["errors.retry.timeout"] = json!("0");
+    let (code, body) = w
+        .send(
+            "POST",
+            "/connectors",
+            Some(json!({"name": "exfil", "config": cfg})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 201, "{body}");
+    let status = w.wait_state("exfil", "FAILED", T).await.unwrap();
+    let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
+    assert!(trace.contains("[hidden]"), "{trace}");
+
+    // An env reference is refused: only `file` is declared.
+    cfg["database.user"] = json!("${env:PATH}");
+    let (code, refused) = w
+        .send(
+            "POST",
+            "/connectors",
+            Some(json!({"name": "exfil-env", "config": cfg})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 400, "{refused}");
+
+    let mut seen = vec![status.to_string(), refused.to_string()];
+    for path in [
+        "/connectors?expand=status&expand=info",
+        "/connectors/exfil/config",
+        "/connectors/exfil/tasks",
+        "/connectors/exfil/tasks/0/status",
+    ] {
+        seen.push(w.get(path).await.unwrap().1.to_string());
+    }
+    let log = std::fs::read_to_string(work.path().join("walcast.log")).unwrap();
+    assert!(
+        log.contains("[hidden]"),
+        "the failure is logged, scrubbed:\n{log}"
+    );
+    seen.push(log);
+    for text in &seen {
+        assert!(!text.contains(secret), "the secret leaked: {text}");
+    }
+}
