@@ -87,6 +87,8 @@ pub struct ChangeBuilder {
     /// The placeholder as its base64 and hex text, for columns of bytes shown as strings.
     placeholder_b64: String,
     placeholder_hex: String,
+    /// The placeholder as a JSON string token (inside a JSON document).
+    placeholder_json: String,
 }
 
 impl ChangeBuilder {
@@ -95,10 +97,12 @@ impl ChangeBuilder {
         let p = cfg.unavailable_placeholder.as_bytes();
         let placeholder_b64 = base64::engine::general_purpose::STANDARD.encode(p);
         let placeholder_hex = p.iter().map(|b| format!("{b:02x}")).collect();
+        let placeholder_json = format!("\"{}\"", cfg.unavailable_placeholder);
         Self {
             cfg,
             placeholder_b64,
             placeholder_hex,
+            placeholder_json,
         }
     }
 
@@ -216,12 +220,28 @@ impl ChangeBuilder {
         }
     }
 
+    /// Whether `v` is Debezium's unavailable-value placeholder in one of the forms the source
+    /// uses: the text; its bytes (bytea, and numeric arrays of its bytes for integer arrays);
+    /// base64 or hex text of the bytes; an array or map holding it; a JSON document (hstore
+    /// as JSON) holding it as a string.
     fn unavailable(&self, v: &Value) -> bool {
         let p = self.cfg.unavailable_placeholder.as_str();
         match v {
-            Value::String(s) => s == p || *s == self.placeholder_b64 || *s == self.placeholder_hex,
+            Value::String(s) => {
+                s == p
+                    || *s == self.placeholder_b64
+                    || *s == self.placeholder_hex
+                    || (s.starts_with(['{', '[']) && s.contains(&self.placeholder_json))
+            }
             Value::Bytes(b) => b == p.as_bytes(),
-            Value::Array(items) => items.iter().any(|i| self.unavailable(i)),
+            Value::Array(items) => {
+                items.iter().any(|i| self.unavailable(i))
+                    || (items.len() == p.len()
+                        && items
+                            .iter()
+                            .zip(p.bytes())
+                            .all(|(i, b)| i.as_i64() == Some(i64::from(b))))
+            }
             Value::Map(entries) => entries.iter().any(|(k, _)| self.unavailable(k)),
             _ => false,
         }

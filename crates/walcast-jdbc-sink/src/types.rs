@@ -9,6 +9,9 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use walcast_connect_api::data::logical;
 use walcast_connect_api::{Schema, SchemaType, Value};
 
+/// PostgreSQL's longest bit string.
+const MAX_BITS: u32 = 83_886_080;
+
 /// The PostgreSQL type for a column of schema `s`.
 pub fn pg_type(s: &Schema) -> String {
     if let Some(name) = s.name.as_deref() {
@@ -37,10 +40,11 @@ pub fn pg_type(s: &Schema) -> String {
             logical::DBZ_INTERVAL | logical::DBZ_MICRO_DURATION => "interval",
             logical::DBZ_BITS => {
                 return match s.parameters.get("length") {
-                    Some(l) if l.parse::<u32>().is_ok_and(|l| l > 0) => {
+                    Some(l) if l.parse::<u32>().is_ok_and(|l| l > 0 && l <= MAX_BITS) => {
                         format!("bit varying({l})")
                     }
-                    _ => "bytea".into(),
+                    Some(_) => "bit varying".into(),
+                    None => "bytea".into(),
                 }
             }
             logical::DBZ_ENUM => "text",
@@ -267,6 +271,10 @@ fn render_logical(name: &str, s: &Schema, v: &Value, out: &mut String) -> bool {
             Some(ns) => timestamp(ns.div_euclid(1000), false, out),
             None => false,
         },
+        (logical::DBZ_ZONED_TIMESTAMP, Value::String(t)) => {
+            zoned_timestamp(t, out);
+            true
+        }
         (logical::DBZ_MICRO_DURATION, _) => match v.as_i64() {
             Some(us) => {
                 let _ = write!(out, "{us} microseconds");
@@ -282,9 +290,16 @@ fn render_logical(name: &str, s: &Schema, v: &Value, out: &mut String) -> bool {
             // Debezium's Bits are java.util.BitSet bytes: bit i is bit (i % 8) of byte i / 8,
             // and bit 0 is the rightmost character of PostgreSQL's bit string.
             Some(len) if len > 0 => {
-                for i in (0..len).rev() {
+                // An unbounded varbit has Debezium's length 2147483647: write the bits the value
+                // has, without leading zeros (the bytes do not say how many there were).
+                let unbounded = len > MAX_BITS as usize;
+                let n = if unbounded { b.len() * 8 } else { len };
+                let start = out.len();
+                for i in (0..n).rev() {
                     let set = b.get(i / 8).is_some_and(|byte| byte >> (i % 8) & 1 == 1);
-                    out.push(if set { '1' } else { '0' });
+                    if set || !unbounded || out.len() > start {
+                        out.push(if set { '1' } else { '0' });
+                    }
                 }
                 true
             }
@@ -294,7 +309,60 @@ fn render_logical(name: &str, s: &Schema, v: &Value, out: &mut String) -> bool {
     }
 }
 
+/// A ZonedTimestamp's ISO-8601 text in PostgreSQL's input form: years before 1 (`-0043-...`,
+/// Java's proleptic numbering) become `0044-... BC`, and the years Debezium prints for
+/// out-of-range instants (`+292278994-...` for the largest, `+292269055-...` for the smallest,
+/// which it uses for ±infinity inside arrays) become `infinity` / `-infinity`.
+fn zoned_timestamp(t: &str, out: &mut String) {
+    let (sign, digits) = match t.as_bytes().first() {
+        Some(b'-') => (-1, &t[1..]),
+        Some(b'+') => (1, &t[1..]),
+        _ => (1, t),
+    };
+    let Some(dash) = digits.find('-') else {
+        out.push_str(t);
+        return;
+    };
+    let Ok(year) = digits[..dash].parse::<i64>() else {
+        out.push_str(t);
+        return;
+    };
+    let year = sign * year;
+    // `T` and `Z` as PostgreSQL prints them: its parser reads a five-digit year before `T` as
+    // a time zone.
+    let rest = digits[dash..].replacen('T', " ", 1);
+    let rest = match rest.strip_suffix('Z') {
+        Some(r) => format!("{r}+00"),
+        None => rest,
+    };
+    if year > 294_276 {
+        out.push_str(if digits.starts_with("292269055-") {
+            "-infinity"
+        } else {
+            "infinity"
+        });
+    } else if year <= 0 {
+        let _ = write!(out, "{:04}{rest} BC", 1 - year);
+    } else {
+        let _ = write!(out, "{year:04}{rest}");
+    }
+}
+
+/// What Debezium's PostgreSQL connector emits as the day number of dates `infinity` and
+/// `-infinity` (PostgreSQL JDBC's infinity sentinels run through its date conversion).
+/// (The snapshot and the stream differ.)
+const DBZ_DATE_POS_INFINITY: [i64; 2] = [-622_191_234, -2_147_472_692];
+const DBZ_DATE_NEG_INFINITY: [i64; 2] = [-625_821_272, -2_147_472_691];
+
 fn date(days: i64, out: &mut String) -> bool {
+    if DBZ_DATE_POS_INFINITY.contains(&days) {
+        out.push_str("infinity");
+        return true;
+    }
+    if DBZ_DATE_NEG_INFINITY.contains(&days) {
+        out.push_str("-infinity");
+        return true;
+    }
     let Some(d) = NaiveDate::from_ymd_opt(1970, 1, 1)
         .and_then(|e| e.checked_add_signed(chrono::Duration::try_days(days)?))
     else {
@@ -329,7 +397,20 @@ fn time_of_day(us: i64, out: &mut String) -> bool {
     true
 }
 
+/// PostgreSQL JDBC's `DATE_POSITIVE_INFINITY`/`DATE_NEGATIVE_INFINITY` (milliseconds), which
+/// Debezium emits for `infinity`/`-infinity` timestamps (times 1000 in micro precision).
+const POS_INFINITY_MS: i64 = 9_223_372_036_825_200;
+const NEG_INFINITY_MS: i64 = -9_223_372_036_832_400;
+
 fn timestamp(us: i64, utc_offset: bool, out: &mut String) -> bool {
+    if us == POS_INFINITY_MS * 1000 {
+        out.push_str("infinity");
+        return true;
+    }
+    if us == NEG_INFINITY_MS * 1000 {
+        out.push_str("-infinity");
+        return true;
+    }
     let Some(dt) = chrono::DateTime::from_timestamp_micros(us) else {
         return false;
     };
