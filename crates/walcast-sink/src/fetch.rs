@@ -5,8 +5,12 @@
 //!
 //! Memory: every fetch first reserves `max.partition.fetch.bytes` from the task's byte budget
 //! (`fetch.max.bytes`) and keeps what the response actually holds until the task loop has taken
-//! all its records, so fetched-but-unwritten data never exceeds the budget (a single record batch
-//! larger than a fetch, which the broker returns whole, counts as one fetch's worth).
+//! all its records, so fetched-but-unwritten data stays within the budget (a single record batch
+//! larger than a fetch, which the broker returns whole, counts as one fetch's worth). The broker
+//! counts compressed bytes, but records are held decompressed (zstd shrinks Debezium JSON ten
+//! times and more), so the size asked for adapts: when a response decompresses to more than
+//! `max.partition.fetch.bytes`, the next fetch asks for proportionally less, which keeps what a
+//! partition holds near its budget whatever the compression.
 //!
 //! Failures: transient Kafka errors are retried with backoff up to `errors.retry.timeout`; a
 //! position outside the log (retention overtook it, or the topic was re-created) moves to the
@@ -19,15 +23,25 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-use walcast_connect_api::{ConnectorError, TopicPartition};
+use walcast_connect_api::{ConnectRecord, ConnectorError, TopicPartition};
 use walcast_kafka::{Client, ConsumedRecord, KafkaError, PartitionReader};
 
+use crate::errors::Failure;
 use crate::retry::Backoff;
+use crate::task::convert;
+
+/// One fetched record, already through the JsonConverter (conversion runs here, in the
+/// partition's fetch task, so it overlaps with the task loop's transforms and writes and uses a
+/// second core). The raw record stays for the dead letter queue, which wants the original bytes.
+pub(crate) struct Fetched {
+    pub raw: ConsumedRecord,
+    pub converted: Result<ConnectRecord, Failure>,
+}
 
 /// Records of one fetch response, with the bytes they hold reserved in the task's budget until
 /// the chunk is dropped.
 pub(crate) struct Chunk {
-    pub records: VecDeque<ConsumedRecord>,
+    pub records: VecDeque<Fetched>,
     /// The partition's high watermark when the fetch was answered.
     pub high_watermark: i64,
     _budget: BudgetGuard,
@@ -74,6 +88,9 @@ pub(crate) struct FetchSettings {
     /// The budget's size (`fetch.max.bytes`), so one reservation never exceeds it.
     pub budget_bytes: usize,
     pub retries: metrics::Counter,
+    /// JsonConverter `schemas.enable` for keys and values.
+    pub key_schemas_enable: bool,
+    pub value_schemas_enable: bool,
 }
 
 /// Starts the fetch task of `tp`; it stops when `cancel` fires or the receiver is dropped.
@@ -144,6 +161,8 @@ async fn fetch_loop(
     reader.seek(first);
     tracing::debug!(offset = reader.position(), "reading partition");
     let reserve = u32::try_from(bytes.min(s.budget_bytes).max(1)).unwrap_or(u32::MAX);
+    // What the next fetch asks the broker for, in its (compressed) bytes.
+    let mut request = bytes;
     loop {
         let permit = match s.budget.acquire_many(reserve).await {
             Ok(p) => p,
@@ -161,11 +180,28 @@ async fn fetch_loop(
                     continue;
                 }
                 let held: usize = records.iter().map(ConsumedRecord::size).sum();
+                let next = next_request(request, bytes, held);
+                if next != request {
+                    request = next;
+                    reader = reader.with_max_bytes(i32::try_from(request).unwrap_or(i32::MAX));
+                }
                 let held = u32::try_from(held).unwrap_or(u32::MAX).min(reserve);
                 s.budget.add_permits((reserve - held) as usize);
                 guard.bytes = held;
+                let records = records
+                    .into_iter()
+                    .map(|raw| Fetched {
+                        converted: convert(
+                            &tp.topic,
+                            &raw,
+                            s.key_schemas_enable,
+                            s.value_schemas_enable,
+                        ),
+                        raw,
+                    })
+                    .collect();
                 let chunk = Chunk {
-                    records: records.into(),
+                    records,
                     high_watermark,
                     _budget: guard,
                 };
@@ -213,6 +249,22 @@ async fn fetch_loop(
     }
 }
 
+/// The smallest fetch size asked for (a broker returns at least one whole record batch anyway).
+const MIN_REQUEST: usize = 16 * 1024;
+
+/// The next fetch size: shrunk in proportion when the last response decompressed to more than
+/// `target` bytes, grown back (doubling) when it held less than half of it.
+fn next_request(request: usize, target: usize, held: usize) -> usize {
+    if held > target {
+        let scaled = (request as u128 * target as u128 / held as u128) as usize;
+        scaled.clamp(MIN_REQUEST.min(target), target)
+    } else if held < target / 2 {
+        request.saturating_mul(2).min(target)
+    } else {
+        request
+    }
+}
+
 fn new_backoff(s: &FetchSettings) -> Backoff {
     Backoff::new(
         Duration::from_millis(300),
@@ -244,4 +296,22 @@ async fn wait_or_fail(
     tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "{what} failed, retrying");
     tokio::time::sleep(wait).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_request;
+
+    #[test]
+    fn fetch_size_follows_decompressed_size() {
+        let mb = 1024 * 1024;
+        // A 1 MiB response that decompressed to 10 MiB: ask for a tenth next time.
+        assert_eq!(next_request(mb, mb, 10 * mb), mb / 10);
+        // Never below the floor, never above the target.
+        assert_eq!(next_request(mb, mb, 1000 * mb), 16 * 1024);
+        assert_eq!(next_request(100_000, mb, mb / 8), 200_000);
+        assert_eq!(next_request(mb, mb, 10), mb);
+        // Near the target: unchanged.
+        assert_eq!(next_request(mb / 10, mb, 3 * mb / 4), mb / 10);
+    }
 }

@@ -2,9 +2,9 @@
 //! plus the positions they reach out to the [`SinkWriter`].
 //!
 //! ```text
-//! fetch task per partition ──Chunk──▶ batch (≤ batch.size, round robin, ≤ max.poll.records
+//! fetch task per partition (fetch, JsonConverter) ──Chunk──▶ batch (≤ batch.size, round robin, ≤ max.poll.records
 //!                                     per partition per turn)
-//!   ──JsonConverter──▶ ConnectRecord ──TransformChain──▶ kept records
+//!   ──TransformChain──▶ kept records
 //!   ──SinkWriter::write(records, positions)──▶ destination (one atomic unit)
 //! ```
 //!
@@ -62,6 +62,8 @@ struct Batch {
     /// (index into `Task::parts`, record) in the order they were taken; each partition's records
     /// are in offset order.
     items: Vec<(usize, ConsumedRecord)>,
+    /// What the JsonConverter made of each item (taken out by `convert_and_transform`).
+    converted: Vec<Result<ConnectRecord, Failure>>,
     /// The next offset of every partition the batch covers.
     positions: Vec<Position>,
 }
@@ -201,6 +203,8 @@ impl Task {
             budget: Arc::new(Semaphore::new(budget_bytes)),
             budget_bytes,
             retries: metrics.retries.clone(),
+            key_schemas_enable: ctx.key_schemas_enable,
+            value_schemas_enable: ctx.value_schemas_enable,
         };
         let mut task = Self {
             fetchers: ctx.shutdown.child_token(),
@@ -365,6 +369,7 @@ impl Task {
     /// `max.poll.records` from one partition per turn.
     fn take_batch(&mut self, batch_size: usize) -> Batch {
         let mut items = Vec::with_capacity(batch_size.min(self.buffered_records()));
+        let mut converted = Vec::with_capacity(items.capacity());
         let mut ends: BTreeMap<usize, i64> = BTreeMap::new();
         let n = self.parts.len();
         let per_turn = self.settings.max_poll_records.max(1);
@@ -379,9 +384,10 @@ impl Task {
                     break;
                 };
                 match chunk.records.pop_front() {
-                    Some(r) => {
-                        ends.insert(idx, r.offset + 1);
-                        items.push((idx, r));
+                    Some(f) => {
+                        ends.insert(idx, f.raw.offset + 1);
+                        items.push((idx, f.raw));
+                        converted.push(f.converted);
                         took += 1;
                     }
                     None => {
@@ -406,13 +412,17 @@ impl Task {
                 next_offset,
             })
             .collect();
-        Batch { items, positions }
+        Batch {
+            items,
+            converted,
+            positions,
+        }
     }
 
     /// Converts, transforms and writes one batch; on return every record of it is stored,
     /// dead-lettered or skipped, and the positions are stored.
-    async fn process(&mut self, batch: Batch) -> Result<(), Halt> {
-        let (records, origin) = self.convert_and_transform(&batch).await?;
+    async fn process(&mut self, mut batch: Batch) -> Result<(), Halt> {
+        let (records, origin) = self.convert_and_transform(&mut batch).await?;
         let delete_count = records.iter().filter(|r| is_delete(r)).count() as u64;
         let source_ts: Vec<i64> = records.iter().filter_map(source_ts_ms).collect();
         match self.write_with_retry(&records, &batch.positions).await {
@@ -463,15 +473,16 @@ impl Task {
     /// handed to the error handler (which fails the task or dead-letters them) on the way.
     async fn convert_and_transform(
         &mut self,
-        batch: &Batch,
+        batch: &mut Batch,
     ) -> Result<(Vec<ConnectRecord>, Vec<usize>), Halt> {
         let key_se = self.ctx.key_schemas_enable;
         let value_se = self.ctx.value_schemas_enable;
         let mut converted = Vec::with_capacity(batch.items.len());
         let mut converted_idx = Vec::with_capacity(batch.items.len());
-        for (i, (p, raw)) in batch.items.iter().enumerate() {
+        let results = std::mem::take(&mut batch.converted);
+        for (i, ((p, raw), result)) in batch.items.iter().zip(results).enumerate() {
             let topic = &self.parts[*p].tp.topic;
-            match convert(topic, raw, key_se, value_se) {
+            match result {
                 Ok(r) => {
                     converted.push(r);
                     converted_idx.push(i);
@@ -715,7 +726,7 @@ fn write_error(connector: &str, positions: &[Position], e: &SinkError) -> Connec
 }
 
 /// A Kafka record through the JsonConverter into a Connect record (headers as bytes).
-fn convert(
+pub(crate) fn convert(
     topic: &str,
     raw: &ConsumedRecord,
     key_schemas_enable: bool,
