@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build release services test lint unit demo bench fmt clean-state
+.PHONY: all build release services test lint unit demo bench bench-smoke fmt clean-state
 
 all: build
 
@@ -32,9 +32,32 @@ test: services
 demo: services release
 	./scripts/demo.sh
 
-# The drain benchmark: walcast's source next to pg_recvlogical on the same backlog.
+# The benchmarks (benches/RESULTS.md says what each measures): WAL -> Kafka next to pg_recvlogical,
+# with walcast's default compression and with none (3 runs each, median), then Kafka -> results
+# next to COPY and the seed's Python consumer, WAL -> results, latency at a steady load, a 1M-row
+# snapshot next to COPY TO STDOUT, one 1M-row transaction. Writes target/bench/bench.{md,json,png}.
+BENCH_OUT ?= target/bench
+BENCH_BIN = $${CARGO_TARGET_DIR:-target}/release
 bench: services release
-	./target/release/drain-bench
+	mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/drain-*.json
+	for run in 1 2 3; do \
+	  $(BENCH_BIN)/drain-bench --json $(BENCH_OUT)/drain-default-$$run.json || exit 1; \
+	  $(BENCH_BIN)/drain-bench --compression none --json $(BENCH_OUT)/drain-none-$$run.json || exit 1; \
+	done
+	$(BENCH_BIN)/pipeline-bench --out $(BENCH_OUT) --venv $(BENCH_OUT)/venv
+	$(BENCH_OUT)/venv/bin/python benches/report.py $(BENCH_OUT)
+
+# The same harness once on a tiny workload (debug build, no timing claims): proves every scenario
+# and the report still run. `make test` calls it.
+SMOKE_OUT = target/bench/smoke
+SMOKE_BIN = $${CARGO_TARGET_DIR:-target}/debug
+bench-smoke: services
+	$(CARGO) build -p walcast -p walcast-benches
+	mkdir -p $(SMOKE_OUT) && rm -f $(SMOKE_OUT)/drain-*.json
+	$(SMOKE_BIN)/drain-bench --rows 2000 --json $(SMOKE_OUT)/drain-default-1.json
+	$(SMOKE_BIN)/pipeline-bench --rows 2000 --customers 100 --seed-rows 50 --runs 1 \
+	  --latency-rates 500 --latency-secs 2 --big-rows 20000 --out $(SMOKE_OUT) --venv target/bench/venv
+	target/bench/venv/bin/python benches/report.py $(SMOKE_OUT)
 
 fmt:
 	$(CARGO) fmt --all

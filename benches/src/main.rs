@@ -31,6 +31,8 @@ struct Args {
     /// `producer.override.compression.type` for walcast's connector (walcast's default when
     /// not given).
     compression: Option<String>,
+    /// Also write the figures as JSON to this file (for `benches/report.py`).
+    json: Option<String>,
 }
 
 fn args() -> Result<Args> {
@@ -39,6 +41,7 @@ fn args() -> Result<Args> {
         tx_rows: 1_000,
         perf: None,
         compression: None,
+        json: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,11 +55,12 @@ fn args() -> Result<Args> {
             "--rows" => a.rows = val("--rows")?,
             "--tx-rows" => a.tx_rows = val("--tx-rows")?.max(1),
             "--perf" => a.perf = Some(it.next().context("--perf needs a file")?),
+            "--json" => a.json = Some(it.next().context("--json needs a file")?),
             "--compression" => {
                 a.compression = Some(it.next().context("--compression needs a codec")?)
             }
             other => bail!(
-                "unknown argument {other}; use --rows N --tx-rows N --compression CODEC --perf FILE"
+                "unknown argument {other}; use --rows N --tx-rows N --compression CODEC --perf FILE --json FILE"
             ),
         }
     }
@@ -334,6 +338,24 @@ async fn main() -> Result<()> {
         walcast_time.as_secs_f64()
     );
     println!("records in Kafka:           {records}");
+    if let Some(file) = &a.json {
+        let doc = serde_json::json!({
+            "rows": a.rows,
+            "tx_rows": a.tx_rows,
+            "compression": a.compression.as_deref().unwrap_or("default"),
+            "pg_recvlogical_rows_per_s": ceiling,
+            "pg_recvlogical_before_rows_per_s": rate(before),
+            "pg_recvlogical_after_rows_per_s": rate(after),
+            "walcast_rows_per_s": rate(walcast_time),
+            "walcast_seconds": walcast_time.as_secs_f64(),
+            "walcast_peak_rss_mb": peak_kib as f64 / 1024.0,
+            "walcast_cpu_s": walcast_cpu,
+            "broker_cpu_s": broker_cpu,
+            "records_in_kafka": records,
+        });
+        std::fs::write(file, serde_json::to_vec_pretty(&doc)?)
+            .with_context(|| format!("writing {file}"))?;
+    }
     if records < a.rows {
         bail!("only {records} of {} rows reached Kafka", a.rows);
     }

@@ -19,7 +19,20 @@
 //!    with the source, the results sink and the Redis cache sink; clock from process start until
 //!    `results` holds every order.
 //!
-//! Prints a table and writes `target/bench/pipeline.json` and `target/bench/pipeline.md`.
+//! 4. **Latency.** Source, results sink and Redis cache sink running; the bench offers a steady
+//!    load (`--latency-rates`, default 2,000 and 10,000 rows/s, in transactions of 5 ms worth of
+//!    rows) for `--latency-secs` each, and takes per row: `source.ts_ms` (the source commit)
+//!    to the moment a consumer of the topic sees the event (the Kafka ack plus one fetch), and to
+//!    `results.visible_at` (a column the bench adds, `DEFAULT clock_timestamp()`, filled when the
+//!    sink's transaction inserts the row; its commit follows within the same batch).
+//! 5. **Snapshot and one big transaction** (`--big-rows`, default 1,000,000; 0 skips): `orders`
+//!    refilled with that many rows in ONE transaction, behind a slot created before it. Then
+//!    `COPY (SELECT * FROM orders) TO STDOUT` over one connection (the read ceiling), walcast's
+//!    snapshot of the table into Kafka (clock until the topic holds every row), and walcast's
+//!    source draining the one transaction from the slot (peak RSS must stay flat).
+//!
+//! Prints a table and writes `target/bench/pipeline.json` and `target/bench/pipeline.md`; the
+//! chart and the combined report come from `benches/report.py`.
 //! Not a test: nothing here asserts on time. Run with `make bench`.
 
 use std::collections::HashMap;
@@ -53,9 +66,21 @@ struct Args {
     /// Skip the WAL -> results scenario.
     #[arg(long)]
     no_wal: bool,
+    /// Offered loads for the latency scenario, rows/s (empty skips it).
+    #[arg(long, value_delimiter = ',', default_value = "2000,10000")]
+    latency_rates: Vec<u64>,
+    /// Seconds each offered load lasts.
+    #[arg(long, default_value_t = 15)]
+    latency_secs: u64,
+    /// Rows of the snapshot table and of the one big transaction (0 skips both).
+    #[arg(long, default_value_t = 1_000_000)]
+    big_rows: u64,
     /// Where the JSON and Markdown reports go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// The virtualenv for the seed consumer and the chart (created when missing).
+    #[arg(long, default_value = "target/bench/venv")]
+    venv: PathBuf,
 }
 
 fn repo(rel: &str) -> PathBuf {
@@ -255,7 +280,10 @@ async fn copy_ceiling(
     results.batch_execute("TRUNCATE results").await?;
     let started = Instant::now();
     let sink = results
-        .copy_in("COPY results FROM STDIN")
+        .copy_in(
+            "COPY results (order_id, customer_id, product_id, quantity, price, status, created_at,
+                           customer_name, customer_email, customer_tier) FROM STDIN",
+        )
         .await
         .context("COPY results")?;
     futures::pin_mut!(sink);
@@ -288,7 +316,9 @@ where
         if Instant::now() > deadline {
             bail!("walcast did not finish within 15 minutes");
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // Coarse enough that the polling (a new Kafka connection for a watermark) does not take
+        // CPU from the broker being measured.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     peak = peak.max(peak_rss_kib(w.pid()).unwrap_or(0));
     let cpu = cpu_seconds(w.pid()).unwrap_or(0.0);
@@ -300,18 +330,133 @@ where
     })
 }
 
-/// A virtualenv with the seed consumer's libraries, created once under `out`.
-fn seed_python(out: &Path) -> Result<PathBuf> {
-    let venv = out.join("venv");
+/// Percentiles of `v` (milliseconds): p50, p99, max, and every whole percentile for the chart.
+fn distribution(mut v: Vec<f64>) -> Value {
+    if v.is_empty() {
+        return Value::Null;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+        v.get(i).copied().unwrap_or(0.0)
+    };
+    json!({
+        "samples": v.len(),
+        "p50_ms": at(0.50),
+        "p99_ms": at(0.99),
+        "max_ms": v.last().copied().unwrap_or(0.0),
+        "percentiles_ms": (0..=100).map(|q| at(q as f64 / 100.0)).collect::<Vec<_>>(),
+    })
+}
+
+/// What a consumer of the latency topic saw: per order id, the event's `source.ts_ms` and the
+/// wall-clock millisecond the bench received it.
+type Seen = HashMap<i64, (i64, i64)>;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Reads `topic` from the start until `stop` is set, recording every create event it sees.
+async fn watch_topic(
+    bootstrap: String,
+    topic: String,
+    seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
+    let client = walcast_kafka::connect(
+        &[bootstrap],
+        "walcast-bench-latency",
+        Duration::from_secs(10),
+    )
+    .await?;
+    let mut reader = loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        if walcast_kafka::topic_partitions(&client, &topic)
+            .await?
+            .is_some()
+        {
+            break walcast_kafka::PartitionReader::new(&client, &topic, 0, 0).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let (records, _) = reader.next_batch(Duration::from_millis(100)).await?;
+        let received = now_ms();
+        let mut batch = Vec::with_capacity(records.len());
+        for r in records {
+            let Some(value) = r.value else { continue };
+            let Ok(doc) = serde_json::from_slice::<Value>(&value) else {
+                continue;
+            };
+            let p = doc.get("payload").unwrap_or(&doc);
+            if let (Some(id), Some(ts)) = (p["after"]["id"].as_i64(), p["source"]["ts_ms"].as_i64())
+            {
+                batch.push((id, (ts, received)));
+            }
+        }
+        if let Ok(mut s) = seen.lock() {
+            s.extend(batch);
+        }
+    }
+    Ok(())
+}
+
+/// One offered load: `rate` rows/s for `secs`, in transactions of 5 ms worth of rows. Returns
+/// the id range written and the rate actually achieved.
+async fn offer_load(
+    oc: &tokio_postgres::Client,
+    rate: u64,
+    secs: u64,
+    customers: u64,
+) -> Result<(i64, i64, f64)> {
+    let first = count(oc, "SELECT coalesce(max(id), 0)::bigint FROM orders").await? + 1;
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tx_cap = (rate / 200).max(1) * 4;
+    let mut written = 0u64;
+    let mut g = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        tick.tick().await;
+        let due = (rate as f64 * started.elapsed().as_secs_f64()) as u64;
+        let n = due.saturating_sub(written).min(tx_cap);
+        if n == 0 {
+            continue;
+        }
+        oc.batch_execute(&format!(
+            "INSERT INTO orders (customer_id, product_id, quantity, price, status)
+             SELECT 'CUST' || lpad(((g * 7919) % {customers} + 1)::text, 5, '0'),
+                    'PROD' || (g % 1000), 1 + g % 9, round((random() * 500)::numeric, 2), 'PAID'
+             FROM generate_series({}, {}) AS g",
+            g + 1,
+            g + n
+        ))
+        .await?;
+        g += n;
+        written += n;
+    }
+    let achieved = written as f64 / started.elapsed().as_secs_f64();
+    let last = count(oc, "SELECT coalesce(max(id), 0)::bigint FROM orders").await?;
+    Ok((first, last, achieved))
+}
+
+/// A virtualenv with the seed consumer's libraries and matplotlib (for `benches/report.py`),
+/// created once.
+fn seed_python(venv: &Path) -> Result<PathBuf> {
     let py = venv.join("bin/python");
     if !py.exists() {
         eprintln!(
-            "creating {} (confluent-kafka, redis, psycopg2-binary)",
+            "creating {} (confluent-kafka, redis, psycopg2-binary, matplotlib)",
             venv.display()
         );
         let ok = Command::new("python3")
             .args(["-m", "venv"])
-            .arg(&venv)
+            .arg(venv)
             .status()?
             .success()
             && Command::new(&py)
@@ -323,6 +468,7 @@ fn seed_python(out: &Path) -> Result<PathBuf> {
                     "confluent-kafka",
                     "redis",
                     "psycopg2-binary",
+                    "matplotlib",
                 ])
                 .status()?
                 .success();
@@ -368,7 +514,11 @@ async fn main() -> Result<()> {
         Ok(high_watermark(&bootstrap, topic).await? >= a.rows as i64)
     })
     .await?;
-    eprintln!("snapshot in Kafka after {:.1} s", produced.seconds);
+    let produced_rate = a.rows as f64 / produced.seconds;
+    eprintln!(
+        "snapshot in Kafka after {:.1} s ({produced_rate:.0} rows/s, peak RSS {:.1} MB)",
+        produced.seconds, produced.peak_mb
+    );
 
     let (copied, copy_time) = copy_ceiling(&oc, &rc, &customers).await?;
     let copy_rate = copied as f64 / copy_time.as_secs_f64();
@@ -411,9 +561,9 @@ async fn main() -> Result<()> {
     let sink_rss = sink_runs.iter().map(|r| r.peak_mb).fold(0.0, f64::max);
     let sink_cpu = median(sink_runs.iter().map(|r| r.cpu_s).collect());
 
+    let py = seed_python(&a.venv)?;
     let seed_rate = if a.seed_rows > 0 {
         rc.batch_execute("TRUNCATE results").await?;
-        let py = seed_python(&a.out)?;
         let script = repo("../shared/reference/seed-consumer/seed_consumer.py");
         let out = Command::new(py)
             .arg(&script)
@@ -486,6 +636,203 @@ async fn main() -> Result<()> {
         Some(r)
     };
 
+    // Latency at a steady offered load, the whole pipeline running.
+    let mut latency = Vec::new();
+    let mut latency_rss = None;
+    if !a.latency_rates.is_empty() {
+        rc.batch_execute(
+            "ALTER TABLE results ADD COLUMN IF NOT EXISTS visible_at timestamptz DEFAULT clock_timestamp()",
+        )
+        .await?;
+        let mut lat_source = deploy_config("orders-source", &orders, &results, &redis)?;
+        lat_source["config"]["topic.prefix"] = "lat".into();
+        lat_source["config"]["slot.name"] = "lat_bench".into();
+        lat_source["config"]["publication.name"] = "lat_bench".into();
+        lat_source["config"]["snapshot.mode"] = "no_data".into();
+        let mut lat_sink = sink.clone();
+        lat_sink["config"]["topics"] = "lat.public.orders".into();
+        let mut lat_cache = deploy_config("orders-cache", &orders, &results, &redis)?;
+        lat_cache["config"]["topics"] = "lat.public.orders".into();
+        let mut w = Walcast::start(&bootstrap, &[lat_source, lat_sink, lat_cache])?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = tokio::spawn(watch_topic(
+            bootstrap.clone(),
+            "lat.public.orders".into(),
+            seen.clone(),
+            stop.clone(),
+        ));
+        let outcome = async {
+            walcast_testkit::eventually(Duration::from_secs(60), "the latency slot", || async {
+                (count(&oc, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'lat_bench' AND active")
+                    .await
+                    .unwrap_or(0)
+                    == 1)
+                    .then_some(())
+            })
+            .await?;
+            // One warm-up row through the whole pipeline before the clock matters.
+            let (_, warm, _) = offer_load(&oc, 200, 1, a.customers).await?;
+            walcast_testkit::eventually(Duration::from_secs(60), "the warm-up row in results", || async {
+                (count(&rc, &format!("SELECT count(*) FROM results WHERE order_id = {warm}"))
+                    .await
+                    .unwrap_or(0)
+                    == 1)
+                    .then_some(())
+            })
+            .await?;
+            let mut out = Vec::new();
+            for &rate in &a.latency_rates {
+                w.check_alive()?;
+                eprintln!("offering {rate} rows/s for {} s", a.latency_secs);
+                let (first, last, achieved) =
+                    offer_load(&oc, rate, a.latency_secs, a.customers).await?;
+                let n = last - first + 1;
+                let range = format!("order_id BETWEEN {first} AND {last}");
+                walcast_testkit::eventually(Duration::from_secs(300), "the offered rows in results", || async {
+                    (count(&rc, &format!("SELECT count(*) FROM results WHERE {range}"))
+                        .await
+                        .unwrap_or(0)
+                        >= n)
+                        .then_some(())
+                })
+                .await?;
+                walcast_testkit::eventually(Duration::from_secs(60), "the offered rows in Kafka", || async {
+                    let s = seen.lock().ok()?;
+                    ((first..=last).all(|id| s.contains_key(&id))).then_some(())
+                })
+                .await?;
+                let visible = rc
+                    .query(
+                        &format!(
+                            "SELECT order_id::bigint, (extract(epoch FROM visible_at) * 1000)::float8
+                             FROM results WHERE {range}"
+                        ),
+                        &[],
+                    )
+                    .await?;
+                let s = seen.lock().map_err(|_| anyhow::anyhow!("topic watcher panicked"))?;
+                let mut to_results = Vec::with_capacity(visible.len());
+                let mut to_kafka = Vec::with_capacity(visible.len());
+                for row in &visible {
+                    let id: i64 = row.get(0);
+                    let at: f64 = row.get(1);
+                    if let Some(&(ts, received)) = s.get(&id) {
+                        to_results.push(at - ts as f64);
+                        to_kafka.push((received - ts) as f64);
+                    }
+                }
+                let results_d = distribution(to_results);
+                let kafka_d = distribution(to_kafka);
+                eprintln!(
+                    "latency at {rate} rows/s (achieved {achieved:.0}): to results p50 {} p99 {} max {} ms; to Kafka p50 {} p99 {} max {} ms",
+                    results_d["p50_ms"], results_d["p99_ms"], results_d["max_ms"],
+                    kafka_d["p50_ms"], kafka_d["p99_ms"], kafka_d["max_ms"]
+                );
+                out.push(json!({
+                    "offered_rows_per_s": rate,
+                    "achieved_rows_per_s": achieved,
+                    "rows": n,
+                    "to_results": results_d,
+                    "to_kafka_consumer": kafka_d,
+                }));
+            }
+            Ok::<_, anyhow::Error>(out)
+        }
+        .await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = watcher.await;
+        latency_rss = peak_rss_kib(w.pid()).map(|k| k as f64 / 1024.0);
+        w.stop();
+        latency = outcome?;
+    }
+
+    // One table of `big_rows` rows written in ONE transaction behind a slot: the read ceiling,
+    // walcast's snapshot of it, and walcast's source draining the transaction.
+    let big = if a.big_rows == 0 {
+        None
+    } else {
+        let mut big_source = deploy_config("orders-source", &orders, &results, &redis)?;
+        big_source["config"]["topic.prefix"] = "big".into();
+        big_source["config"]["slot.name"] = "big_bench".into();
+        big_source["config"]["publication.name"] = "big_bench".into();
+        big_source["config"]["snapshot.mode"] = "no_data".into();
+        let w = Walcast::start(&bootstrap, &[big_source.clone()])?;
+        walcast_testkit::eventually(Duration::from_secs(60), "the big-transaction slot", || async {
+            (count(&oc, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'big_bench' AND active")
+                .await
+                .unwrap_or(0)
+                == 1)
+                .then_some(())
+        })
+        .await?;
+        w.stop();
+        // Slots the earlier scenarios left behind would keep the WAL of the big transaction.
+        oc.batch_execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+             WHERE slot_name <> 'big_bench' AND NOT active",
+        )
+        .await?;
+        eprintln!("writing {} orders in one transaction", a.big_rows);
+        oc.batch_execute("TRUNCATE orders").await?;
+        oc.batch_execute(&format!(
+            "INSERT INTO orders (customer_id, product_id, quantity, price, status)
+             SELECT 'CUST' || lpad(((g * 7919) % {} + 1)::text, 5, '0'),
+                    'PROD' || (g % 1000), 1 + g % 9, round((random() * 500)::numeric, 2),
+                    (ARRAY['PENDING','PAID','SHIPPED'])[1 + g % 3]
+             FROM generate_series(1, {}) AS g",
+            a.customers, a.big_rows
+        ))
+        .await?;
+        oc.batch_execute("VACUUM ANALYZE orders").await?;
+
+        let read_started = Instant::now();
+        let copy_bytes = {
+            use futures::TryStreamExt;
+            let stream = oc.copy_out("COPY (SELECT * FROM orders) TO STDOUT").await?;
+            futures::pin_mut!(stream);
+            let mut bytes = 0usize;
+            while let Some(chunk) = stream.try_next().await? {
+                bytes += chunk.len();
+            }
+            bytes
+        };
+        let read_time = read_started.elapsed().as_secs_f64();
+        eprintln!(
+            "COPY TO STDOUT of {} rows: {:.0} rows/s ({:.1} MB)",
+            a.big_rows,
+            a.big_rows as f64 / read_time,
+            copy_bytes as f64 / 1e6
+        );
+
+        let mut snap = deploy_config("orders-source", &orders, &results, &redis)?;
+        snap["config"]["topic.prefix"] = "snap".into();
+        snap["config"]["slot.name"] = "snap_bench".into();
+        snap["config"]["publication.name"] = "snap_bench".into();
+        snap["config"]["snapshot.mode"] = "initial_only".into();
+        let snap_run = timed_walcast(&bootstrap, &[snap], || async {
+            Ok(high_watermark(&bootstrap, "snap.public.orders").await? >= a.big_rows as i64)
+        })
+        .await?;
+        eprintln!(
+            "snapshot of {} rows into Kafka: {:.0} rows/s, peak RSS {:.1} MB",
+            a.big_rows,
+            a.big_rows as f64 / snap_run.seconds,
+            snap_run.peak_mb
+        );
+        let tx_run = timed_walcast(&bootstrap, &[big_source], || async {
+            Ok(high_watermark(&bootstrap, "big.public.orders").await? >= a.big_rows as i64)
+        })
+        .await?;
+        eprintln!(
+            "one {}-row transaction from the slot into Kafka: {:.0} rows/s, peak RSS {:.1} MB",
+            a.big_rows,
+            a.big_rows as f64 / tx_run.seconds,
+            tx_run.peak_mb
+        );
+        Some((read_time, copy_bytes, snap_run, tx_run))
+    };
+
     let report = json!({
         "rows": a.rows,
         "customers": a.customers,
@@ -504,6 +851,23 @@ async fn main() -> Result<()> {
             "seconds": r.seconds,
             "peak_rss_mb": r.peak_mb,
             "cpu_s": r.cpu_s,
+        })),
+        "snapshot_to_kafka": {
+            "walcast_rows_per_s": produced_rate,
+            "peak_rss_mb": produced.peak_mb,
+        },
+        "latency": latency,
+        "latency_peak_rss_mb": latency_rss,
+        "big": big.as_ref().map(|(read, bytes, snap, tx)| json!({
+            "rows": a.big_rows,
+            "copy_to_stdout_rows_per_s": a.big_rows as f64 / read,
+            "copy_to_stdout_mb": *bytes as f64 / 1e6,
+            "snapshot_rows_per_s": a.big_rows as f64 / snap.seconds,
+            "snapshot_peak_rss_mb": snap.peak_mb,
+            "snapshot_cpu_s": snap.cpu_s,
+            "one_tx_rows_per_s": a.big_rows as f64 / tx.seconds,
+            "one_tx_peak_rss_mb": tx.peak_mb,
+            "one_tx_cpu_s": tx.cpu_s,
         })),
     });
     let mut md = String::new();
@@ -532,6 +896,35 @@ async fn main() -> Result<()> {
             "| WAL → results (source + results sink + Redis cache sink) | {:.0} | – | {:.1} MB |\n",
             a.rows as f64 / r.seconds,
             r.peak_mb
+        ));
+    }
+    for l in &latency {
+        md.push_str(&format!(
+            "| latency at {} rows/s offered ({:.0} achieved): source commit → results p50 / p99 / max | {} / {} / {} ms | Kafka (consumer sees it): {} / {} / {} ms | {} |\n",
+            l["offered_rows_per_s"], l["achieved_rows_per_s"].as_f64().unwrap_or(0.0),
+            l["to_results"]["p50_ms"], l["to_results"]["p99_ms"], l["to_results"]["max_ms"],
+            l["to_kafka_consumer"]["p50_ms"], l["to_kafka_consumer"]["p99_ms"], l["to_kafka_consumer"]["max_ms"],
+            latency_rss.map_or("–".to_string(), |m| format!("{m:.1} MB")),
+        ));
+    }
+    if let Some((read, _, snap, tx)) = &big {
+        let copy_rate = a.big_rows as f64 / read;
+        md.push_str(&format!(
+            "| snapshot of {} rows: `COPY (SELECT * FROM orders) TO STDOUT`, one connection (read ceiling) | {copy_rate:.0} | 1.00× | – |\n",
+            a.big_rows
+        ));
+        md.push_str(&format!(
+            "| snapshot of {} rows: walcast → Kafka (acked) | {:.0} | {:.2}× COPY TO | {:.1} MB |\n",
+            a.big_rows,
+            a.big_rows as f64 / snap.seconds,
+            a.big_rows as f64 / snap.seconds / copy_rate,
+            snap.peak_mb
+        ));
+        md.push_str(&format!(
+            "| one {}-row transaction: slot → Kafka (acked) | {:.0} | – | {:.1} MB |\n",
+            a.big_rows,
+            a.big_rows as f64 / tx.seconds,
+            tx.peak_mb
         ));
     }
     std::fs::write(
