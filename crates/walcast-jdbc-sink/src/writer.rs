@@ -244,6 +244,7 @@ impl PgSinkWriter {
             // The transaction rolled back: DDL and staging tables of it are gone.
             session.tables.clear();
             session.staging.clear();
+            session.statements.clear();
             if e.kind == walcast_connect_api::SinkErrorKind::Transient {
                 self.session = None;
             }
@@ -251,6 +252,9 @@ impl PgSinkWriter {
         result
     }
 }
+
+/// Staging table names, unique in the process.
+static STAGE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Batches this large go through COPY (measured crossover, see the crate docs).
 pub const DEFAULT_COPY_THRESHOLD: usize = 2000;
@@ -666,7 +670,10 @@ async fn run_shape(
             let stage = match staging.get(&key) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = format!("walcast_stage_{}", staging.len() + 1);
+                    // Never reused: tables of a rolled-back transaction are gone, earlier
+                    // ones are still there.
+                    let seq = STAGE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let s = format!("walcast_stage_{seq}");
                     let defs: Vec<String> = qcols
                         .iter()
                         .zip(&stages)

@@ -628,3 +628,58 @@ async fn lost_connection_is_transient() -> Result<()> {
     assert_eq!(w.open("x").await?, pos(1));
     Ok(())
 }
+
+#[tokio::test]
+async fn copy_staging_survives_a_failed_batch() -> Result<()> {
+    let pg = Postgres::start().await?;
+    pg.execute("CREATE TABLE dbserver1_public_orders (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2), doc jsonb)").await?;
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[
+            ("insert.mode", "upsert"),
+            ("primary.key.mode", "record_key"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c).with_method(WriteMethod::Copy);
+    w.open("s").await?;
+    w.write(
+        "s",
+        &[event(0, "c", 1, Some(row(1, Some("a"), None, None)))],
+        &pos(1),
+    )
+    .await?;
+    let err = w
+        .write(
+            "s",
+            &[event(1, "c", 2, Some(row(2, None, None, None)))],
+            &pos(2),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Data, "{err}");
+    // Same session: the staging table of the committed batch still exists, the failed one's
+    // does not; both cases must work.
+    w.write(
+        "s",
+        &[event(2, "c", 3, Some(row(3, Some("c"), None, None)))],
+        &pos(3),
+    )
+    .await?;
+    w.write(
+        "s",
+        &[event(3, "u", 1, Some(row(1, Some("a2"), None, None)))],
+        &pos(4),
+    )
+    .await?;
+    assert_eq!(
+        rows(
+            &pg,
+            "SELECT format('%s|%s', id, name) FROM dbserver1_public_orders ORDER BY id"
+        )
+        .await?,
+        ["1|a2", "3|c"]
+    );
+    assert_eq!(w.open("s").await?, pos(4));
+    Ok(())
+}
