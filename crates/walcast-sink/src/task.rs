@@ -162,9 +162,21 @@ impl Task {
             None,
         );
         let client_id = format!("walcast-sink-{}", ctx.name);
+        // The consumer's security settings: worker `consumer.*` (or unprefixed) keys, beaten by
+        // the connector's `consumer.override.*` ones. The dead letter queue shares the client.
+        let mut props = ctx.worker.properties.clone();
+        for (k, v) in &ctx.config {
+            if let Some(rest) = k.strip_prefix("consumer.override.") {
+                props.insert(format!("consumer.{rest}"), v.clone());
+            }
+        }
+        let security = walcast_kafka::KafkaSecurity::from_properties(&props, "consumer")
+            .map_err(|e| Halt::Fail(ConnectorError::from_error(&e)))?;
         let (client, errors) = loop {
             let attempt = async {
-                let client = walcast_kafka::connect(&servers, &client_id, CONNECT_TIMEOUT).await?;
+                let client =
+                    walcast_kafka::connect_secure(&servers, &client_id, CONNECT_TIMEOUT, &security)
+                        .await?;
                 let errors = ErrorHandler::new(&ctx.name, &settings, &client, &metrics).await?;
                 Ok::<_, walcast_kafka::KafkaError>((client, errors))
             };
@@ -305,7 +317,13 @@ impl Task {
                 };
                 self.metrics.read.increment(chunk.records.len() as u64);
                 part.high_watermark = chunk.high_watermark;
-                if let Some(&pos) = self.stored.get(&part.tp) {
+                // Without a stored position yet, the lag counts from the first record read.
+                let from = self
+                    .stored
+                    .get(&part.tp)
+                    .copied()
+                    .or_else(|| chunk.records.front().map(|f| f.raw.offset));
+                if let Some(pos) = from {
                     part.metrics
                         .lag
                         .set((chunk.high_watermark - pos).max(0) as f64);
