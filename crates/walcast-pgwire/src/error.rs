@@ -155,11 +155,21 @@ pub enum PgError {
 /// failure's reason in its source.
 fn describe_query_error(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        // An integrity violation's detail quotes the row's key values ("Key (id)=(42) ...");
+        // errors never carry row values, so that detail is withheld (the constraint, table and
+        // column below still say what to look at).
+        let detail = if code.starts_with("23") {
+            db.detail()
+                .map(|_| "withheld, it quotes row values; see the server log".to_string())
+        } else {
+            db.detail().map(str::to_string)
+        };
         let mut s = ServerError {
             severity: db.severity().to_string(),
-            code: db.code().code().to_string(),
+            code: code.to_string(),
             message: db.message().to_string(),
-            detail: db.detail().map(str::to_string),
+            detail,
             hint: db.hint().map(str::to_string),
         }
         .to_string();

@@ -274,3 +274,53 @@ async fn role_without_replication_gives_a_clear_error() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A server error wrapped by walcast reads in PostgreSQL's own words, once: SQLSTATE, message,
+/// detail, hint and the table/column the server names, never tokio-postgres's bare `db error`.
+#[tokio::test]
+async fn query_errors_carry_the_servers_words() -> anyhow::Result<()> {
+    let pg = Postgres::start().await?;
+    pg.execute(
+        "CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL REFERENCES parent (id));",
+    )
+    .await?;
+    let client = pg.connect().await?;
+    let e = client
+        .batch_execute("INSERT INTO child VALUES (1, 42)")
+        .await
+        .unwrap_err();
+    let e = PgError::query("writing public.child", e);
+    let text = e.to_string();
+    assert!(text.starts_with("writing public.child: ERROR 23503: insert or update on table \"child\" violates foreign key constraint"), "{text}");
+    assert!(text.contains("(detail: withheld"), "{text}");
+    assert!(!text.contains("42"), "row values must not appear: {text}");
+    assert!(
+        text.contains("[table public.child, constraint child_parent_id_fkey]"),
+        "{text}"
+    );
+    assert!(!text.contains("db error"), "{text}");
+    // Nothing below it repeats the message.
+    assert!(std::error::Error::source(&e).is_none());
+    assert_eq!(e.code(), Some("23503"));
+    assert!(!e.is_transient());
+
+    let e = client
+        .batch_execute("SELECT * FROM missing_table")
+        .await
+        .unwrap_err();
+    let text = PgError::query("reading", e).to_string();
+    assert!(
+        text.contains("ERROR 42P01: relation \"missing_table\" does not exist"),
+        "{text}"
+    );
+
+    let e = client
+        .batch_execute("DO $$ BEGIN RAISE EXCEPTION 'boom' USING ERRCODE = '55P03', HINT = 'wait and retry'; END $$;")
+        .await
+        .unwrap_err();
+    let e = PgError::query("locking", e);
+    assert!(e.to_string().contains("(hint: wait and retry)"), "{e}");
+    assert!(e.is_transient(), "a lock timeout is retried");
+    Ok(())
+}

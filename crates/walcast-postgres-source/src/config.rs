@@ -988,6 +988,55 @@ mod tests {
     }
 
     #[test]
+    fn producer_delivery_settings_are_honoured_or_refused() {
+        let c = SourceConfig::parse(&props(&base())).unwrap();
+        assert_eq!(c.max_in_flight, 1);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.delivery_timeout, None);
+        assert_eq!(c.retries, None);
+        assert_eq!(c.retry_backoff, Duration::from_millis(100));
+        assert_eq!(c.errors_retry_timeout, None);
+        assert_eq!(c.errors_retry_delay_max, Duration::from_secs(60));
+        assert!(c.snapshot_locking_shared);
+        let mut kv = base();
+        kv.extend([
+            (
+                "producer.override.max.in.flight.requests.per.connection",
+                "5",
+            ),
+            ("producer.override.request.timeout.ms", "5000"),
+            ("producer.override.delivery.timeout.ms", "120000"),
+            ("producer.override.retries", "3"),
+            ("producer.override.retry.backoff.ms", "250"),
+            ("producer.override.acks", "all"),
+            ("errors.retry.timeout", "0"),
+            ("snapshot.locking.mode", "none"),
+        ]);
+        let c = SourceConfig::parse(&props(&kv)).unwrap();
+        assert_eq!(c.max_in_flight, 5);
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.delivery_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(c.retries, Some(3));
+        assert_eq!(c.retry_backoff, Duration::from_millis(250));
+        assert_eq!(c.errors_retry_timeout, Some(Duration::ZERO));
+        assert!(!c.snapshot_locking_shared);
+        for (k, v) in [
+            ("producer.override.acks", "1"),
+            (
+                "producer.override.max.in.flight.requests.per.connection",
+                "0",
+            ),
+            ("producer.override.request.timeout.ms", "0"),
+            ("snapshot.locking.mode", "exclusive"),
+        ] {
+            let mut kv = base();
+            kv.push((k, v));
+            let issues = SourceConfig::parse(&props(&kv)).unwrap_err();
+            assert!(issues.iter().any(|i| i.key == k), "{k}={v}: {issues:?}");
+        }
+    }
+
+    #[test]
     fn defaults_follow_debezium() {
         let c = SourceConfig::parse(&props(&base())).unwrap();
         assert_eq!(c.port, 5432);

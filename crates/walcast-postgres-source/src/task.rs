@@ -42,17 +42,7 @@ use crate::state::{SourceState, StateStore};
 /// walcast's producer does not speak are refused by name rather than ignored.
 fn effective_config(ctx: &TaskContext) -> Result<BTreeMap<String, String>, ConnectorError> {
     let mut config = ctx.config.clone();
-    for key in [
-        "compression.type",
-        "linger.ms",
-        "batch.size",
-        "acks",
-        "max.in.flight.requests.per.connection",
-        "request.timeout.ms",
-        "delivery.timeout.ms",
-        "retries",
-        "retry.backoff.ms",
-    ] {
+    for key in PRODUCER_KEYS {
         if let Some(v) = ctx.worker.properties.get(&format!("producer.{key}")) {
             config
                 .entry(format!("producer.override.{key}"))
@@ -78,8 +68,30 @@ fn effective_config(ctx: &TaskContext) -> Result<BTreeMap<String, String>, Conne
             )));
         }
     }
+    for key in config
+        .keys()
+        .filter(|k| k.starts_with("producer.override."))
+    {
+        let name = &key["producer.override.".len()..];
+        if !PRODUCER_KEYS.contains(&name) && name != "security.protocol" {
+            warn!(key = %key, "walcast's Kafka producer does not act on this setting; it is ignored (supported: {})", PRODUCER_KEYS.join(", "));
+        }
+    }
     Ok(config)
 }
+
+/// The `producer.override.*` settings walcast's producer acts on (see `SourceConfig`).
+const PRODUCER_KEYS: &[&str] = &[
+    "compression.type",
+    "linger.ms",
+    "batch.size",
+    "acks",
+    "max.in.flight.requests.per.connection",
+    "request.timeout.ms",
+    "delivery.timeout.ms",
+    "retries",
+    "retry.backoff.ms",
+];
 
 /// How long a slot held by another connection is waited for before the task fails: after a
 /// crash, PostgreSQL needs a moment to notice walcast's old connection is gone.
@@ -586,9 +598,14 @@ mod tests {
             &[
                 ("producer.linger.ms", "50"),
                 ("producer.compression.type", "lz4"),
+                ("producer.max.in.flight.requests.per.connection", "3"),
             ],
         ))
         .unwrap();
+        assert_eq!(
+            c["producer.override.max.in.flight.requests.per.connection"],
+            "3"
+        );
         assert_eq!(c["producer.override.linger.ms"], "1");
         assert_eq!(c["producer.override.compression.type"], "lz4");
     }
