@@ -867,8 +867,23 @@ async fn results_postgres_restart_is_retried_without_loss_or_duplicates() {
         failures.first().map(String::as_str).unwrap_or_default(),
         w.log()
     );
+    // The outages were seen (and retried), so the checks above covered writes that failed.
+    let log = std::fs::read_to_string(w.dir.join("walcast.log")).unwrap();
+    let retries = log
+        .lines()
+        .filter(|l| {
+            l.contains("write failed transiently, retrying")
+                || l.contains("opening the destination failed, retrying")
+        })
+        .count();
+    assert!(
+        retries > 0,
+        "no sink retried while the results database was down\n{}",
+        w.log()
+    );
     eprintln!(
-        "{txns} writer transactions, {} records, {} orders across two results restarts",
+        "{txns} writer transactions, {} records, {} orders across two results restarts \
+         ({retries} retries logged)",
         expected.len(),
         rows.len()
     );
