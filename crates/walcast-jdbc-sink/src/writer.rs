@@ -257,7 +257,7 @@ impl PgSinkWriter {
 static STAGE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Batches this large go through COPY (measured crossover, see the crate docs).
-pub const DEFAULT_COPY_THRESHOLD: usize = 2000;
+pub const DEFAULT_COPY_THRESHOLD: usize = 1000;
 
 /// The folded changes of one table in one batch.
 #[derive(Default)]
