@@ -683,3 +683,91 @@ async fn copy_staging_survives_a_failed_batch() -> Result<()> {
     assert_eq!(w.open("s").await?, pos(4));
     Ok(())
 }
+
+#[tokio::test]
+async fn primitive_keys_field_lists_folding_and_db_timezone() -> Result<()> {
+    let pg = Postgres::start().await?;
+    let value_schema = Arc::new(Schema::structure(
+        None,
+        vec![
+            Field::new("Name", Schema::optional(SchemaType::String)),
+            Field::new(
+                "ts",
+                Schema::optional(SchemaType::Int64).named(logical::TIMESTAMP),
+            ),
+            Field::new("secret", Schema::optional(SchemaType::String)),
+        ],
+    ));
+    let mut v = Struct::new(value_schema.clone());
+    v.put("Name", Value::String("n".into()));
+    // 2024-01-01 00:00:00 UTC.
+    v.put("ts", Value::Int64(1_704_067_200_000));
+    v.put("secret", Value::String("s".into()));
+    let rec = ConnectRecord {
+        topic: "Things".into(),
+        partition: Some(0),
+        offset: Some(0),
+        timestamp_ms: None,
+        key_schema: Some(Arc::new(Schema::primitive(SchemaType::Int32))),
+        key: Value::Int32(5),
+        value_schema: Some(value_schema),
+        value: Value::Struct(v),
+        headers: Vec::new(),
+    };
+    let c = cfg(
+        &pg,
+        Dialect::Confluent,
+        &[
+            ("auto.create", "true"),
+            ("insert.mode", "upsert"),
+            ("pk.mode", "record_key"),
+            ("pk.fields", "Id"),
+            ("fields.whitelist", "Name,ts"),
+            ("quote.sql.identifiers", "never"),
+            ("db.timezone", "Europe/Berlin"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("f").await?;
+    w.write("f", &[rec.clone()], &[]).await?;
+    // Unquoted names fold to lower case (table Things -> things); the Connect Timestamp
+    // instant is Berlin wall time in a timestamp column.
+    assert_eq!(
+        rows(&pg, "SELECT format('%s|%s|%s', id, name, ts) FROM things").await?,
+        ["5|n|2024-01-01 01:00:00"]
+    );
+    assert_eq!(
+        rows(&pg, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'things'::regclass AND attnum > 0").await?,
+        ["id,name,ts"]
+    );
+    // A primitive key without exactly one pk.fields name is refused.
+    let c = cfg(
+        &pg,
+        Dialect::Confluent,
+        &[("auto.create", "true"), ("pk.mode", "record_key")],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("f").await?;
+    let err = w.write("f", &[rec.clone()], &[]).await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Fatal);
+    assert!(err.message.contains("pk.fields"), "{err}");
+    // Debezium's exclude list, as field or topic:field.
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[
+            ("schema.evolution", "basic"),
+            ("collection.name.format", "excluded"),
+            ("field.exclude.list", "Things:secret,ts"),
+            ("quote.identifiers", "true"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    w.open("f").await?;
+    w.write("f", &[rec], &[]).await?;
+    assert_eq!(
+        rows(&pg, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'excluded'::regclass AND attnum > 0").await?,
+        ["Name"]
+    );
+    Ok(())
+}
