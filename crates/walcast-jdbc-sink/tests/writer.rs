@@ -729,7 +729,7 @@ async fn primitive_keys_field_lists_folding_and_db_timezone() -> Result<()> {
     );
     let mut w = PgSinkWriter::new(c);
     w.open("f").await?;
-    w.write("f", &[rec.clone()], &[]).await?;
+    w.write("f", std::slice::from_ref(&rec), &[]).await?;
     // Unquoted names fold to lower case (table Things -> things); the Connect Timestamp
     // instant is Berlin wall time in a timestamp column.
     assert_eq!(
@@ -748,7 +748,10 @@ async fn primitive_keys_field_lists_folding_and_db_timezone() -> Result<()> {
     );
     let mut w = PgSinkWriter::new(c);
     w.open("f").await?;
-    let err = w.write("f", &[rec.clone()], &[]).await.unwrap_err();
+    let err = w
+        .write("f", std::slice::from_ref(&rec), &[])
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, SinkErrorKind::Fatal);
     assert!(err.message.contains("pk.fields"), "{err}");
     // Debezium's exclude list, as field or topic:field.
