@@ -725,9 +725,13 @@ async fn main() -> Result<()> {
                 let results_d = distribution(to_results);
                 let kafka_d = distribution(to_kafka);
                 eprintln!(
-                    "latency at {rate} rows/s (achieved {achieved:.0}): to results p50 {} p99 {} max {} ms; to Kafka p50 {} p99 {} max {} ms",
-                    results_d["p50_ms"], results_d["p99_ms"], results_d["max_ms"],
-                    kafka_d["p50_ms"], kafka_d["p99_ms"], kafka_d["max_ms"]
+                    "latency at {rate} rows/s (achieved {achieved:.0}): to results p50 {:.0} p99 {:.0} max {:.0} ms; to a Kafka consumer p50 {:.0} p99 {:.0} max {:.0} ms",
+                    results_d["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                    results_d["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                    results_d["max_ms"].as_f64().unwrap_or(f64::NAN),
+                    kafka_d["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                    kafka_d["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                    kafka_d["max_ms"].as_f64().unwrap_or(f64::NAN)
                 );
                 out.push(json!({
                     "offered_rows_per_s": rate,
@@ -898,12 +902,18 @@ async fn main() -> Result<()> {
             r.peak_mb
         ));
     }
+    let ms = |v: &Value| v.as_f64().map_or("–".to_string(), |m| format!("{m:.0}"));
     for l in &latency {
         md.push_str(&format!(
-            "| latency at {} rows/s offered ({:.0} achieved): source commit → results p50 / p99 / max | {} / {} / {} ms | Kafka (consumer sees it): {} / {} / {} ms | {} |\n",
-            l["offered_rows_per_s"], l["achieved_rows_per_s"].as_f64().unwrap_or(0.0),
-            l["to_results"]["p50_ms"], l["to_results"]["p99_ms"], l["to_results"]["max_ms"],
-            l["to_kafka_consumer"]["p50_ms"], l["to_kafka_consumer"]["p99_ms"], l["to_kafka_consumer"]["max_ms"],
+            "| latency at {} rows/s offered ({} achieved): source commit → results p50 / p99 / max | {} / {} / {} ms | to a Kafka consumer: {} / {} / {} ms | {} |\n",
+            l["offered_rows_per_s"],
+            ms(&l["achieved_rows_per_s"]),
+            ms(&l["to_results"]["p50_ms"]),
+            ms(&l["to_results"]["p99_ms"]),
+            ms(&l["to_results"]["max_ms"]),
+            ms(&l["to_kafka_consumer"]["p50_ms"]),
+            ms(&l["to_kafka_consumer"]["p99_ms"]),
+            ms(&l["to_kafka_consumer"]["max_ms"]),
             latency_rss.map_or("–".to_string(), |m| format!("{m:.1} MB")),
         ));
     }
