@@ -467,6 +467,31 @@ async fn check_redis(redis: &Redis, expected: &[Row]) {
     .unwrap();
 }
 
+/// Waits until the sinks have written the snapshot's orders, so that the faults that follow hit
+/// sinks already reading (a sink created before its topic exists finds it at its next topic
+/// refresh, `consumer.override.metadata.max.age.ms`, up to 5 s later).
+async fn wait_snapshot_written(results: &Postgres) {
+    eventually(
+        T,
+        "the snapshot's orders in orders_log and results",
+        || async {
+            let c = results.connect().await?;
+            let log: i64 = c
+                .query_one("SELECT count(*) FROM orders_log", &[])
+                .await?
+                .get(0);
+            let res: i64 = c
+                .query_one("SELECT count(*) FROM results", &[])
+                .await?
+                .get(0);
+            ensure!(log >= 4 && res >= 4, "orders_log {log} rows, results {res}");
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_load_applies_every_record_exactly_once() {
     let orders = Postgres::start().await.unwrap();
@@ -503,13 +528,24 @@ async fn kill_9_during_load_applies_every_record_exactly_once() {
         w.wait_state(name, "RUNNING", T).await.unwrap();
     }
     w.wait_streaming("orders-source", T).await.unwrap();
+    wait_snapshot_written(&results).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let writer = spawn_writer(orders.connect().await.unwrap(), stop.clone());
     let mut rng = Rng::new();
     let started = std::time::Instant::now();
+    // Rows in orders_log at each kill: growing from kill to kill shows that every restart
+    // resumed writing, and that each kill hit a sink in the middle of its work.
+    let log_client = results.connect().await.unwrap();
+    let mut at_kill = vec![];
     for round in 0..5 {
         tokio::time::sleep(rng.ms(700, 3500)).await;
+        let n: i64 = log_client
+            .query_one("SELECT count(*) FROM orders_log", &[])
+            .await
+            .unwrap()
+            .get(0);
+        at_kill.push(n);
         w.kill9();
         tokio::time::sleep(rng.ms(10, 400)).await;
         w.restart().await.unwrap();
@@ -523,8 +559,13 @@ async fn kill_9_during_load_applies_every_record_exactly_once() {
     stop.store(true, Ordering::Relaxed);
     let txns = writer.await.unwrap();
     eprintln!(
-        "{txns} writer transactions over {:?} with 5 kills",
+        "{txns} writer transactions over {:?} with 5 kills; orders_log rows at the kills {at_kill:?}",
         started.elapsed()
+    );
+    assert!(
+        at_kill[0] >= 4 && at_kill.windows(2).all(|p| p[0] < p[1]),
+        "orders_log did not grow between kills: {at_kill:?}\n{}",
+        offsets_diag(&results).await
     );
 
     let client = orders.connect().await.unwrap();
@@ -805,6 +846,7 @@ async fn results_postgres_restart_is_retried_without_loss_or_duplicates() {
         w.wait_state(name, "RUNNING", T).await.unwrap();
     }
     w.wait_streaming("orders-source", T).await.unwrap();
+    wait_snapshot_written(&results).await;
 
     // Watch the sinks' task states the whole time: FAILED even once is a failure.
     let watching = Arc::new(AtomicBool::new(true));
