@@ -132,12 +132,17 @@ pub fn check(
             }
         }
     }
-    // Only ask the plugin when the basics hold: it may assume required keys exist.
-    if issues.is_empty() {
-        match secrets::resolve_config(submitted, providers, env) {
-            Ok(resolved) => issues.extend(plugin.validate(&resolved)),
-            Err(e) => issues.push(ConfigIssue::new(e.key(), e.to_string())),
+    // The plugin sees every config (plugins check their own required keys, e.g. the source's
+    // `topic.prefix`-or-`database.server.name`); a key reported above is not reported twice.
+    match secrets::resolve_config(submitted, providers, env) {
+        Ok(resolved) => {
+            for issue in plugin.validate(&resolved) {
+                if !issues.iter().any(|i| i.key == issue.key) {
+                    issues.push(issue);
+                }
+            }
         }
+        Err(e) => issues.push(ConfigIssue::new(e.key(), e.to_string())),
     }
     issues
 }
