@@ -178,7 +178,7 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
                         error = %e,
                         retry_in_ms = backoff.as_millis() as u64,
                         failing_for_ms = since.elapsed().as_millis() as u64,
-                        "source failed on a transient error; reconnecting and resuming from the slot's confirmed position"
+                        "source failed on a transient error; retrying: reconnecting and resuming from the slot's confirmed position"
                     );
                     tokio::select! {
                         _ = ctx.shutdown.cancelled() => return Ok(()),
