@@ -104,7 +104,10 @@ async fn resolved_secrets_never_appear_in_rest_answers_or_logs() {
     // `name` is missing (the validate body has none) and `flush.ms` is not a number; the
     // second message quotes the value only as `[hidden]`.
     assert_eq!(validated["error_count"], 2, "{validated}");
-    assert!(validated.to_string().contains("not `[hidden]`"), "{validated}");
+    assert!(
+        validated.to_string().contains("not `[hidden]`"),
+        "{validated}"
+    );
 
     // Everything a caller could read back, and every log line.
     let mut answers = vec![status.to_string(), err.to_string(), validated.to_string()];

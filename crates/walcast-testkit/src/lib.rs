@@ -132,7 +132,9 @@ fn check_fresh(bin: &Path) -> Result<()> {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|x| x == "rs" || x == "toml")
-                && e.metadata().and_then(|m| m.modified()).is_ok_and(|m| m > built)
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|m| m > built)
             {
                 bail!(
                     "{} is older than {}: run `cargo build --workspace` first (make test does)",
