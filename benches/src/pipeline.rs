@@ -206,7 +206,7 @@ async fn fill_orders(client: &tokio_postgres::Client, rows: u64, customers: u64)
         client
             .batch_execute(&format!(
                 "INSERT INTO orders (customer_id, product_id, quantity, price, status)
-                 SELECT 'CUST' || lpad(((g * 7919) % {customers} + 1)::text, 5, '0'),
+                 SELECT 'CUST' || lpad(((g::bigint * 7919) % {customers} + 1)::text, 5, '0'),
                         'PROD' || (g % 1000), 1 + g % 9, round((random() * 500)::numeric, 2),
                         (ARRAY['PENDING','PAID','SHIPPED'])[1 + g % 3]
                  FROM generate_series({}, {}) AS g",
@@ -430,7 +430,7 @@ async fn offer_load(
         }
         oc.batch_execute(&format!(
             "INSERT INTO orders (customer_id, product_id, quantity, price, status)
-             SELECT 'CUST' || lpad(((g * 7919) % {customers} + 1)::text, 5, '0'),
+             SELECT 'CUST' || lpad(((g::bigint * 7919) % {customers} + 1)::text, 5, '0'),
                     'PROD' || (g % 1000), 1 + g % 9, round((random() * 500)::numeric, 2), 'PAID'
              FROM generate_series({}, {}) AS g",
             g + 1,
@@ -617,6 +617,16 @@ async fn main() -> Result<()> {
             .await?;
         eprintln!("writing a WAL backlog of {} orders", a.rows);
         fill_orders(&oc, a.rows, a.customers).await?;
+        // The topic exists as it would after the pipeline's first run; otherwise the sinks find
+        // it only at their next topic refresh (consumer.override.metadata.max.age.ms, 5 s).
+        let admin = walcast_kafka::connect(
+            std::slice::from_ref(&bootstrap),
+            "walcast-bench",
+            Duration::from_secs(10),
+        )
+        .await?;
+        walcast_kafka::ensure_topic(&admin, "wal.public.orders", 1, 1, Duration::from_secs(10))
+            .await?;
         let mut wal_sink = sink.clone();
         wal_sink["config"]["topics"] = "wal.public.orders".into();
         let mut cache = deploy_config("orders-cache", &orders, &results, &redis)?;
@@ -781,7 +791,7 @@ async fn main() -> Result<()> {
         oc.batch_execute("TRUNCATE orders").await?;
         oc.batch_execute(&format!(
             "INSERT INTO orders (customer_id, product_id, quantity, price, status)
-             SELECT 'CUST' || lpad(((g * 7919) % {} + 1)::text, 5, '0'),
+             SELECT 'CUST' || lpad(((g::bigint * 7919) % {} + 1)::text, 5, '0'),
                     'PROD' || (g % 1000), 1 + g % 9, round((random() * 500)::numeric, 2),
                     (ARRAY['PENDING','PAID','SHIPPED'])[1 + g % 3]
              FROM generate_series(1, {}) AS g",
