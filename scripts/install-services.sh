@@ -15,6 +15,9 @@ pg_ctl_path="$(ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null | sort -V | tail 
 [ -n "$pg_ctl_path" ] || apt_missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || apt_missing+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)
+# redis-cli for the demo's Redis preload, systemd-analyze to verify deploy/systemd's unit.
+command -v redis-cli >/dev/null 2>&1 || apt_missing+=(redis-tools)
+command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "installing from apt: ${apt_missing[*]}" >&2
   sudo_ env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -233,7 +233,10 @@ async fn systemd_seed_connectors_run_unchanged() {
     let db1 = Postgres::start().await.unwrap();
     let db2 = Postgres::start().await.unwrap();
     let tansu = Tansu::start().await.unwrap();
-    db1.execute(
+    db1.execute("CREATE DATABASE db1").await.unwrap();
+    db2.execute("CREATE DATABASE db2").await.unwrap();
+    let db1c = db1.connect_db("db1").await.unwrap();
+    db1c.batch_execute(
         "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text);
          INSERT INTO customers VALUES (1, 'Ada', 'ada@example.com'), (2, 'Alan', NULL);",
     )
@@ -243,49 +246,34 @@ async fn systemd_seed_connectors_run_unchanged() {
     let w = Worker::start(&tansu.bootstrap(), work.path())
         .await
         .unwrap();
-    // The seed's connector names and keys; only hosts, ports and passwords differ.
-    w.create_connector(
-        "source-db1",
-        json!({
-            "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-            "database.hostname": "127.0.0.1",
-            "database.port": db1.port().to_string(),
-            "database.user": "postgres",
-            "database.password": "postgres",
-            "database.dbname": "postgres",
-            "database.server.name": "db1",
-            "plugin.name": "pgoutput",
-            "table.include.list": "public.customers",
-        }),
-    )
-    .await
-    .unwrap();
-    w.create_connector(
-        "sink-db2",
-        json!({
-            "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
-            "tasks.max": "1",
-            "topics": "db1.public.customers",
-            "connection.url": format!("jdbc:postgresql://127.0.0.1:{}/postgres", db2.port()),
-            "connection.user": "postgres",
-            "connection.password": "postgres",
-            "insert.mode": "upsert",
-            "pk.mode": "record_key",
-            "auto.create": "true",
-            "table.name.format": "customers",
-            "transforms": "unwrap",
-            "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
-        }),
-    )
-    .await
-    .unwrap();
+    // The seed's connector files as deploy/systemd installs them; only the ports and the
+    // password references differ (this worker declares no config provider).
+    for (name, pg) in [("source-db1", &db1), ("sink-db2", &db2)] {
+        let text = std::fs::read_to_string(repo_file(&format!(
+            "deploy/systemd/connectors/{name}.properties"
+        )))
+        .unwrap()
+        .replace("localhost:5432", &format!("127.0.0.1:{}", pg.port()))
+        .replace(
+            "database.port=5432",
+            &format!("database.port={}", pg.port()),
+        )
+        .replace("database.hostname=localhost", "database.hostname=127.0.0.1")
+        .replace("${env:DB1_PASSWORD}", "postgres")
+        .replace("${env:DB2_PASSWORD}", "postgres");
+        let mut config = json!({});
+        walcast_tests::merge_properties(&mut config, &text).unwrap();
+        assert_eq!(config["name"], name);
+        config.as_object_mut().unwrap().remove("name");
+        w.create_connector(name, config).await.unwrap();
+    }
     w.wait_state("source-db1", "RUNNING", T).await.unwrap();
     w.wait_state("sink-db2", "RUNNING", T).await.unwrap();
-    db1.execute("INSERT INTO customers VALUES (3, 'Grace', 'grace@example.com'); UPDATE customers SET email = 'alan@example.com' WHERE id = 2;")
+    db1c.batch_execute("INSERT INTO customers VALUES (3, 'Grace', 'grace@example.com'); UPDATE customers SET email = 'alan@example.com' WHERE id = 2;")
         .await
         .unwrap();
-    let rows = |pg: &Postgres| {
-        let pg_url = pg.connection_string();
+    let rows = |pg: &Postgres, db: &str| {
+        let pg_url = pg.connection_string_for(db);
         async move {
             let (c, conn) = tokio_postgres::connect(&pg_url, tokio_postgres::NoTls).await?;
             tokio::spawn(conn);
@@ -308,10 +296,10 @@ async fn systemd_seed_connectors_run_unchanged() {
             )
         }
     };
-    let want = rows(&db1).await.unwrap();
+    let want = rows(&db1, "db1").await.unwrap();
     assert_eq!(want.len(), 3);
     eventually(T, "db1 customers copied to db2", || async {
-        let got = rows(&db2).await?;
+        let got = rows(&db2, "db2").await?;
         anyhow::ensure!(got == want, "db2 {got:?}\nwant {want:?}\n{}", w.log());
         Ok(())
     })

@@ -132,6 +132,26 @@ pub fn check(
             }
         }
     }
+    // A key that is one or two typos away from a key the connector knows is almost certainly
+    // misspelled: refuse it with a suggestion rather than ignore it (a misspelled
+    // `table.include.list` would otherwise capture every table).
+    let known: Vec<&str> = COMMON_KEYS
+        .iter()
+        .chain(plugin.config_keys())
+        .map(|d| d.name)
+        .collect();
+    for key in unknown_keys(plugin, submitted) {
+        if let Some(suggestion) =
+            walcast_connect_api::config::did_you_mean(&key, known.iter().copied())
+        {
+            if !submitted.contains_key(suggestion) {
+                issues.push(ConfigIssue::new(
+                    key.clone(),
+                    format!("Unknown configuration key {key}: did you mean {suggestion}?"),
+                ));
+            }
+        }
+    }
     // The plugin sees every config (plugins check their own required keys, e.g. the source's
     // `topic.prefix`-or-`database.server.name`); a key reported above is not reported twice.
     match secrets::resolve_config(submitted, providers, env) {

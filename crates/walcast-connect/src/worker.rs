@@ -309,6 +309,20 @@ impl Worker {
         let plugin = self.check_quietly(submitted)?;
         let unknown = validate::unknown_keys(plugin.as_ref(), submitted);
         if !unknown.is_empty() {
+            let known: Vec<&str> = validate::COMMON_KEYS
+                .iter()
+                .chain(plugin.config_keys())
+                .map(|d| d.name)
+                .collect();
+            let unknown: Vec<String> = unknown
+                .into_iter()
+                .map(|k| {
+                    match walcast_connect_api::config::did_you_mean(&k, known.iter().copied()) {
+                        Some(s) => format!("{k} (did you mean {s}?)"),
+                        None => k,
+                    }
+                })
+                .collect();
             tracing::warn!(
                 connector = %submitted.get("name").map(String::as_str).unwrap_or_default(),
                 keys = %unknown.join(", "),

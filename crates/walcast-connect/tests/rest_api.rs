@@ -141,6 +141,29 @@ async fn create_returns_connect_body_and_duplicate_is_409() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misspelled_keys_get_a_suggestion() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let w = start(dir.path()).await;
+    let mut config = run_config(&[("databse.hostname", "db.internal")]);
+    config
+        .as_object_mut()
+        .expect("object")
+        .remove("database.hostname");
+    let body = json!({"name": "typo", "config": config});
+    let (code, err) = w.call("POST", "/connectors", Some(&body)).await;
+    assert_eq!(code, 400, "{err}");
+    let msg = err["message"].as_str().expect("message");
+    assert!(
+        msg.contains("Unknown configuration key databse.hostname: did you mean database.hostname?"),
+        "{msg}"
+    );
+    // A key that is far from every known key is only warned about, as in Connect.
+    let body = json!({"name": "extra", "config": run_config(&[("some.other.setting", "1")])});
+    let (code, err) = w.call("POST", "/connectors", Some(&body)).await;
+    assert_eq!(code, 201, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_configs_are_400_with_connect_messages() {
     let dir = tempfile::tempdir().expect("temp dir");
     let w = start(dir.path()).await;

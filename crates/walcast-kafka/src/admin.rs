@@ -57,24 +57,8 @@ pub async fn connect_secure(
     build_secure_client(bootstrap_servers, client_id, backoff, timeout, security).await
 }
 
-/// Builds an rskafka client with the given internal retry policy, bounded by `timeout`.
-pub(crate) async fn build_client(
-    bootstrap_servers: &[String],
-    client_id: &str,
-    backoff: BackoffConfig,
-    timeout: Duration,
-) -> Result<Arc<Client>, KafkaError> {
-    build_secure_client(
-        bootstrap_servers,
-        client_id,
-        backoff,
-        timeout,
-        &KafkaSecurity::default(),
-    )
-    .await
-}
-
-/// [`build_client`] with TLS and/or SASL.
+/// Builds an rskafka client with the given internal retry policy, bounded by `timeout`, with
+/// TLS and/or SASL as `security` says.
 pub(crate) async fn build_secure_client(
     bootstrap_servers: &[String],
     client_id: &str,

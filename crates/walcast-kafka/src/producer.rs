@@ -55,7 +55,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::admin::{build_client, duration_ms, ensure_topic, topic_partitions};
+use crate::admin::{
+    build_secure_client, duration_ms, ensure_topic, topic_partitions, KafkaSecurity,
+};
 use crate::error::{classify, ErrorClass, KafkaError};
 use crate::partitioner::{partition_for_key, StickyPartitioner};
 use crate::watermark::AckTracker;
@@ -174,6 +176,8 @@ pub struct ProducerConfig {
     pub retry_backoff: Duration,
     /// Longest wait between retries (`retry.backoff.max.ms`).
     pub retry_backoff_max: Duration,
+    /// TLS and SASL for the broker connections (`security.protocol`, `ssl.*`, `sasl.*`).
+    pub security: KafkaSecurity,
 }
 
 impl Default for ProducerConfig {
@@ -195,6 +199,7 @@ impl Default for ProducerConfig {
             topic_replication_factor: 1,
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_secs(1),
+            security: KafkaSecurity::default(),
         }
     }
 }
@@ -323,11 +328,12 @@ impl Producer {
             base: 2.0,
             deadline: Some(Duration::ZERO),
         };
-        let client = build_client(
+        let client = build_secure_client(
             &cfg.bootstrap_servers,
             &cfg.client_id,
             backoff,
             cfg.request_timeout,
+            &cfg.security,
         )
         .await?;
 

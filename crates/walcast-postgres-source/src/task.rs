@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 use walcast_connect_api::{ConnectorError, TaskContext};
 use walcast_debezium::EventConfig;
-use walcast_kafka::{Compression, Producer, ProducerConfig};
+use walcast_kafka::{Compression, KafkaSecurity, Producer, ProducerConfig};
 use walcast_pgoutput::{Lsn, ReplicaIdentity, TableId};
 use walcast_pgwire::{
     connect_client, PgConnectConfig, ReplicationConnection, ReplicationStream, SnapshotAction,
@@ -39,7 +39,7 @@ use crate::state::{SourceState, StateStore};
 
 /// The connector's config with the worker's producer defaults applied, like Connect: a worker
 /// `producer.X` applies unless the connector sets `producer.override.X`. Kafka security settings
-/// walcast's producer does not speak are refused by name rather than ignored.
+/// (`security.protocol`, `ssl.*`, `sasl.*`) are read in [`producer_config`].
 fn effective_config(ctx: &TaskContext) -> Result<BTreeMap<String, String>, ConnectorError> {
     let mut config = ctx.config.clone();
     for key in PRODUCER_KEYS {
@@ -49,35 +49,21 @@ fn effective_config(ctx: &TaskContext) -> Result<BTreeMap<String, String>, Conne
                 .or_insert_with(|| v.clone());
         }
     }
-    for (source, key) in [
-        ("connector", "producer.override.security.protocol"),
-        ("worker", "producer.security.protocol"),
-        ("worker", "security.protocol"),
-    ] {
-        let props = if source == "connector" {
-            &ctx.config
-        } else {
-            &ctx.worker.properties
-        };
-        if let Some(v) = props
-            .get(key)
-            .filter(|v| !v.eq_ignore_ascii_case("PLAINTEXT"))
-        {
-            return Err(ConnectorError::new(format!(
-                "{key}={v} in the {source} config: walcast's Kafka producer speaks PLAINTEXT only so far; use a PLAINTEXT listener"
-            )));
-        }
-    }
     for key in config
         .keys()
         .filter(|k| k.starts_with("producer.override."))
     {
         let name = &key["producer.override.".len()..];
-        if !PRODUCER_KEYS.contains(&name) && name != "security.protocol" {
+        if !PRODUCER_KEYS.contains(&name) && !is_security_key(name) {
             warn!(key = %key, "walcast's Kafka producer does not act on this setting; it is ignored (supported: {})", PRODUCER_KEYS.join(", "));
         }
     }
     Ok(config)
+}
+
+/// Kafka client security keys, read by `KafkaSecurity::from_properties`.
+fn is_security_key(name: &str) -> bool {
+    name == "security.protocol" || name.starts_with("ssl.") || name.starts_with("sasl.")
 }
 
 /// The `producer.override.*` settings walcast's producer acts on (see `SourceConfig`).
@@ -228,6 +214,16 @@ fn producer_config(ctx: &TaskContext, cfg: &SourceConfig) -> Result<ProducerConf
     p.request_timeout = cfg.request_timeout;
     p.delivery_timeout = cfg.delivery_timeout;
     p.retries = cfg.retries;
+    // Worker `security.protocol`/`producer.security.protocol` etc., with the connector's
+    // `producer.override.*` winning, as in Connect.
+    let mut props = ctx.worker.properties.clone();
+    for (k, v) in &ctx.config {
+        if let Some(rest) = k.strip_prefix("producer.override.") {
+            props.insert(format!("producer.{rest}"), v.clone());
+        }
+    }
+    p.security = KafkaSecurity::from_properties(&props, "producer")
+        .map_err(|e| SourceError::Config(e.to_string()))?;
     p.retry_backoff = cfg.retry_backoff;
     p.retry_backoff_max = p.retry_backoff_max.max(cfg.retry_backoff);
     Ok(p)
@@ -611,12 +607,23 @@ mod tests {
     }
 
     #[test]
-    fn kafka_security_walcast_does_not_speak_is_refused_by_name() {
-        let e = effective_config(&ctx(&[], &[("security.protocol", "SASL_SSL")])).unwrap_err();
-        assert!(e.message.contains("security.protocol=SASL_SSL"), "{e}");
-        assert!(effective_config(&ctx(&[], &[("security.protocol", "PLAINTEXT")])).is_ok());
-        let e = effective_config(&ctx(&[("producer.override.security.protocol", "SSL")], &[]))
-            .unwrap_err();
-        assert!(e.message.contains("connector config"), "{e}");
+    fn kafka_security_settings_reach_the_producer() {
+        assert!(effective_config(&ctx(&[], &[("security.protocol", "SASL_SSL")])).is_ok());
+        const BASE: &[(&str, &str)] = &[
+            ("database.hostname", "h"),
+            ("database.user", "u"),
+            ("database.dbname", "d"),
+            ("topic.prefix", "p"),
+        ];
+        let mut kv = BASE.to_vec();
+        kv.push(("producer.override.security.protocol", "SASL_PLAINTEXT"));
+        let c = ctx(&kv, &[]);
+        let cfg = SourceConfig::parse(&c.config).unwrap();
+        // SASL without credentials is refused with a message naming what is missing.
+        let e = producer_config(&c, &cfg).unwrap_err();
+        assert!(e.to_string().contains("sasl"), "{e}");
+        let c = ctx(BASE, &[("security.protocol", "PLAINTEXT")]);
+        let cfg = SourceConfig::parse(&c.config).unwrap();
+        assert!(producer_config(&c, &cfg).is_ok());
     }
 }

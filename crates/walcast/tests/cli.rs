@@ -206,3 +206,29 @@ fn port_in_use_exit_2_and_sigterm_exit_0() {
     assert!(log.contains("SIGTERM received"), "{log}");
     assert!(log.contains("walcast worker stopped"), "{log}");
 }
+
+/// The committed configuration reference is what the binary's own declarations print, so the
+/// docs cannot drift from the code. Regenerate with
+/// `cargo run -p walcast -- config-docs > docs/configuration.md`.
+#[test]
+fn configuration_reference_matches_config_docs() {
+    let out = run(&["config-docs"]);
+    assert_eq!(out.status.code(), Some(0));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    for class in [
+        "io.debezium.connector.postgresql.PostgresConnector",
+        "io.confluent.connect.jdbc.JdbcSinkConnector",
+        "io.debezium.connector.jdbc.JdbcSinkConnector",
+        "com.redis.kafka.connect.RedisSinkConnector",
+        "io.debezium.transforms.ExtractNewRecordState",
+        "walcast.transforms.RedisLookup",
+    ] {
+        assert!(printed.contains(class), "{class} missing from config-docs");
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    let committed = std::fs::read_to_string(&path).expect("docs/configuration.md");
+    assert!(
+        committed == printed,
+        "docs/configuration.md is out of date: run `cargo run -p walcast -- config-docs > docs/configuration.md`"
+    );
+}
