@@ -239,7 +239,12 @@ impl SourceConfig {
             match get(p, key) {
                 Some(v) => v.to_string(),
                 None => {
-                    issues.push(ConfigIssue::new(key, "Missing required configuration"));
+                    issues.push(ConfigIssue::new(
+                        key,
+                        format!(
+                            "Missing required configuration \"{key}\" which has no default value."
+                        ),
+                    ));
                     String::new()
                 }
             }
@@ -252,7 +257,7 @@ impl SourceConfig {
             None => {
                 issues.push(ConfigIssue::new(
                     "topic.prefix",
-                    "Missing required configuration",
+                    "Missing required configuration \"topic.prefix\" which has no default value (or the legacy database.server.name).",
                 ));
                 String::new()
             }
