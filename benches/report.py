@@ -81,10 +81,11 @@ def main():
             rows.append((scen, "walcast snapshot → tansu (acked)", b["snapshot_rows_per_s"],
                          f"{b['snapshot_rows_per_s'] / b['copy_to_stdout_rows_per_s']:.2f}× COPY TO", b["snapshot_peak_rss_mb"]))
             rows.append((f"one {b['rows']:,}-row transaction", "walcast source: slot → tansu (acked)", b["one_tx_rows_per_s"],
-                         "", b["one_tx_peak_rss_mb"]))
+                         f"did not finish: {b['one_tx_error']}" if b.get("one_tx_error") else "", b["one_tx_peak_rss_mb"]))
             bars.append(("snapshot", "COPY TO STDOUT", b["copy_to_stdout_rows_per_s"]))
             bars.append(("snapshot", "walcast", b["snapshot_rows_per_s"]))
-            bars.append(("1 big tx", "walcast", b["one_tx_rows_per_s"]))
+            if b["one_tx_rows_per_s"]:
+                bars.append(("1 big tx", "walcast", b["one_tx_rows_per_s"]))
         latency = pipeline.get("latency") or []
 
     md = []
