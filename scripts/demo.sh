@@ -14,7 +14,7 @@
 # folder, default target/demo; the log stays there after exit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release
+bin="${WALCAST_DEMO_BIN_DIR:-target/release}"
 demo_dir="${WALCAST_DEMO_DIR:-target/demo}"
 oneshot="${DEMO_ONESHOT:-}"
 rm -rf "$demo_dir"
@@ -59,13 +59,10 @@ listeners=http://127.0.0.1:$port
 key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter
 walcast.state.dir=$demo_dir/state
-config.providers=env
-config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider
 PROPS
 
 say "2. walcast standalone worker.properties   (log: $log)"
-ORDERS_DB_PASSWORD=postgres RESULTS_DB_PASSWORD=postgres \
-  "$bin/walcast" standalone "$demo_dir/worker.properties" >"$log" 2>&1 &
+"$bin/walcast" standalone "$demo_dir/worker.properties" >"$log" 2>&1 &
 pids+=($!)
 walcast_pid=$!
 for _ in $(seq 1 100); do curl -fsS "localhost:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -81,7 +78,10 @@ text = json.dumps(doc, indent=2)
 text = (text.replace('"orders-db"', '"127.0.0.1"')
             .replace('"database.port": "5432"', '"database.port": "$PGPORT"')
             .replace("results-db:5432", "127.0.0.1:$RESULTS_PGPORT")
-            .replace("redis://redis:6379", "$REDIS_URL"))
+            .replace("redis://redis:6379", "$REDIS_URL")
+            # The throwaway servers' password; deploy/ takes it from the environment instead.
+            .replace("\${env:ORDERS_DB_PASSWORD}", "postgres")
+            .replace("\${env:RESULTS_DB_PASSWORD}", "postgres"))
 open(sys.argv[2], "w").write(text)
 PY
   run curl -sS -o /dev/null -w "%{http_code}\n" -X POST -H 'Content-Type: application/json' \
