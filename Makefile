@@ -56,7 +56,7 @@ bench-smoke: services
 	mkdir -p $(SMOKE_OUT) && rm -f $(SMOKE_OUT)/drain-*.json
 	$(SMOKE_BIN)/drain-bench --rows 2000 --json $(SMOKE_OUT)/drain-default-1.json
 	$(SMOKE_BIN)/pipeline-bench --rows 2000 --customers 100 --seed-rows 50 --runs 1 \
-	  --latency-rates 500 --latency-secs 2 --big-rows 20000 --out $(SMOKE_OUT) --venv target/bench/venv
+	  --latency-rates 500 --latency-secs 1 --big-rows 10000 --big-tx-timeout 60 --out $(SMOKE_OUT) --venv target/bench/venv
 	target/bench/venv/bin/python benches/report.py $(SMOKE_OUT)
 
 fmt:
