@@ -26,9 +26,11 @@ test: services
 	$(CARGO) build --workspace --all-targets
 	$(MAKE) lint
 	$(CARGO) test --workspace --no-fail-fast -- --test-threads=2
+	$(MAKE) bench-smoke
 
-# Starts throwaway PostgreSQL, Redis and tansu, then walcast with the demo connector, writes some
-# orders and prints what reached Kafka. Ctrl-C stops everything.
+# The seed pipeline on throwaway services: orders PostgreSQL -> walcast source -> Kafka (tansu) ->
+# results sink (RedisLookup) and Redis cache sink; inserts an order and shows every step.
+# Ctrl-C stops everything. DEMO_ONESHOT=1 shows it once and exits.
 demo: services release
 	./scripts/demo.sh
 
