@@ -54,6 +54,18 @@ fn args() -> Result<Args> {
         match flag.as_str() {
             "--rows" => a.rows = val("--rows")?,
             "--tx-rows" => a.tx_rows = val("--tx-rows")?.max(1),
+            "-h" | "--help" => {
+                println!(
+                    "drain-bench: how fast walcast drains a replication slot's backlog into Kafka, next to pg_recvlogical\n\n\
+                     Usage: drain-bench [--rows N] [--tx-rows N] [--compression none|gzip|snappy|lz4|zstd] [--perf FILE] [--json FILE]\n\n\
+                     --rows N            rows in the backlog (default 200000)\n\
+                     --tx-rows N         rows per transaction (default 1000)\n\
+                     --compression C     walcast's producer.override.compression.type (default: walcast's, zstd)\n\
+                     --perf FILE         record a perf CPU profile of walcast\n\
+                     --json FILE         also write the figures as JSON"
+                );
+                std::process::exit(0);
+            }
             "--perf" => a.perf = Some(it.next().context("--perf needs a file")?),
             "--json" => a.json = Some(it.next().context("--json needs a file")?),
             "--compression" => {

@@ -61,6 +61,14 @@ pub const CONNECT_ONLY_KEYS: &[&str] = &[
 /// key involved; none carries a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "{} looks like a connector config ({why}), not worker properties: give the worker \
+         properties first and connector files after them, e.g. `walcast standalone \
+         worker.properties {}`, or POST it to /connectors",
+        path.display(),
+        path.display()
+    )]
+    ConnectorGivenAsWorker { path: PathBuf, why: &'static str },
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -166,7 +174,26 @@ impl WorkerConfig {
     /// Read the worker properties file and connector files, with the process environment for
     /// overrides and `${env:..}`.
     pub fn load(worker_file: &Path, connector_files: &[PathBuf]) -> Result<Self, ConfigError> {
+        let bytes = std::fs::read(worker_file).map_err(|source| ConfigError::Read {
+            path: worker_file.to_owned(),
+            source,
+        })?;
+        // A connector file in the worker's place would otherwise fail on whatever it happens to
+        // reference first (an unset ${env:...}), which says nothing about the real mistake.
+        let text = properties::decode_bytes(&bytes);
+        if text.trim_start().starts_with('{') {
+            return Err(ConfigError::ConnectorGivenAsWorker {
+                path: worker_file.to_owned(),
+                why: "it is JSON",
+            });
+        }
         let props = read_properties_file(worker_file)?;
+        if props.contains_key("connector.class") && !props.contains_key("bootstrap.servers") {
+            return Err(ConfigError::ConnectorGivenAsWorker {
+                path: worker_file.to_owned(),
+                why: "it has connector.class and no bootstrap.servers",
+            });
+        }
         let env: Vec<(String, String)> = std::env::vars().collect();
         let mut config = Self::from_properties(props, &env, &secrets::process_env)?;
         for path in connector_files {

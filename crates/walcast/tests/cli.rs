@@ -232,3 +232,23 @@ fn configuration_reference_matches_config_docs() {
         "docs/configuration.md is out of date: run `cargo run -p walcast -- config-docs > docs/configuration.md`"
     );
 }
+
+/// A connector config given where the worker properties belong says so, instead of failing on
+/// the first `${env:...}` it references.
+#[test]
+fn connector_json_given_as_worker_file_says_where_it_belongs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conn = write(
+        dir.path(),
+        "postgres-connector.json",
+        r#"{"name": "c", "config": {"connector.class": "PostgresConnector", "database.password": "${env:PGPASSWORD_NOT_SET}"}}"#,
+    );
+    let out = run(&["standalone", &conn]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("looks like a connector config") && err.contains("worker.properties"),
+        "{err}"
+    );
+    assert!(!err.contains("PGPASSWORD_NOT_SET"), "{err}");
+}
