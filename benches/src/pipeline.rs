@@ -84,6 +84,11 @@ struct Args {
     /// The virtualenv for the seed consumer and the chart (created when missing).
     #[arg(long, default_value = "target/bench/venv")]
     venv: PathBuf,
+    /// The seed deployment's consumer script (default: the reference copy beside the
+    /// repository, `../shared/reference/seed-consumer/seed_consumer.py`); skipped with a message
+    /// when it is not there.
+    #[arg(long)]
+    seed_consumer: Option<PathBuf>,
 }
 
 fn repo(rel: &str) -> PathBuf {
@@ -585,9 +590,18 @@ async fn main() -> Result<()> {
     let sink_cpu = median(sink_runs.iter().map(|r| r.cpu_s).collect());
 
     let py = seed_python(&a.venv)?;
-    let seed_rate = if a.seed_rows > 0 {
+    let script = a
+        .seed_consumer
+        .clone()
+        .unwrap_or_else(|| repo("../shared/reference/seed-consumer/seed_consumer.py"));
+    if a.seed_rows > 0 && !script.is_file() {
+        eprintln!(
+            "the seed consumer is not at {}: its comparison is skipped (pass --seed-consumer PATH)",
+            script.display()
+        );
+    }
+    let seed_rate = if a.seed_rows > 0 && script.is_file() {
         rc.batch_execute("TRUNCATE results").await?;
-        let script = repo("../shared/reference/seed-consumer/seed_consumer.py");
         let out = Command::new(py)
             .arg(&script)
             .arg(&bootstrap)
