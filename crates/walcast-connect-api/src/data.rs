@@ -256,6 +256,28 @@ impl Value {
         }
     }
 
+    /// A named member of a struct or (string-keyed) map value, with its schema when the value
+    /// is a struct (maps are schemaless here).
+    pub fn member(&self, name: &str) -> Option<(Option<&Schema>, &Value)> {
+        match self {
+            Value::Struct(s) => {
+                let (i, f) = s.schema.field(name)?;
+                Some((Some(f.schema.as_ref()), s.values.get(i)?))
+            }
+            Value::Map(_) => self.get(name).map(|v| (None, v)),
+            _ => None,
+        }
+    }
+
+    /// Whether the value is a Debezium change event envelope: `before`, `after` and `source`
+    /// members and a string `op`, as a struct (schemas on) or a map (schemas off).
+    pub fn is_debezium_envelope(&self) -> bool {
+        ["before", "after", "source"]
+            .iter()
+            .all(|n| self.member(n).is_some())
+            && matches!(self.member("op"), Some((_, Value::String(_))))
+    }
+
     /// A named member of a struct or (string-keyed) map value.
     pub fn get(&self, name: &str) -> Option<&Value> {
         match self {

@@ -385,38 +385,20 @@ enum Image<'a> {
     Skip,
 }
 
-/// A named member of a struct or string-keyed map, with its schema when it has one.
-fn member<'a>(value: &'a Value, name: &str) -> Option<(Option<&'a Schema>, &'a Value)> {
-    match value {
-        Value::Struct(s) => {
-            let (i, f) = s.schema.field(name)?;
-            Some((Some(f.schema.as_ref()), s.values.get(i)?))
-        }
-        Value::Map(_) => value.get(name).map(|v| (None, v)),
-        _ => None,
-    }
-}
-
-/// Whether a value is a Debezium change event envelope (`op`, `before`, `after`, `source`).
-fn is_envelope(value: &Value) -> bool {
-    ["op", "before", "after", "source"]
-        .iter()
-        .all(|n| member(value, n).is_some())
-        && matches!(member(value, "op"), Some((_, Value::String(_))))
-}
-
 fn image(record: &ConnectRecord) -> Result<Image<'_>, SinkError> {
     if record.is_tombstone() {
         return Ok(Image::Delete(None));
     }
     let schema = record.value_schema.as_deref();
-    if !is_envelope(&record.value) {
+    if !record.value.is_debezium_envelope() {
         return Ok(Image::Upsert(schema, &record.value));
     }
-    let op = member(&record.value, "op")
+    let op = record
+        .value
+        .member("op")
         .and_then(|(_, v)| v.as_str())
         .unwrap_or_default();
-    let part = |name| member(&record.value, name).filter(|(_, v)| !v.is_null());
+    let part = |name| record.value.member(name).filter(|(_, v)| !v.is_null());
     match op {
         "c" | "r" | "u" => match part("after") {
             Some((s, v)) => Ok(Image::Upsert(s, v)),
@@ -478,9 +460,9 @@ fn redis_key(
     match &config.key {
         KeyMode::Template(t) => {
             t.render(&record.topic, |name| {
-                row.and_then(|(_, v)| member(v, name))
+                row.and_then(|(_, v)| v.member(name))
                     .filter(|(_, v)| !v.is_null())
-                    .or_else(|| member(&record.key, name))
+                    .or_else(|| record.key.member(name))
                     .and_then(|(s, v)| value_text(s, v))
             })
             .map(String::into_bytes)

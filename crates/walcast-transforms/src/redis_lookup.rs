@@ -268,12 +268,13 @@ impl KeyTemplate {
 
     /// The key for a row, or the name of the field the row lacks (or has null, or of a type
     /// that has no text form).
-    fn render(&self, schema: Option<&Schema>, row: &Value) -> Result<String, String> {
+    fn render(&self, row: &Value) -> Result<String, String> {
         let mut out = String::new();
         for (lit, field) in &self.parts {
             out.push_str(lit);
             if let Some(name) = field {
-                let text = member(schema, row, name)
+                let text = row
+                    .member(name)
                     .and_then(|(s, v)| key_text(s, v))
                     .ok_or_else(|| name.clone())?;
                 out.push_str(&text);
@@ -298,31 +299,6 @@ fn key_text(schema: Option<&Schema>, v: &Value) -> Option<String> {
     })
 }
 
-/// A named member of a struct or string-keyed map, with its schema when it has one.
-fn member<'a>(
-    schema: Option<&'a Schema>,
-    value: &'a Value,
-    name: &str,
-) -> Option<(Option<&'a Schema>, &'a Value)> {
-    let _ = schema;
-    match value {
-        Value::Struct(s) => {
-            let (i, f) = s.schema.field(name)?;
-            Some((Some(f.schema.as_ref()), s.values.get(i)?))
-        }
-        Value::Map(_) => value.get(name).map(|v| (None, v)),
-        _ => None,
-    }
-}
-
-/// Whether a value is a Debezium change event envelope.
-fn is_envelope(value: &Value) -> bool {
-    ["before", "after", "source"]
-        .iter()
-        .all(|n| member(None, value, n).is_some())
-        && matches!(member(None, value, "op"), Some((_, Value::String(_))))
-}
-
 /// Which part of a record is the row to enrich.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Row {
@@ -338,10 +314,10 @@ fn row_of(record: &ConnectRecord) -> Row {
     if record.is_tombstone() {
         return Row::None;
     }
-    if !is_envelope(&record.value) {
+    if !record.value.is_debezium_envelope() {
         return Row::Flat;
     }
-    let present = |n| member(None, &record.value, n).is_some_and(|(_, v)| !v.is_null());
+    let present = |n| record.value.member(n).is_some_and(|(_, v)| !v.is_null());
     if present("after") {
         Row::Image("after")
     } else if present("before") {
@@ -352,10 +328,10 @@ fn row_of(record: &ConnectRecord) -> Row {
 }
 
 /// The row's schema and value.
-fn row_value(record: &ConnectRecord, row: Row) -> Option<(Option<&Schema>, &Value)> {
+fn row_value(record: &ConnectRecord, row: Row) -> Option<&Value> {
     match row {
-        Row::Flat => Some((record.value_schema.as_deref(), &record.value)),
-        Row::Image(name) => member(record.value_schema.as_deref(), &record.value, name),
+        Row::Flat => Some(&record.value),
+        Row::Image(name) => record.value.member(name).map(|(_, v)| v),
         Row::None => None,
     }
 }
@@ -473,10 +449,10 @@ impl RedisLookup {
         let mut to_fetch: Vec<String> = Vec::new();
         let (mut hits, mut misses) = (0u64, 0u64);
         for r in records {
-            let Some((schema, row)) = row_value(r, row_of(r)) else {
+            let Some(row) = row_value(r, row_of(r)) else {
                 continue;
             };
-            let Ok(key) = self.template.render(schema, row) else {
+            let Ok(key) = self.template.render(row) else {
                 continue; // `apply` reports the missing field for this record.
             };
             if self.batch.contains_key(&key) {
@@ -757,10 +733,10 @@ impl RedisLookup {
 
     fn enrich(&mut self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
         let row = row_of(&record);
-        let Some((schema, value)) = row_value(&record, row) else {
+        let Some(value) = row_value(&record, row) else {
             return Ok(record);
         };
-        let key = self.template.render(schema, value).map_err(|field| {
+        let key = self.template.render(value).map_err(|field| {
             TransformError::new(format!(
                 "RedisLookup: record {} has no field '{field}' (or it is null) for key template '{}'",
                 Self::coordinates(&record),
@@ -945,9 +921,9 @@ mod tests {
             Value::String("customer_id".into()),
             Value::String("C1".into()),
         )]);
-        assert_eq!(t.render(None, &row), Ok("customer:C1".into()));
+        assert_eq!(t.render(&row), Ok("customer:C1".into()));
         let none = Value::Map(vec![]);
-        assert_eq!(t.render(None, &none), Err("customer_id".into()));
+        assert_eq!(t.render(&none), Err("customer_id".into()));
         assert!(KeyTemplate::parse("customer").is_err());
         assert!(KeyTemplate::parse("${file:/x:y}").is_err());
         assert!(KeyTemplate::parse("a${b").is_err());
