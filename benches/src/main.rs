@@ -15,11 +15,14 @@
 //!
 //! Run with `make bench` (release build). Not a test: nothing here asserts on time.
 
+mod procstat;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use procstat::{cpu_seconds, peak_rss_kib};
 use walcast_pgoutput::Lsn;
 use walcast_testkit::{free_port, pg_bin_dir, workspace_bin, Postgres, Tansu};
 
@@ -112,16 +115,6 @@ fn recvlogical(pg: &Postgres, slot: &str, end: u64) -> Result<Duration> {
     Ok(took)
 }
 
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
 /// The pid of the process listening as the broker (tansu) on `port`.
 fn broker_pid(port: u16) -> Option<u32> {
     let out = Command::new("pgrep")
@@ -135,16 +128,6 @@ fn broker_pid(port: u16) -> Option<u32> {
         .lines()
         .next()?
         .trim()
-        .parse()
-        .ok()
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
         .parse()
         .ok()
 }
