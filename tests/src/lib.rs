@@ -324,3 +324,84 @@ pub async fn wait_slot_confirmed_to_end(
 pub fn parse_lsn(s: &str) -> Result<u64> {
     Ok(s.parse::<walcast_pgoutput::Lsn>()?.0)
 }
+
+/// Poll `f` until it succeeds; on timeout, fail with its last error (unlike the test kit's
+/// `eventually`, which only knows "not yet").
+pub async fn eventually_ok<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() > deadline => {
+                bail!("timed out after {timeout:?} waiting for {what}: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A file of the repository, by its path from the root.
+pub fn repo_file(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+}
+
+/// The `config` of a connector file from deploy/connect/, pointed at the throwaway services
+/// (hosts, ports and the passwords its `${env:...}` references stand for).
+pub fn deploy_config(
+    name: &str,
+    orders: &Postgres,
+    results: &Postgres,
+    redis: &walcast_testkit::Redis,
+) -> Result<Value> {
+    let path = repo_file(&format!("deploy/connect/{name}.json"));
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .replace("\"orders-db\"", "\"127.0.0.1\"")
+        .replace(
+            "\"database.port\": \"5432\"",
+            &format!("\"database.port\": \"{}\"", orders.port()),
+        )
+        .replace("results-db:5432", &format!("127.0.0.1:{}", results.port()))
+        .replace("redis://redis:6379", &redis.url())
+        .replace("${env:ORDERS_DB_PASSWORD}", "postgres")
+        .replace("${env:RESULTS_DB_PASSWORD}", "postgres");
+    let doc: Value = serde_json::from_str(&text)?;
+    if doc["name"] != name {
+        bail!(
+            "{} names connector {}, not {name}",
+            path.display(),
+            doc["name"]
+        );
+    }
+    Ok(doc["config"].clone())
+}
+
+/// Loads deploy/redis/customers.json into Redis as hashes `customer:<id>`, as the demo's
+/// loader does, and returns the customers.
+pub async fn load_customers(redis: &walcast_testkit::Redis) -> Result<Vec<Value>> {
+    let customers: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(repo_file(
+        "deploy/redis/customers.json",
+    ))?)?;
+    let mut conn = redis.connect().await?;
+    for c in &customers {
+        let id = c["id"].as_str().context("a customer without a string id")?;
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(format!("customer:{id}"));
+        for (k, v) in c.as_object().context("a customer that is not an object")? {
+            if k != "id" {
+                cmd.arg(k).arg(
+                    v.as_str()
+                        .context("a customer field that is not a string")?,
+                );
+            }
+        }
+        let _: () = cmd.query_async(&mut conn).await?;
+    }
+    Ok(customers)
+}

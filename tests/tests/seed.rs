@@ -5,75 +5,13 @@
 //! `database.server.name`, Confluent JDBC sink with upsert by record key and auto.create).
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use walcast_testkit::{Postgres, Redis, Tansu};
-use walcast_tests::Worker;
+use walcast_tests::{deploy_config, eventually_ok, load_customers, repo_file, Worker};
 
 const T: Duration = Duration::from_secs(60);
-
-/// Poll `f` until it succeeds; on timeout, fail with its last error.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if std::time::Instant::now() > deadline => {
-                anyhow::bail!("timed out after {timeout:?} waiting for {what}: {e:#}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
-fn repo_file(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
-}
-
-/// A connector config from deploy/connect/, pointed at the throwaway services.
-fn deploy_config(name: &str, orders: &Postgres, results: &Postgres, redis: &Redis) -> Value {
-    let text = std::fs::read_to_string(repo_file(&format!("deploy/connect/{name}.json"))).unwrap();
-    let text = text
-        .replace("\"orders-db\"", "\"127.0.0.1\"")
-        .replace(
-            "\"database.port\": \"5432\"",
-            &format!("\"database.port\": \"{}\"", orders.port()),
-        )
-        .replace("results-db:5432", &format!("127.0.0.1:{}", results.port()))
-        .replace("redis://redis:6379", &redis.url())
-        .replace("${env:ORDERS_DB_PASSWORD}", "postgres")
-        .replace("${env:RESULTS_DB_PASSWORD}", "postgres");
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(doc["name"], name);
-    doc["config"].clone()
-}
-
-async fn load_customers(redis: &Redis) -> Vec<Value> {
-    let customers: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(repo_file("deploy/redis/customers.json")).unwrap(),
-    )
-    .unwrap();
-    let mut conn = redis.connect().await.unwrap();
-    for c in &customers {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(format!("customer:{}", c["id"].as_str().unwrap()));
-        for (k, v) in c.as_object().unwrap() {
-            if k != "id" {
-                cmd.arg(k).arg(v.as_str().unwrap());
-            }
-        }
-        let _: () = cmd.query_async(&mut conn).await.unwrap();
-    }
-    customers
-}
 
 /// `results` as text rows, ordered by order_id.
 async fn results_rows(results: &Postgres) -> Vec<Vec<Option<String>>> {
@@ -131,16 +69,19 @@ async fn seed_pipeline_enriches_orders_into_results_and_redis() {
         .psql_file(&repo_file("sql/init-results.sql"))
         .await
         .unwrap();
-    let customers = load_customers(&redis).await;
+    let customers = load_customers(&redis).await.unwrap();
 
     let work = tempfile::tempdir().unwrap();
     let w = Worker::start(&tansu.bootstrap(), work.path())
         .await
         .unwrap();
     for name in ["orders-source", "results-sink", "orders-cache"] {
-        w.create_connector(name, deploy_config(name, &orders, &results, &redis))
-            .await
-            .unwrap();
+        w.create_connector(
+            name,
+            deploy_config(name, &orders, &results, &redis).unwrap(),
+        )
+        .await
+        .unwrap();
     }
     for name in ["orders-source", "results-sink", "orders-cache"] {
         w.wait_state(name, "RUNNING", T).await.unwrap();
@@ -149,7 +90,7 @@ async fn seed_pipeline_enriches_orders_into_results_and_redis() {
     // The snapshot's four sample orders arrive enriched.
     let expected = expected_rows(&orders, &customers).await;
     assert_eq!(expected.len(), 4);
-    eventually(T, "snapshot rows in results", || async {
+    eventually_ok(T, "snapshot rows in results", || async {
         let got = results_rows(&results).await;
         anyhow::ensure!(got == expected, "results {got:?}\nexpected {expected:?}");
         Ok(())
@@ -164,19 +105,20 @@ async fn seed_pipeline_enriches_orders_into_results_and_redis() {
         .unwrap();
     let started = std::time::Instant::now();
     let mut conn = redis.connect().await.unwrap();
-    let hash: std::collections::HashMap<String, String> = eventually(T, "order:5 in Redis", || {
-        let mut conn = conn.clone();
-        async move {
-            let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-                .arg("order:5")
-                .query_async(&mut conn)
-                .await?;
-            anyhow::ensure!(!h.is_empty(), "order:5 not cached yet");
-            Ok(h)
-        }
-    })
-    .await
-    .unwrap();
+    let hash: std::collections::HashMap<String, String> =
+        eventually_ok(T, "order:5 in Redis", || {
+            let mut conn = conn.clone();
+            async move {
+                let h: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                    .arg("order:5")
+                    .query_async(&mut conn)
+                    .await?;
+                anyhow::ensure!(!h.is_empty(), "order:5 not cached yet");
+                Ok(h)
+            }
+        })
+        .await
+        .unwrap();
     eprintln!(
         "order 5 reached Redis {:?} after its commit",
         started.elapsed()
@@ -197,14 +139,14 @@ async fn seed_pipeline_enriches_orders_into_results_and_redis() {
         .await
         .unwrap();
     let expected = expected_rows(&orders, &customers).await;
-    eventually(T, "update and delete in results", || async {
+    eventually_ok(T, "update and delete in results", || async {
         let got = results_rows(&results).await;
         anyhow::ensure!(got == expected, "results {got:?}\nexpected {expected:?}");
         Ok(())
     })
     .await
     .unwrap();
-    eventually(T, "update and delete in Redis", || {
+    eventually_ok(T, "update and delete in Redis", || {
         let mut conn = conn.clone();
         async move {
             let status: Option<String> = redis::cmd("HGET")
@@ -298,7 +240,7 @@ async fn systemd_seed_connectors_run_unchanged() {
     };
     let want = rows(&db1, "db1").await.unwrap();
     assert_eq!(want.len(), 3);
-    eventually(T, "db1 customers copied to db2", || async {
+    eventually_ok(T, "db1 customers copied to db2", || async {
         let got = rows(&db2, "db2").await?;
         anyhow::ensure!(got == want, "db2 {got:?}\nwant {want:?}\n{}", w.log());
         Ok(())

@@ -13,7 +13,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,31 +20,15 @@ use std::time::Duration;
 use anyhow::ensure;
 use serde_json::{json, Value};
 use walcast_testkit::{Postgres, Redis, Tansu};
-use walcast_tests::{wait_slot_confirmed_to_end, Worker};
+use walcast_tests::{
+    deploy_config, eventually_ok, load_customers, repo_file, wait_slot_confirmed_to_end, Worker,
+};
 
 const T: Duration = Duration::from_secs(60);
 const ORDERS_TOPIC: &str = "shop.public.orders";
 const ORDERS_SLOT: &str = "walcast_orders";
 /// The seed's customers plus one that is not in Redis (its enrichment is null).
 const CUSTOMER_IDS: &str = "ARRAY['CUST001','CUST002','CUST003','CUST004','CUST005','CUST404']";
-
-/// Poll `f` until it succeeds; on timeout, fail with its last error.
-async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<T>>,
-{
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if std::time::Instant::now() > deadline => {
-                anyhow::bail!("timed out after {timeout:?} waiting for {what}: {e:#}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
 
 /// A small xorshift generator; the seed comes from `WALCAST_CRASH_SEED` or the clock.
 struct Rng(u64);
@@ -72,30 +55,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         Duration::from_millis(lo + self.0 % (hi - lo))
     }
-}
-
-fn repo_file(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
-}
-
-/// A connector config from deploy/connect/, pointed at the throwaway services.
-fn deploy_config(name: &str, orders: &Postgres, results: &Postgres, redis: &Redis) -> Value {
-    let text = std::fs::read_to_string(repo_file(&format!("deploy/connect/{name}.json"))).unwrap();
-    let text = text
-        .replace("\"orders-db\"", "\"127.0.0.1\"")
-        .replace(
-            "\"database.port\": \"5432\"",
-            &format!("\"database.port\": \"{}\"", orders.port()),
-        )
-        .replace("results-db:5432", &format!("127.0.0.1:{}", results.port()))
-        .replace("redis://redis:6379", &redis.url())
-        .replace("${env:ORDERS_DB_PASSWORD}", "postgres")
-        .replace("${env:RESULTS_DB_PASSWORD}", "postgres");
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(doc["name"], name);
-    doc["config"].clone()
 }
 
 /// The append-only table: one row per Kafka record, the coordinates as plain columns with no
@@ -129,25 +88,6 @@ fn orders_log_config(results: &Postgres) -> Value {
         "transforms": "unwrap",
         "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
     })
-}
-
-async fn load_customers(redis: &Redis) -> Vec<Value> {
-    let customers: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(repo_file("deploy/redis/customers.json")).unwrap(),
-    )
-    .unwrap();
-    let mut conn = redis.connect().await.unwrap();
-    for c in &customers {
-        let mut cmd = redis::cmd("HSET");
-        cmd.arg(format!("customer:{}", c["id"].as_str().unwrap()));
-        for (k, v) in c.as_object().unwrap() {
-            if k != "id" {
-                cmd.arg(k).arg(v.as_str().unwrap());
-            }
-        }
-        let _: () = cmd.query_async(&mut conn).await.unwrap();
-    }
-    customers
 }
 
 /// Starts the order writer: small transactions inserting orders (some for a customer missing
@@ -253,7 +193,7 @@ async fn settled_log(bootstrap: &str) -> BTreeMap<(i32, i64), i32> {
 
 /// Waits until `orders_log` holds exactly the records of `expected`, each once.
 async fn check_exactly_once(results: &Postgres, expected: &BTreeMap<(i32, i64), i32>) {
-    let outcome = eventually(T, "orders_log to hold every record once", || async {
+    let outcome = eventually_ok(T, "orders_log to hold every record once", || async {
         let c = results.connect().await?;
         let dups = c
             .query(
@@ -370,7 +310,7 @@ async fn expected_rows(orders: &Postgres, customers: &[Value]) -> Vec<Row> {
 
 /// Waits until `results` equals the orders joined with the customers, value by value.
 async fn check_results(results: &Postgres, expected: &[Row]) {
-    let outcome = eventually(
+    let outcome = eventually_ok(
         T,
         "results to equal orders joined with customers",
         || async {
@@ -454,7 +394,7 @@ async fn check_redis(redis: &Redis, expected: &[Row]) {
             (format!("order:{}", row[0].as_ref().unwrap()), hash)
         })
         .collect();
-    eventually(T, "Redis order hashes to match the orders", || async {
+    eventually_ok(T, "Redis order hashes to match the orders", || async {
         let mut conn = redis.connect().await?;
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg("order:*")
@@ -497,7 +437,7 @@ async fn check_redis(redis: &Redis, expected: &[Row]) {
 /// sinks already reading (a sink created before its topic exists finds it at its next topic
 /// refresh, `consumer.override.metadata.max.age.ms`, up to 5 s later).
 async fn wait_snapshot_written(results: &Postgres) {
-    eventually(
+    eventually_ok(
         T,
         "the snapshot's orders in orders_log and results",
         || async {
@@ -533,7 +473,7 @@ async fn kill_9_during_load_applies_every_record_exactly_once() {
         .await
         .unwrap();
     results.execute(ORDERS_LOG_DDL).await.unwrap();
-    let customers = load_customers(&redis).await;
+    let customers = load_customers(&redis).await.unwrap();
 
     let work = tempfile::tempdir().unwrap();
     let mut w = Worker::start(&tansu.bootstrap(), work.path())
@@ -541,9 +481,12 @@ async fn kill_9_during_load_applies_every_record_exactly_once() {
         .unwrap();
     let mut connectors = vec![];
     for name in ["orders-source", "results-sink", "orders-cache"] {
-        w.create_connector(name, deploy_config(name, &orders, &results, &redis))
-            .await
-            .unwrap();
+        w.create_connector(
+            name,
+            deploy_config(name, &orders, &results, &redis).unwrap(),
+        )
+        .await
+        .unwrap();
         connectors.push(name);
     }
     w.create_connector("orders-log", orders_log_config(&results))
@@ -725,7 +668,7 @@ async fn bad_records_go_to_the_dlq_with_context_headers_or_fail_the_task() {
             Ok::<_, anyhow::Error>(rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>())
         }
     };
-    eventually(T, "good rows in items", || async {
+    eventually_ok(T, "good rows in items", || async {
         let got = ids("items").await?;
         ensure!(got == [1, 2, 3, 5, 7], "items ids {got:?}\n{}", w.log());
         Ok(())
@@ -743,7 +686,7 @@ async fn bad_records_go_to_the_dlq_with_context_headers_or_fail_the_task() {
         )
         .await
         .unwrap();
-    eventually(T, "a good record after the bad ones", || async {
+    eventually_ok(T, "a good record after the bad ones", || async {
         let got = ids("items").await?;
         ensure!(got == [1, 2, 3, 5, 7, 8], "items ids {got:?}");
         Ok(())
@@ -752,7 +695,7 @@ async fn bad_records_go_to_the_dlq_with_context_headers_or_fail_the_task() {
     .unwrap();
 
     // Each bad record is in the DLQ, unchanged, with Connect's context headers.
-    let dlq = eventually(T, "three records in the DLQ", || async {
+    let dlq = eventually_ok(T, "three records in the DLQ", || async {
         let dlq = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "items-sink.dlq").await?;
         ensure!(dlq.len() >= bad.len(), "{} DLQ records", dlq.len());
         Ok(dlq)
@@ -853,16 +796,19 @@ async fn results_postgres_restart_is_retried_without_loss_or_duplicates() {
         .await
         .unwrap();
     results.execute(ORDERS_LOG_DDL).await.unwrap();
-    let customers = load_customers(&redis).await;
+    let customers = load_customers(&redis).await.unwrap();
 
     let work = tempfile::tempdir().unwrap();
     let w = Worker::start(&tansu.bootstrap(), work.path())
         .await
         .unwrap();
     for name in ["orders-source", "results-sink"] {
-        w.create_connector(name, deploy_config(name, &orders, &results, &redis))
-            .await
-            .unwrap();
+        w.create_connector(
+            name,
+            deploy_config(name, &orders, &results, &redis).unwrap(),
+        )
+        .await
+        .unwrap();
     }
     w.create_connector("orders-log", orders_log_config(&results))
         .await
