@@ -21,13 +21,13 @@
 
 use std::sync::Arc;
 
-use walcast_connect_api::config::{ConfigKeyDef, ConfigValues};
+use walcast_connect_api::config::ConfigKeyDef;
 use walcast_connect_api::data::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, Header, Importance, TransformError, Transformation,
 };
 
-use crate::unknown_keys;
+use crate::read_config;
 use crate::util::{struct_basics, SchemaCache};
 
 pub(crate) const KEYS: &[ConfigKeyDef] = &[
@@ -172,14 +172,7 @@ struct ExtractNewRecordState {
 }
 
 pub(crate) fn build(own: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
-    let mut issues = unknown_keys(own, KEYS);
-    let values = match ConfigValues::parse(KEYS, own) {
-        Ok(v) => v,
-        Err(mut i) => {
-            issues.append(&mut i);
-            return Err(issues);
-        }
-    };
+    let (values, mut issues) = read_config(own, KEYS)?;
     let (keep_tombstones, deletes) = if values.is_set("delete.tombstone.handling.mode") {
         match values.choice("delete.tombstone.handling.mode").as_str() {
             "drop" => (false, Deletes::Drop),

@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use walcast_connect_api::config::{ConfigKeyDef, ConfigValues};
+use walcast_connect_api::config::ConfigKeyDef;
 use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, TransformError, Transformation,
 };
 
-use crate::unknown_keys;
+use crate::read_config;
 use crate::util::{kind, map_put, require_map, struct_basics, SchemaCache, Target};
 
 pub(crate) const KEYS: &[ConfigKeyDef] = &[
@@ -95,14 +95,7 @@ pub(crate) fn build(
     own: &ConnectorConfig,
     target: Target,
 ) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
-    let mut issues = unknown_keys(own, KEYS);
-    let values = match ConfigValues::parse(KEYS, own) {
-        Ok(v) => v,
-        Err(mut i) => {
-            issues.append(&mut i);
-            return Err(issues);
-        }
-    };
+    let (values, mut issues) = read_config(own, KEYS)?;
     let spec = |k: &str| Spec::parse(values.opt_string(k));
     let t = InsertField {
         target,

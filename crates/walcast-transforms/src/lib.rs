@@ -212,6 +212,23 @@ pub(crate) fn unknown_keys(own: &ConnectorConfig, defs: &[ConfigKeyDef]) -> Vec<
         .collect()
 }
 
+/// A transform's own keys read against its declarations: the values, and the issues found so
+/// far (unknown keys), for the transform to add its own checks to; or every issue at once when
+/// the values do not parse.
+pub(crate) fn read_config<'a>(
+    own: &'a ConnectorConfig,
+    defs: &'a [ConfigKeyDef],
+) -> Result<(walcast_connect_api::ConfigValues<'a>, Vec<ConfigIssue>), Vec<ConfigIssue>> {
+    let mut issues = unknown_keys(own, defs);
+    match walcast_connect_api::ConfigValues::parse(defs, own) {
+        Ok(values) => Ok((values, issues)),
+        Err(mut parse) => {
+            issues.append(&mut parse);
+            Err(issues)
+        }
+    }
+}
+
 impl TransformChain {
     /// Build the chain from a connector config, or every problem found, each under its full
     /// key.

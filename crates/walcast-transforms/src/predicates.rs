@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use regex::Regex;
-use walcast_connect_api::config::{ConfigKeyDef, ConfigValues};
+use walcast_connect_api::config::ConfigKeyDef;
 use walcast_connect_api::{ConfigIssue, ConnectRecord, ConnectorConfig, Predicate};
 
-use crate::unknown_keys;
+use crate::{read_config, unknown_keys};
 
 pub(crate) const TOPIC_NAME_MATCHES_KEYS: &[ConfigKeyDef] = &[ConfigKeyDef {
     name: "pattern",
@@ -41,8 +41,7 @@ impl Predicate for TopicNameMatches {
 pub(crate) fn topic_name_matches(
     own: &ConnectorConfig,
 ) -> Result<Arc<dyn Predicate>, Vec<ConfigIssue>> {
-    let mut issues = unknown_keys(own, TOPIC_NAME_MATCHES_KEYS);
-    let values = ConfigValues::parse(TOPIC_NAME_MATCHES_KEYS, own)?;
+    let (values, mut issues) = read_config(own, TOPIC_NAME_MATCHES_KEYS)?;
     let pattern = values.get("pattern").unwrap_or_default();
     if pattern.is_empty() {
         issues.push(ConfigIssue::new(
@@ -88,8 +87,7 @@ impl Predicate for HasHeaderKey {
 pub(crate) fn has_header_key(
     own: &ConnectorConfig,
 ) -> Result<Arc<dyn Predicate>, Vec<ConfigIssue>> {
-    let issues = unknown_keys(own, HAS_HEADER_KEY_KEYS);
-    let values = ConfigValues::parse(HAS_HEADER_KEY_KEYS, own)?;
+    let (values, issues) = read_config(own, HAS_HEADER_KEY_KEYS)?;
     if issues.is_empty() {
         Ok(Arc::new(HasHeaderKey(
             values.get("name").unwrap_or_default().to_string(),

@@ -2,13 +2,13 @@
 //! `regex`, the topic becomes `replacement` with Java's `$1`/`${name}` group references.
 
 use regex::Regex;
-use walcast_connect_api::config::{ConfigKeyDef, ConfigValues};
+use walcast_connect_api::config::ConfigKeyDef;
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, TransformError, Transformation,
 };
 
 use crate::predicates::full_match_regex;
-use crate::unknown_keys;
+use crate::read_config;
 
 pub(crate) const KEYS: &[ConfigKeyDef] = &[
     ConfigKeyDef {
@@ -79,14 +79,7 @@ pub(crate) fn java_replacement(java: &str) -> Result<String, String> {
 }
 
 pub(crate) fn build(own: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
-    let mut issues = unknown_keys(own, KEYS);
-    let values = match ConfigValues::parse(KEYS, own) {
-        Ok(v) => v,
-        Err(mut i) => {
-            issues.append(&mut i);
-            return Err(issues);
-        }
-    };
+    let (values, mut issues) = read_config(own, KEYS)?;
     let regex = full_match_regex("regex", values.get("regex").unwrap_or_default())
         .map_err(|i| issues.push(i))
         .ok();

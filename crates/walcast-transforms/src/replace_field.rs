@@ -10,13 +10,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use walcast_connect_api::config::{split_list, ConfigKeyDef, ConfigValues};
+use walcast_connect_api::config::{split_list, ConfigKeyDef};
 use walcast_connect_api::data::{Field, SchemaRef, Struct, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, TransformError, Transformation,
 };
 
-use crate::unknown_keys;
+use crate::read_config;
 use crate::util::{require_map, require_struct, struct_basics, SchemaCache, Target};
 
 const PURPOSE: &str = "field replacement";
@@ -72,14 +72,7 @@ pub(crate) fn build(
     own: &ConnectorConfig,
     target: Target,
 ) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
-    let mut issues = unknown_keys(own, KEYS);
-    let values = match ConfigValues::parse(KEYS, own) {
-        Ok(v) => v,
-        Err(mut i) => {
-            issues.append(&mut i);
-            return Err(issues);
-        }
-    };
+    let (values, mut issues) = read_config(own, KEYS)?;
     let mut pick = |new: &str, old: &str| -> Vec<String> {
         match (own.contains_key(new), own.contains_key(old)) {
             (true, true) => {

@@ -13,13 +13,13 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
-use walcast_connect_api::config::{ConfigKeyDef, ConfigValues};
+use walcast_connect_api::config::ConfigKeyDef;
 use walcast_connect_api::data::{logical, Field, Schema, SchemaType, Struct, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, Importance, TransformError, Transformation,
 };
 
-use crate::unknown_keys;
+use crate::read_config;
 use crate::util::{
     kind, map_index, require_map, require_struct, struct_basics, SchemaCache, Target,
 };
@@ -99,14 +99,7 @@ pub(crate) fn build(
     own: &ConnectorConfig,
     target: Target,
 ) -> Result<Box<dyn Transformation>, Vec<ConfigIssue>> {
-    let mut issues = unknown_keys(own, KEYS);
-    let values = match ConfigValues::parse(KEYS, own) {
-        Ok(v) => v,
-        Err(mut i) => {
-            issues.append(&mut i);
-            return Err(issues);
-        }
-    };
+    let (values, mut issues) = read_config(own, KEYS)?;
     let to = match values.choice("target.type").as_str() {
         "string" => Repr::String,
         "unix" => Repr::Unix,
