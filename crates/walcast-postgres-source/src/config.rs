@@ -1,16 +1,22 @@
 //! The PostgreSQL source connector's configuration, read from Debezium's property names with
 //! Debezium's defaults, except where walcast is deliberately different (documented on the field).
-//! Event-shaping keys (`*.handling.mode`, `message.key.columns`, column lists, tombstones...) are
-//! read by `walcast_debezium::EventConfig`; this module owns connection, slot, publication,
-//! filtering, snapshot and delivery settings.
+//! Every key is declared once in [`CONFIG_KEYS`] and read through `ConfigValues` (types,
+//! defaults, allowed values); this module adds the checks a declaration cannot express (regexes,
+//! ranges, combinations). Event-shaping keys (`*.handling.mode`, `message.key.columns`, column
+//! lists, tombstones...) are declared here too but read by `walcast_debezium::EventConfig`; this
+//! module owns connection, slot, publication, filtering, snapshot and delivery settings.
+
+mod keys;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
-use walcast_connect_api::config::split_list;
-use walcast_connect_api::{ConfigIssue, ConfigKeyDef};
+use walcast_connect_api::config::validate;
+use walcast_connect_api::{ConfigIssue, ConfigValues};
 use walcast_pgoutput::TableId;
+
+pub use keys::CONFIG_KEYS;
 
 /// `snapshot.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +54,13 @@ pub struct Selector {
 
 impl Selector {
     fn parse(
-        props: &BTreeMap<String, String>,
+        v: &ConfigValues<'_>,
         include_key: &str,
         exclude_key: &str,
         issues: &mut Vec<ConfigIssue>,
     ) -> Self {
         let mut list = |key: &str| -> Vec<Regex> {
-            let Some(v) = props.get(key) else {
-                return Vec::new();
-            };
-            split_list(v)
+            v.list(key)
                 .into_iter()
                 .filter_map(|p| {
                     match RegexBuilder::new(&format!("^(?:{p})$"))
@@ -78,7 +81,7 @@ impl Selector {
         };
         let include = list(include_key);
         let exclude = list(exclude_key);
-        if get(props, include_key).is_some() && get(props, exclude_key).is_some() {
+        if v.is_set(include_key) && v.is_set(exclude_key) {
             issues.push(ConfigIssue::new(
                 exclude_key,
                 format!("{include_key} and {exclude_key} cannot both be set"),
@@ -185,94 +188,99 @@ pub struct SourceConfig {
     pub retries: Option<u32>,
     /// `producer.override.retry.backoff.ms`.
     pub retry_backoff: Duration,
+    /// `errors.tolerance=all`: a record a transform fails on is skipped instead of failing the
+    /// task (Connect's behaviour for source connectors, which have no dead letter queue).
+    pub skip_failed_records: bool,
+    /// `errors.log.enable`: skipped records are logged with topic, LSN and cause.
+    pub log_failed_records: bool,
 }
 
-fn get<'a>(p: &'a BTreeMap<String, String>, k: &str) -> Option<&'a str> {
-    p.get(k).map(|s| s.trim()).filter(|s| !s.is_empty())
-}
-
-fn parse_num<T: std::str::FromStr>(
-    p: &BTreeMap<String, String>,
-    key: &str,
-    default: T,
-    issues: &mut Vec<ConfigIssue>,
-) -> T {
-    match get(p, key) {
-        None => default,
-        Some(v) => v.parse().unwrap_or_else(|_| {
-            issues.push(ConfigIssue::new(
-                key,
-                format!("'{v}' is not a valid number"),
-            ));
-            default
-        }),
-    }
-}
-
-fn parse_bool(
-    p: &BTreeMap<String, String>,
-    key: &str,
-    default: bool,
-    issues: &mut Vec<ConfigIssue>,
-) -> bool {
-    match get(p, key).map(str::to_ascii_lowercase).as_deref() {
-        None => default,
-        Some("true") => true,
-        Some("false") => false,
-        Some(v) => {
-            issues.push(ConfigIssue::new(key, format!("'{v}' is not true or false")));
-            default
+/// The config as the key declarations read it: a blank value counts as unset (so it means the
+/// default, as in Debezium), and legacy spellings fill in for the keys they stand for when
+/// those are not set: `database.server.name` for `topic.prefix`, and the connector-level
+/// `compression.type`, `linger.ms`, `batch.size` for their `producer.override.` forms.
+fn normalised(p: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut raw: BTreeMap<String, String> = p
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, legacy) in [
+        ("topic.prefix", "database.server.name"),
+        ("producer.override.compression.type", "compression.type"),
+        ("producer.override.linger.ms", "linger.ms"),
+        ("producer.override.batch.size", "batch.size"),
+    ] {
+        if !raw.contains_key(key) {
+            if let Some(v) = raw.get(legacy).cloned() {
+                raw.insert(key.to_string(), v);
+            }
         }
     }
+    raw
 }
 
-/// The first of `keys` that is set.
-fn first<'a>(p: &'a BTreeMap<String, String>, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| get(p, k))
+/// A numeric value that must not be negative (a duration or a size).
+fn non_negative(v: &ConfigValues<'_>, key: &str, issues: &mut Vec<ConfigIssue>) -> u64 {
+    let n = v.i64(key);
+    u64::try_from(n).unwrap_or_else(|_| {
+        issues.push(ConfigIssue::new(
+            key,
+            format!("Invalid value {n} for configuration {key}: must not be negative"),
+        ));
+        0
+    })
+}
+
+/// A size in bytes or records, at least 1.
+fn size(v: &ConfigValues<'_>, key: &str, issues: &mut Vec<ConfigIssue>) -> usize {
+    usize::try_from(non_negative(v, key, issues))
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
+fn millis(v: &ConfigValues<'_>, key: &str, issues: &mut Vec<ConfigIssue>) -> Duration {
+    Duration::from_millis(non_negative(v, key, issues))
 }
 
 impl SourceConfig {
     /// Reads and checks the connector properties; every problem is reported, each naming its key.
     pub fn parse(p: &BTreeMap<String, String>) -> Result<Self, Vec<ConfigIssue>> {
-        let mut issues = Vec::new();
-        let required = |key: &str, issues: &mut Vec<ConfigIssue>| -> String {
-            match get(p, key) {
-                Some(v) => v.to_string(),
-                None => {
-                    issues.push(ConfigIssue::new(
-                        key,
-                        format!(
-                            "Missing required configuration \"{key}\" which has no default value."
-                        ),
-                    ));
-                    String::new()
-                }
+        let raw = normalised(p);
+        // Type, required and allowed-value problems first; the checks below then run on the
+        // rest, with a key that failed (or a missing required one) read as its default or
+        // empty, so every problem is reported at once.
+        let mut issues = validate(CONFIG_KEYS, &raw);
+        let mut readable = raw.clone();
+        for i in &issues {
+            readable.remove(&i.key);
+        }
+        for d in CONFIG_KEYS.iter().filter(|d| d.required) {
+            readable.entry(d.name.to_string()).or_default();
+        }
+        let v = match ConfigValues::parse(CONFIG_KEYS, &readable) {
+            Ok(v) => v,
+            Err(more) => {
+                issues.extend(more);
+                return Err(issues);
             }
         };
-        let hostname = required("database.hostname", &mut issues);
-        let user = required("database.user", &mut issues);
-        let dbname = required("database.dbname", &mut issues);
-        let topic_prefix = match first(p, &["topic.prefix", "database.server.name"]) {
-            Some(v) => v.to_string(),
-            None => {
-                issues.push(ConfigIssue::new(
-                    "topic.prefix",
-                    "Missing required configuration \"topic.prefix\" which has no default value (or the legacy database.server.name).",
-                ));
-                String::new()
-            }
-        };
-        if !topic_prefix.is_empty()
-            && !topic_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        let topic_prefix = v.string("topic.prefix");
+        if topic_prefix.is_empty() {
+            issues.push(ConfigIssue::new(
+                "topic.prefix",
+                "Missing required configuration \"topic.prefix\" which has no default value (or the legacy database.server.name).",
+            ));
+        } else if !topic_prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         {
             issues.push(ConfigIssue::new(
                 "topic.prefix",
                 format!("'{topic_prefix}' may only contain letters, digits, '.', '_' and '-'"),
             ));
         }
-        match get(p, "plugin.name").unwrap_or("pgoutput") {
+        match v.string("plugin.name").as_str() {
             "pgoutput" => {}
             other @ ("decoderbufs" | "wal2json" | "wal2json_streaming" | "wal2json_rds") => {
                 issues.push(ConfigIssue::new(
@@ -287,56 +295,45 @@ impl SourceConfig {
                 format!("unknown logical decoding plugin '{other}'; set plugin.name=pgoutput"),
             )),
         }
-        let snapshot_mode = match get(p, "snapshot.mode").unwrap_or("initial") {
-            "initial" => SnapshotMode::Initial,
+        let snapshot_mode = match v.choice("snapshot.mode").as_str() {
             "initial_only" => SnapshotMode::InitialOnly,
             "no_data" | "never" => SnapshotMode::NoData,
             "always" => SnapshotMode::Always,
             "when_needed" => SnapshotMode::WhenNeeded,
-            other => {
-                issues.push(ConfigIssue::new(
-                    "snapshot.mode",
-                    format!(
-                        "'{other}' is not supported; use one of initial, initial_only, no_data, never, always, when_needed"
-                    ),
-                ));
-                SnapshotMode::Initial
-            }
+            _ => SnapshotMode::Initial,
         };
-        let publication_mode = match get(p, "publication.autocreate.mode").unwrap_or("all_tables") {
-            "all_tables" => PublicationMode::AllTables,
+        let publication_mode = match v.choice("publication.autocreate.mode").as_str() {
             "filtered" => PublicationMode::Filtered,
             "disabled" => PublicationMode::Disabled,
-            other => {
-                issues.push(ConfigIssue::new(
-                    "publication.autocreate.mode",
-                    format!("'{other}' is not one of all_tables, filtered, disabled"),
-                ));
-                PublicationMode::AllTables
-            }
+            _ => PublicationMode::AllTables,
         };
-        let schemas = Selector::parse(p, "schema.include.list", "schema.exclude.list", &mut issues);
-        let tables = Selector::parse(p, "table.include.list", "table.exclude.list", &mut issues);
+        let schemas = Selector::parse(
+            &v,
+            "schema.include.list",
+            "schema.exclude.list",
+            &mut issues,
+        );
+        let tables = Selector::parse(&v, "table.include.list", "table.exclude.list", &mut issues);
         let message_prefixes = Selector::parse(
-            p,
+            &v,
             "message.prefix.include.list",
             "message.prefix.exclude.list",
             &mut issues,
         );
-        let port = parse_num(p, "database.port", 5432u16, &mut issues);
-        let sslmode = get(p, "database.sslmode").unwrap_or("prefer").to_string();
-        if !matches!(
-            sslmode.as_str(),
-            "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
-        ) {
-            issues.push(ConfigIssue::new(
-                "database.sslmode",
-                format!(
-                    "'{sslmode}' is not one of disable, allow, prefer, require, verify-ca, verify-full"
-                ),
-            ));
-        }
-        let slot_name = get(p, "slot.name").unwrap_or("debezium").to_string();
+        let port = u16::try_from(v.i64("database.port"))
+            .ok()
+            .filter(|p| *p > 0)
+            .unwrap_or_else(|| {
+                issues.push(ConfigIssue::new(
+                    "database.port",
+                    format!(
+                        "Invalid value {} for configuration database.port: not a port number (1 to 65535)",
+                        v.i64("database.port")
+                    ),
+                ));
+                5432
+            });
+        let slot_name = v.string("slot.name");
         if !slot_name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -349,30 +346,9 @@ impl SourceConfig {
                 ),
             ));
         }
-        let heartbeat_ms = parse_num(p, "heartbeat.interval.ms", 0u64, &mut issues);
-        let snapshot_locking_shared = match get(p, "snapshot.locking.mode")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("shared") => true,
-            Some("none") => false,
-            Some(other) => {
-                issues.push(ConfigIssue::new(
-                    "snapshot.locking.mode",
-                    format!("'{other}' is not supported: use shared (lock each table while its columns are read, the default) or none"),
-                ));
-                true
-            }
-        };
-        let status_ms = parse_num(p, "status.update.interval.ms", 100u64, &mut issues).max(10);
         // Producer delivery settings, from `producer.override.X` (the worker's `producer.X` is
         // copied there by the task when the connector does not set it).
-        let producer_num = |k: &str, default: i64, issues: &mut Vec<ConfigIssue>| -> i64 {
-            parse_num(p, &format!("producer.override.{k}"), default, issues)
-        };
-        // Kafka's "no limit" for these is Integer.MAX_VALUE (Connect's source default).
-        let unlimited = |n: i64| n < 0 || n >= i64::from(i32::MAX);
-        if let Some(acks) = get(p, "producer.override.acks") {
+        if let Some(acks) = v.opt_string("producer.override.acks") {
             if !matches!(acks.to_ascii_lowercase().as_str(), "all" | "-1") {
                 issues.push(ConfigIssue::new(
                     "producer.override.acks",
@@ -380,150 +356,96 @@ impl SourceConfig {
                 ));
             }
         }
-        let max_in_flight =
-            match producer_num("max.in.flight.requests.per.connection", 1, &mut issues) {
-                n if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
-                n => {
-                    issues.push(ConfigIssue::new(
-                        "producer.override.max.in.flight.requests.per.connection",
-                        format!("{n} must be at least 1"),
-                    ));
-                    1
-                }
-            };
-        let request_timeout_ms = producer_num("request.timeout.ms", 30_000, &mut issues);
+        let max_in_flight = match v.i64("producer.override.max.in.flight.requests.per.connection") {
+            n if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+            n => {
+                issues.push(ConfigIssue::new(
+                    "producer.override.max.in.flight.requests.per.connection",
+                    format!("{n} must be at least 1"),
+                ));
+                1
+            }
+        };
+        let request_timeout_ms = v.i64("producer.override.request.timeout.ms");
         if request_timeout_ms <= 0 {
             issues.push(ConfigIssue::new(
                 "producer.override.request.timeout.ms",
                 "must be positive",
             ));
         }
+        // Kafka's "no limit" for these is Integer.MAX_VALUE (Connect's source default).
+        let limited = |n: i64| {
+            (0..i64::from(i32::MAX))
+                .contains(&n)
+                .then(|| n.unsigned_abs())
+        };
         let delivery_timeout =
-            match producer_num("delivery.timeout.ms", i64::from(i32::MAX), &mut issues) {
-                n if unlimited(n) => None,
-                n => Some(Duration::from_millis(n.unsigned_abs())),
-            };
-        let retries = match producer_num("retries", i64::from(i32::MAX), &mut issues) {
-            n if unlimited(n) => None,
-            n => u32::try_from(n).ok(),
-        };
-        let retry_backoff = Duration::from_millis(
-            producer_num("retry.backoff.ms", 100, &mut issues)
-                .max(1)
-                .unsigned_abs(),
-        );
-        let compression = first(
-            p,
-            &["producer.override.compression.type", "compression.type"],
-        )
-        .unwrap_or("zstd")
-        .to_ascii_lowercase();
-        if !matches!(
-            compression.as_str(),
-            "none" | "gzip" | "snappy" | "lz4" | "zstd"
-        ) {
-            issues.push(ConfigIssue::new(
-                "producer.override.compression.type",
-                format!("'{compression}' is not one of none, gzip, snappy, lz4, zstd"),
-            ));
-        }
-        let linger_ms = match first(p, &["producer.override.linger.ms", "linger.ms"]) {
-            None => 5,
-            Some(v) => v.parse().unwrap_or_else(|_| {
+            limited(v.i64("producer.override.delivery.timeout.ms")).map(Duration::from_millis);
+        let retries =
+            limited(v.i64("producer.override.retries")).and_then(|n| u32::try_from(n).ok());
+        let replication_factor = v.i64("topic.creation.default.replication.factor");
+        let topic_replication_factor = match i16::try_from(replication_factor) {
+            Ok(-1) => 1,
+            Ok(n) => n,
+            Err(_) => {
                 issues.push(ConfigIssue::new(
-                    "producer.override.linger.ms",
-                    format!("'{v}' is not a valid number"),
+                    "topic.creation.default.replication.factor",
+                    format!("Invalid value {replication_factor} for configuration topic.creation.default.replication.factor: not a short"),
                 ));
-                5
-            }),
-        };
-        let batch_size = match first(p, &["producer.override.batch.size", "batch.size"]) {
-            None => 1 << 20,
-            Some(v) => v.parse().unwrap_or_else(|_| {
-                issues.push(ConfigIssue::new(
-                    "producer.override.batch.size",
-                    format!("'{v}' is not a valid number"),
-                ));
-                1 << 20
-            }),
+                1
+            }
         };
         let cfg = SourceConfig {
-            hostname,
+            hostname: v.string("database.hostname"),
             port,
-            user,
-            password: get(p, "database.password").map(str::to_string),
-            dbname,
-            sslmode,
-            sslrootcert: get(p, "database.sslrootcert").map(str::to_string),
-            sslcert: get(p, "database.sslcert").map(str::to_string),
-            sslkey: get(p, "database.sslkey").map(str::to_string),
-            sslpassword: get(p, "database.sslpassword").map(str::to_string),
+            user: v.string("database.user"),
+            password: v.opt_string("database.password"),
+            dbname: v.string("database.dbname"),
+            sslmode: v.choice("database.sslmode"),
+            sslrootcert: v.opt_string("database.sslrootcert"),
+            sslcert: v.opt_string("database.sslcert"),
+            sslkey: v.opt_string("database.sslkey"),
+            sslpassword: v.opt_string("database.sslpassword"),
             topic_prefix,
             slot_name,
-            slot_drop_on_stop: parse_bool(p, "slot.drop.on.stop", false, &mut issues),
-            publication_name: get(p, "publication.name")
-                .unwrap_or("dbz_publication")
-                .to_string(),
+            slot_drop_on_stop: v.bool("slot.drop.on.stop"),
+            publication_name: v.string("publication.name"),
             publication_mode,
             schemas,
             tables,
             message_prefixes,
             snapshot_mode,
-            snapshot_fetch_size: parse_num(p, "snapshot.fetch.size", 10_240usize, &mut issues)
+            snapshot_fetch_size: size(&v, "snapshot.fetch.size", &mut issues),
+            snapshot_max_batch_bytes: size(&v, "walcast.snapshot.batch.max.bytes", &mut issues),
+            snapshot_locking_shared: v.choice("snapshot.locking.mode") == "shared",
+            snapshot_lock_timeout: millis(&v, "snapshot.lock.timeout.ms", &mut issues),
+            errors_retry_timeout: u64::try_from(v.i64("errors.retry.timeout"))
+                .ok()
+                .map(Duration::from_millis),
+            errors_retry_delay_max: millis(&v, "errors.retry.delay.max.ms", &mut issues)
+                .max(Duration::from_millis(1)),
+            heartbeat_interval: millis(&v, "heartbeat.interval.ms", &mut issues),
+            heartbeat_topic_prefix: v.string("topic.heartbeat.prefix"),
+            heartbeat_action_query: v.opt_string("heartbeat.action.query"),
+            status_update_interval: millis(&v, "status.update.interval.ms", &mut issues)
+                .max(Duration::from_millis(10)),
+            stream_in_progress: v.bool("walcast.streaming.enable"),
+            topic_partitions: i32::try_from(v.i64("topic.creation.default.partitions"))
+                .unwrap_or(1)
                 .max(1),
-            snapshot_max_batch_bytes: parse_num(
-                p,
-                "walcast.snapshot.batch.max.bytes",
-                4usize << 20,
-                &mut issues,
-            )
-            .max(1),
-            snapshot_locking_shared,
-            snapshot_lock_timeout: Duration::from_millis(parse_num(
-                p,
-                "snapshot.lock.timeout.ms",
-                10_000u64,
-                &mut issues,
-            )),
-            errors_retry_timeout: match parse_num(p, "errors.retry.timeout", -1i64, &mut issues) {
-                n if n < 0 => None,
-                n => Some(Duration::from_millis(n.unsigned_abs())),
-            },
-            errors_retry_delay_max: Duration::from_millis(
-                parse_num(p, "errors.retry.delay.max.ms", 60_000u64, &mut issues).max(1),
-            ),
-            heartbeat_interval: Duration::from_millis(heartbeat_ms),
-            heartbeat_topic_prefix: get(p, "topic.heartbeat.prefix")
-                .unwrap_or("__debezium-heartbeat")
-                .to_string(),
-            heartbeat_action_query: get(p, "heartbeat.action.query").map(str::to_string),
-            status_update_interval: Duration::from_millis(status_ms),
-            stream_in_progress: parse_bool(p, "walcast.streaming.enable", true, &mut issues),
-            topic_partitions: parse_num(p, "topic.creation.default.partitions", 1i32, &mut issues)
-                .max(1),
-            topic_replication_factor: match parse_num(
-                p,
-                "topic.creation.default.replication.factor",
-                1i16,
-                &mut issues,
-            ) {
-                -1 => 1,
-                n => n,
-            },
-            compression,
-            linger: Duration::from_millis(linger_ms),
-            batch_size,
-            max_buffered_bytes: parse_num(
-                p,
-                "walcast.max.buffered.bytes",
-                8usize << 20,
-                &mut issues,
-            ),
+            topic_replication_factor,
+            compression: v.choice("producer.override.compression.type"),
+            linger: millis(&v, "producer.override.linger.ms", &mut issues),
+            batch_size: size(&v, "producer.override.batch.size", &mut issues),
+            max_buffered_bytes: size(&v, "walcast.max.buffered.bytes", &mut issues),
             max_in_flight,
             request_timeout: Duration::from_millis(request_timeout_ms.max(1).unsigned_abs()),
             delivery_timeout,
             retries,
-            retry_backoff,
+            retry_backoff: millis(&v, "producer.override.retry.backoff.ms", &mut issues)
+                .max(Duration::from_millis(1)),
+            skip_failed_records: v.choice("errors.tolerance") == "all",
+            log_failed_records: v.bool("errors.log.enable"),
         };
         if issues.is_empty() {
             Ok(cfg)
@@ -540,435 +462,6 @@ impl SourceConfig {
     /// The heartbeat topic, `<topic.heartbeat.prefix>.<topic.prefix>` like Debezium.
     pub fn heartbeat_topic(&self) -> String {
         format!("{}.{}", self.heartbeat_topic_prefix, self.topic_prefix)
-    }
-}
-
-/// The keys listed by the validate endpoint (the ones walcast acts on).
-pub static CONFIG_KEYS: &[ConfigKeyDef] = &[
-    key(
-        "database.hostname",
-        "STRING",
-        true,
-        None,
-        "PostgreSQL host name or address.",
-    ),
-    key(
-        "database.port",
-        "INT",
-        false,
-        Some("5432"),
-        "PostgreSQL port.",
-    ),
-    key(
-        "database.user",
-        "STRING",
-        true,
-        None,
-        "User with the REPLICATION attribute (or superuser).",
-    ),
-    key(
-        "database.password",
-        "PASSWORD",
-        false,
-        None,
-        "The user's password.",
-    ),
-    key(
-        "database.dbname",
-        "STRING",
-        true,
-        None,
-        "Database to capture.",
-    ),
-    key(
-        "database.sslmode",
-        "STRING",
-        false,
-        Some("prefer"),
-        "disable, allow, prefer, require, verify-ca or verify-full.",
-    ),
-    key(
-        "database.sslrootcert",
-        "STRING",
-        false,
-        None,
-        "PEM file of the CA certificate(s) the server's certificate must chain to (verify-ca, verify-full): a private CA or e.g. RDS's global-bundle.pem; `system` for the system roots.",
-    ),
-    key(
-        "database.sslcert",
-        "STRING",
-        false,
-        None,
-        "PEM client certificate, for pg_hba.conf `cert` or `clientcert=verify-*`.",
-    ),
-    key(
-        "database.sslkey",
-        "STRING",
-        false,
-        None,
-        "PEM private key of database.sslcert (unencrypted PKCS#8, PKCS#1 or SEC1).",
-    ),
-    key(
-        "database.sslpassword",
-        "PASSWORD",
-        false,
-        None,
-        "Password of an encrypted database.sslkey. walcast cannot decrypt keys: it refuses an encrypted key with the openssl command that decrypts it.",
-    ),
-    // Not marked required: the legacy `database.server.name` stands in for it, and the
-    // connector's own check reports a config with neither.
-    key(
-        "topic.prefix",
-        "STRING",
-        false,
-        None,
-        "Prefix of every topic name: <topic.prefix>.<schema>.<table>. Required unless the legacy database.server.name is given.",
-    ),
-    key(
-        "plugin.name",
-        "STRING",
-        false,
-        Some("pgoutput"),
-        "Logical decoding plugin; walcast supports pgoutput only.",
-    ),
-    key(
-        "slot.name",
-        "STRING",
-        false,
-        Some("debezium"),
-        "Replication slot name.",
-    ),
-    key(
-        "slot.drop.on.stop",
-        "BOOLEAN",
-        false,
-        Some("false"),
-        "Drop the slot when the connector is stopped or deleted.",
-    ),
-    key(
-        "publication.name",
-        "STRING",
-        false,
-        Some("dbz_publication"),
-        "Publication to stream.",
-    ),
-    key(
-        "publication.autocreate.mode",
-        "STRING",
-        false,
-        Some("all_tables"),
-        "all_tables, filtered or disabled.",
-    ),
-    key(
-        "schema.include.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of schemas to capture.",
-    ),
-    key(
-        "schema.exclude.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of schemas not to capture.",
-    ),
-    key(
-        "table.include.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of schema.table to capture.",
-    ),
-    key(
-        "table.exclude.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of schema.table not to capture.",
-    ),
-    key(
-        "column.include.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of schema.table.column to include.",
-    ),
-    key(
-        "column.exclude.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of schema.table.column to exclude.",
-    ),
-    key(
-        "message.key.columns",
-        "STRING",
-        false,
-        None,
-        "Key columns per table: schema.table:col1,col2;...",
-    ),
-    key(
-        "message.prefix.include.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of logical decoding message prefixes to emit.",
-    ),
-    key(
-        "message.prefix.exclude.list",
-        "LIST",
-        false,
-        None,
-        "Regexes of logical decoding message prefixes not to emit.",
-    ),
-    key(
-        "snapshot.mode",
-        "STRING",
-        false,
-        Some("initial"),
-        "initial, initial_only, no_data (never), always or when_needed.",
-    ),
-    key(
-        "snapshot.fetch.size",
-        "INT",
-        false,
-        Some("10240"),
-        "Rows read per snapshot batch.",
-    ),
-    key(
-        "walcast.snapshot.batch.max.bytes",
-        "LONG",
-        false,
-        Some("4194304"),
-        "Bytes of row text per snapshot batch; a batch ends at this or snapshot.fetch.size rows, whichever comes first.",
-    ),
-    key(
-        "snapshot.locking.mode",
-        "STRING",
-        false,
-        Some("shared"),
-        "shared: lock each captured table (ACCESS SHARE) in the snapshot transaction before reading its columns, so concurrent DDL waits instead of breaking the snapshot; none: no extra lock.",
-    ),
-    key(
-        "snapshot.lock.timeout.ms",
-        "LONG",
-        false,
-        Some("10000"),
-        "How long the snapshot waits for a table lock (DDL in progress) before it retries.",
-    ),
-    key(
-        "errors.retry.timeout",
-        "LONG",
-        false,
-        Some("-1"),
-        "How long transient failures (connection lost, server restart, serialization failure, lock timeout, broker unreachable) are retried, in ms; -1 retries until stopped, 0 fails on the first one.",
-    ),
-    key(
-        "errors.retry.delay.max.ms",
-        "LONG",
-        false,
-        Some("60000"),
-        "Longest wait between retries (the backoff doubles from 500 ms up to this).",
-    ),
-    key(
-        "producer.override.acks",
-        "STRING",
-        false,
-        Some("all"),
-        "Only all (-1) is accepted: the slot is confirmed once every in-sync replica has the records.",
-    ),
-    key(
-        "producer.override.max.in.flight.requests.per.connection",
-        "INT",
-        false,
-        Some("1"),
-        "Produce requests in flight per partition. 1 keeps every partition in order at all times (as Connect forces for source tasks); more is faster, and a retried batch is then followed by the later ones again, so consumers may briefly see an older version after a newer one.",
-    ),
-    key(
-        "producer.override.request.timeout.ms",
-        "INT",
-        false,
-        Some("30000"),
-        "How long one produce request may take before it is retried.",
-    ),
-    key(
-        "producer.override.delivery.timeout.ms",
-        "INT",
-        false,
-        Some("2147483647"),
-        "How long a batch is retried before the task restarts from its last confirmed position (2147483647: until it succeeds, Connect's source default).",
-    ),
-    key(
-        "producer.override.retries",
-        "INT",
-        false,
-        Some("2147483647"),
-        "Failed attempts of a batch before the task restarts from its last confirmed position (2147483647: unlimited).",
-    ),
-    key(
-        "producer.override.retry.backoff.ms",
-        "LONG",
-        false,
-        Some("100"),
-        "First wait before a failed produce request is retried (doubles up to 1 s).",
-    ),
-    key(
-        "decimal.handling.mode",
-        "STRING",
-        false,
-        Some("precise"),
-        "precise, string or double.",
-    ),
-    key(
-        "time.precision.mode",
-        "STRING",
-        false,
-        Some("adaptive"),
-        "adaptive, adaptive_time_microseconds or connect.",
-    ),
-    key(
-        "binary.handling.mode",
-        "STRING",
-        false,
-        Some("bytes"),
-        "bytes, base64, base64-url-safe or hex.",
-    ),
-    key(
-        "interval.handling.mode",
-        "STRING",
-        false,
-        Some("numeric"),
-        "numeric or string.",
-    ),
-    key(
-        "hstore.handling.mode",
-        "STRING",
-        false,
-        Some("json"),
-        "json or map.",
-    ),
-    key(
-        "include.unknown.datatypes",
-        "BOOLEAN",
-        false,
-        Some("false"),
-        "Emit columns of types walcast does not map.",
-    ),
-    key(
-        "tombstones.on.delete",
-        "BOOLEAN",
-        false,
-        Some("true"),
-        "Follow each delete with a tombstone.",
-    ),
-    key(
-        "skipped.operations",
-        "LIST",
-        false,
-        Some("t"),
-        "Operations not emitted: c, u, d, t, none.",
-    ),
-    key(
-        "heartbeat.interval.ms",
-        "INT",
-        false,
-        Some("0"),
-        "Heartbeat interval; 0 disables heartbeats.",
-    ),
-    key(
-        "topic.heartbeat.prefix",
-        "STRING",
-        false,
-        Some("__debezium-heartbeat"),
-        "Heartbeat topic prefix.",
-    ),
-    key(
-        "heartbeat.action.query",
-        "STRING",
-        false,
-        None,
-        "SQL run on every heartbeat.",
-    ),
-    key(
-        "status.update.interval.ms",
-        "INT",
-        false,
-        Some("100"),
-        "How often the acknowledged LSN is confirmed to PostgreSQL.",
-    ),
-    key(
-        "max.batch.size",
-        "INT",
-        false,
-        Some("2048"),
-        "Accepted for compatibility; walcast batches by bytes.",
-    ),
-    key(
-        "topic.creation.default.partitions",
-        "INT",
-        false,
-        Some("1"),
-        "Partitions of topics walcast creates.",
-    ),
-    key(
-        "topic.creation.default.replication.factor",
-        "INT",
-        false,
-        Some("1"),
-        "Replication factor of topics walcast creates.",
-    ),
-    key(
-        "producer.override.compression.type",
-        "STRING",
-        false,
-        Some("zstd"),
-        "none, gzip, snappy, lz4 or zstd.",
-    ),
-    key(
-        "producer.override.linger.ms",
-        "LONG",
-        false,
-        Some("5"),
-        "How long a batch waits for more records.",
-    ),
-    key(
-        "producer.override.batch.size",
-        "INT",
-        false,
-        Some("1048576"),
-        "Batch size in bytes.",
-    ),
-    key(
-        "walcast.max.buffered.bytes",
-        "LONG",
-        false,
-        Some("8388608"),
-        "Bytes not yet acknowledged by Kafka before reading pauses.",
-    ),
-    key(
-        "walcast.streaming.enable",
-        "BOOLEAN",
-        false,
-        Some("true"),
-        "Use pgoutput's streaming of large in-progress transactions (PostgreSQL 14+).",
-    ),
-];
-
-const fn key(
-    name: &'static str,
-    kind: &'static str,
-    required: bool,
-    default: Option<&'static str>,
-    doc: &'static str,
-) -> ConfigKeyDef {
-    ConfigKeyDef {
-        name,
-        kind,
-        required,
-        default,
-        doc,
-        ..ConfigKeyDef::BASE
     }
 }
 
@@ -1096,6 +589,59 @@ mod tests {
         let c = SourceConfig::parse(&props(&kv)).unwrap();
         assert!(!c.captures(&TableId::new("public", "audit_log")));
         assert!(c.captures(&TableId::new("public", "orders")));
+    }
+
+    #[test]
+    fn blank_values_mean_the_default_and_legacy_keys_fill_in() {
+        let mut kv = base();
+        kv.extend([
+            ("slot.name", " "),
+            ("database.port", ""),
+            ("compression.type", "lz4"),
+            ("linger.ms", "20"),
+            ("producer.override.batch.size", "65536"),
+            ("batch.size", "1"),
+        ]);
+        let c = SourceConfig::parse(&props(&kv)).unwrap();
+        assert_eq!(c.slot_name, "debezium");
+        assert_eq!(c.port, 5432);
+        assert_eq!(c.compression, "lz4");
+        assert_eq!(c.linger, Duration::from_millis(20));
+        assert_eq!(c.batch_size, 65536);
+    }
+
+    #[test]
+    fn values_are_checked_against_their_declarations() {
+        for (k, v, says) in [
+            ("snapshot.mode", "sometimes", "must be one of initial"),
+            (
+                "publication.autocreate.mode",
+                "some",
+                "must be one of all_tables",
+            ),
+            ("database.sslmode", "strict", "must be one of disable"),
+            ("database.port", "70000", "1 to 65535"),
+            ("heartbeat.interval.ms", "-5", "must not be negative"),
+            ("slot.drop.on.stop", "yes", "Not a boolean"),
+            (
+                "producer.override.compression.type",
+                "brotli",
+                "must be one of none",
+            ),
+            ("errors.tolerance", "some", "must be one of none, all"),
+        ] {
+            let mut kv = base();
+            kv.push((k, v));
+            let issues = SourceConfig::parse(&props(&kv)).unwrap_err();
+            assert_eq!(issues.len(), 1, "{k}={v}: {issues:?}");
+            assert_eq!(issues[0].key, k);
+            assert!(issues[0].message.contains(says), "{k}={v}: {issues:?}");
+        }
+        let mut kv = base();
+        kv.extend([("snapshot.mode", "NEVER"), ("errors.tolerance", "all")]);
+        let c = SourceConfig::parse(&props(&kv)).unwrap();
+        assert_eq!(c.snapshot_mode, SnapshotMode::NoData);
+        assert!(c.skip_failed_records);
     }
 
     #[test]
