@@ -10,7 +10,7 @@
 use walcast_pgoutput::{ReplicaIdentity, TableId, TableSchema, TupleValue};
 
 use crate::config::{EventConfig, SkippedOperations};
-use crate::error::{EncodeError, SchemaError};
+use crate::error::{EncodeError, SchemaError, ValueError};
 use crate::event::{EncodedRecords, Op, RowChange, SourceInfo};
 use crate::json;
 use crate::naming;
@@ -231,7 +231,7 @@ impl TableEncoder {
         Ok(())
     }
 
-    fn value_error(&self, col: &Column, problem: crate::types::ValueError) -> EncodeError {
+    fn value_error(&self, col: &Column, problem: ValueError) -> EncodeError {
         EncodeError::Value {
             table: self.table.to_string(),
             column: col.name.clone(),
@@ -272,9 +272,7 @@ impl TableEncoder {
             }
             TupleValue::Null => self.write_null(col, out),
             TupleValue::UnchangedToast => col.repr.write_placeholder(&self.placeholder, out),
-            TupleValue::Binary(_) => {
-                return Err(self.value_error(col, crate::types::ValueError::BinaryFormat))
-            }
+            TupleValue::Binary(_) => return Err(self.value_error(col, ValueError::BinaryFormat)),
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Errors of the encoding stage. They name the table and column and what was wrong with the
 //! value, never the value itself: row data may be sensitive and must not reach logs.
 
-use crate::types::ValueError;
+use crate::numeric::NumericError;
+use crate::temporal::TemporalError;
 
 /// A row that cannot be turned into Debezium records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,4 +48,32 @@ pub enum SchemaError {
         "key column {column} of table {table} is not captured (excluded or of an unknown type)"
     )]
     KeyColumnNotCaptured { table: String, column: String },
+}
+
+/// What was wrong with a column value. Deliberately says nothing about the value itself, which
+/// may be sensitive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("expected a boolean (t/f)")]
+    Boolean,
+    #[error("expected an integer")]
+    Integer,
+    #[error("expected a floating-point number")]
+    Float,
+    #[error("numeric value: {0}")]
+    Numeric(#[from] NumericError),
+    #[error("expected bytea in hex or escape format")]
+    Bytea,
+    #[error("expected a bit string")]
+    Bits,
+    #[error("temporal value: {0}")]
+    Temporal(#[from] TemporalError),
+    #[error("malformed array literal")]
+    Array,
+    #[error("malformed hstore literal")]
+    Hstore,
+    #[error("expected a point (x,y)")]
+    Point,
+    #[error("binary value where text was expected")]
+    BinaryFormat,
 }

@@ -23,7 +23,6 @@
 
 pub mod config;
 pub mod conformance;
-mod defaults;
 pub mod envelope;
 pub mod error;
 pub mod event;
@@ -33,7 +32,7 @@ pub mod naming;
 pub mod numeric;
 pub mod schema;
 pub mod temporal;
-pub mod types;
+mod types;
 
 pub use config::{
     schemas_enable_from_properties, BinaryMode, ColumnFilter, ConfigError, DecimalMode,
@@ -41,7 +40,6 @@ pub use config::{
     TimePrecisionMode,
 };
 pub use envelope::TableEncoder;
-pub use error::{EncodeError, SchemaError};
+pub use error::{EncodeError, SchemaError, ValueError};
 pub use event::{EncodedRecord, EncodedRecords, Op, RowChange, SnapshotMarker, SourceInfo};
 pub use message::MessageEncoder;
-pub use types::ValueError;

@@ -3,7 +3,8 @@
 //! `org.apache.kafka.connect.data.Decimal` carries), with its scale.
 //!
 //! Values up to 38 digits (every `numeric(p,s)` with p <= 38, and `money`) are converted in an
-//! `i128` without allocating; longer ones go through a small base-2^32 big integer.
+//! `i128` without allocating; longer ones go through a small base-2^32 big integer. Floating-point
+//! text is read here too ([`parse_float`]).
 
 /// What a numeric text value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +236,12 @@ fn big_to_bytes(digits: impl Iterator<Item = u8>, negative: bool, out: &mut Vec<
         }
     }
     out.extend_from_slice(&be[start..]);
+}
+
+/// A `float4`/`float8` (or geometric coordinate) text value as Rust parses it, which accepts
+/// PostgreSQL's `NaN`, `Infinity` and `-Infinity` spellings; `None` when it is not a number.
+pub fn parse_float<T: std::str::FromStr>(text: &[u8]) -> Option<T> {
+    std::str::from_utf8(text).ok()?.parse::<T>().ok()
 }
 
 /// The value as the nearest `f64` (`BigDecimal.doubleValue()`), for `decimal.handling.mode=double`.

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use regex::Regex;
 use walcast_pgoutput::{ColumnSchema, PgTypeKind};
 
+use super::repr::Repr;
 use crate::numeric;
-use crate::types::Repr;
 
 fn function_pattern() -> Option<&'static Regex> {
     static P: OnceLock<Option<Regex>> = OnceLock::new();
@@ -256,9 +256,10 @@ fn render(repr: &Repr, text: &[u8]) -> Option<Vec<u8>> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::EventConfig;
-    use std::collections::BTreeMap;
     use walcast_pgoutput::PgType;
+
+    use crate::types::repr::repr_of;
+    use crate::types::testing::cfg;
 
     fn col(type_name: &str, typmod: i32, kind: PgTypeKind) -> ColumnSchema {
         ColumnSchema {
@@ -278,14 +279,8 @@ mod tests {
     }
 
     fn dflt(type_name: &str, typmod: i32, expr: &str, props: &[(&str, &str)]) -> Option<String> {
-        let mut p = BTreeMap::new();
-        p.insert("topic.prefix".to_string(), "x".to_string());
-        for (k, v) in props {
-            p.insert(k.to_string(), v.to_string());
-        }
-        let cfg = EventConfig::from_properties(&p, true, true).unwrap();
         let c = col(type_name, typmod, PgTypeKind::Base);
-        let repr = crate::types::repr_of(&c.pg_type, typmod, &cfg).unwrap();
+        let repr = repr_of(&c.pg_type, typmod, &cfg(props)).unwrap();
         default_json(&c, &repr, expr).map(|v| String::from_utf8(v).unwrap())
     }
 
