@@ -1,6 +1,7 @@
 //! Unit tests of the pgoutput decoder, kept beside it rather than inside the production file.
 #![allow(clippy::unwrap_used)]
 use super::*;
+use crate::catalog::TableId;
 use proptest::prelude::*;
 
 /// Builds message bytes by hand, field by field, the way the server lays them out.
@@ -785,33 +786,6 @@ fn decoder_tracks_streamed_blocks() {
         panic!()
     };
     assert_eq!(i.xid, None);
-}
-
-#[test]
-fn relation_cache_keeps_latest() {
-    let (bytes, _) = samples().swap_remove(3);
-    let Message::Relation(r) = decode(&bytes, false).unwrap() else {
-        panic!()
-    };
-    let mut c = RelationCache::new();
-    assert!(c.insert(r.clone()).is_none());
-    let mut r2 = r.clone();
-    r2.columns.pop();
-    assert_eq!(c.insert(r2.clone()), Some(r));
-    assert_eq!(c.get(16384), Some(&r2));
-    assert_eq!(c.len(), 1);
-    c.clear();
-    assert!(c.is_empty());
-}
-
-#[test]
-fn timestamps_convert_to_unix_millis() {
-    assert_eq!(pg_micros_to_unix_millis(0), 946_684_800_000);
-    assert_eq!(pg_micros_to_unix_millis(1_500), 946_684_800_001);
-    assert_eq!(
-        pg_micros_to_unix_millis(i64::MAX),
-        (i64::MAX).div_euclid(1000)
-    );
 }
 
 proptest! {

@@ -11,14 +11,15 @@
 mod catalog;
 mod decode;
 mod lsn;
+mod message;
 mod tuple;
 
 pub use catalog::{ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema};
-pub use decode::{
-    decode, pg_micros_to_unix_millis, Begin, BeginPrepare, Commit, CommitPrepared, DecodeError,
-    Decoder, Delete, Insert, LogicalMessage, Message, OldTuple, Origin, Prepare, Relation,
-    RelationCache, RelationColumn, RollbackPrepared, StreamAbort, StreamCommit, StreamStart,
-    Truncate, TypeInfo, Update, PG_EPOCH_UNIX_MICROS,
-};
+pub use decode::{decode, DecodeError, Decoder};
 pub use lsn::{Lsn, ParseLsnError};
+pub use message::{
+    pg_micros_to_unix_millis, Begin, BeginPrepare, Commit, CommitPrepared, Delete, Insert,
+    LogicalMessage, Message, OldTuple, Origin, Prepare, Relation, RelationColumn, RollbackPrepared,
+    StreamAbort, StreamCommit, StreamStart, Truncate, TypeInfo, Update, PG_EPOCH_UNIX_MICROS,
+};
 pub use tuple::TupleValue;

@@ -296,13 +296,14 @@ async fn decodes_every_change_with_proto_version_1() -> Result<()> {
     .await?;
     let msgs: Vec<Message> = msgs.into_iter().map(|(_, m)| m).collect();
 
-    let mut relations = RelationCache::new();
+    // The last Relation message per oid describes the columns of the changes that follow.
+    let mut relations: std::collections::HashMap<u32, Relation> = Default::default();
     for m in &msgs {
         if let Message::Relation(r) = m {
-            relations.insert(r.clone());
+            relations.insert(r.oid, r.clone());
         }
     }
-    let named = |n: &str| relations.iter().find(|r| r.name == n).cloned().unwrap();
+    let named = |n: &str| relations.values().find(|r| r.name == n).cloned().unwrap();
     let items = named("items");
     let full = named("full_t");
     assert_eq!(
@@ -324,7 +325,7 @@ async fn decodes_every_change_with_proto_version_1() -> Result<()> {
         .filter_map(|m| {
             let name = |oid: u32| {
                 relations
-                    .get(oid)
+                    .get(&oid)
                     .map(|r| r.name.clone())
                     .unwrap_or_default()
             };
