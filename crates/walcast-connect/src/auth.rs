@@ -36,8 +36,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 
-use crate::config::ConfigError;
-use crate::error::ApiError;
+use crate::error::{ApiError, ConfigError};
+use crate::files::read_properties_file;
 use crate::redact;
 use walcast_connect_api::properties;
 
@@ -75,7 +75,7 @@ impl RestAuth {
         let mut auth = RestAuth::default();
         if let Some(path) = get("rest.basic.auth.credentials.file") {
             let path = PathBuf::from(path);
-            let map = crate::config::read_properties_file(&path)?;
+            let map = read_properties_file(&path)?;
             for (user, password) in map {
                 if password.is_empty() {
                     return Err(ConfigError::InvalidValue {

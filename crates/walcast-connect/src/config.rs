@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::secrets::{self, EnvLookup, ProviderConfigError, Providers, SecretError};
-use walcast_connect_api::properties::{self, PropertiesError};
+use crate::auth::{RestAuth, RestTls};
+use crate::error::ConfigError;
+use crate::files::read_properties_file;
+use crate::secrets::{self, EnvLookup, Providers, SecretError};
+use walcast_connect_api::properties;
 
 /// The only converter walcast speaks (it writes Connect's JSON envelope itself).
 pub const JSON_CONVERTER: &str = "org.apache.kafka.connect.json.JsonConverter";
-
-/// Default REST listener, as in Connect.
-pub const DEFAULT_LISTENER: &str = "http://0.0.0.0:8083";
 
 /// Default `walcast.state.dir`.
 pub const DEFAULT_STATE_DIR: &str = "./walcast-state";
@@ -56,59 +56,6 @@ pub const CONNECT_ONLY_KEYS: &[&str] = &[
     "header.converter",
     "scheduled.rebalance.max.delay.ms",
 ];
-
-/// Problems with the worker properties or a connector file. Every variant names the file or
-/// key involved; none carries a secret value.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(
-        "{} looks like a connector config ({why}), not worker properties: give the worker \
-         properties first and connector files after them, e.g. `walcast standalone \
-         worker.properties {}`, or POST it to /connectors",
-        path.display(),
-        path.display()
-    )]
-    ConnectorGivenAsWorker { path: PathBuf, why: &'static str },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Properties {
-        path: PathBuf,
-        #[source]
-        source: PropertiesError,
-    },
-    #[error("{}: line {line}, column {column}: invalid JSON: {message}", path.display())]
-    Json {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{}: {message}", path.display())]
-    ConnectorFile { path: PathBuf, message: String },
-    #[error("connector {name} is defined twice on the command line: in {} and {}", first.display(), second.display())]
-    DuplicateConnector {
-        name: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
-    #[error(
-        "missing required worker property {key} (set it in the worker properties file or as {env})"
-    )]
-    MissingKey { key: String, env: String },
-    #[error("invalid worker property {key}: {message}")]
-    InvalidValue { key: String, message: String },
-    #[error("{key}={value} is not supported: walcast only supports {JSON_CONVERTER}")]
-    UnsupportedConverter { key: String, value: String },
-    #[error("worker property {0}")]
-    Secret(#[from] SecretError),
-    #[error("worker property {0}")]
-    Provider(#[from] ProviderConfigError),
-}
 
 /// Where the REST API listens, from `listeners` (or legacy `rest.host.name`/`rest.port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +110,9 @@ pub struct WorkerConfig {
     /// The config providers declared by `config.providers` (none unless declared).
     pub providers: Providers,
     /// Who may call the REST API (`rest.basic.auth.credentials.file`, `rest.auth.bearer.*`).
-    pub rest_auth: crate::auth::RestAuth,
+    pub rest_auth: RestAuth,
     /// Certificate and key when `listeners` is `https://...`.
-    pub rest_tls: Option<crate::auth::RestTls>,
+    pub rest_tls: Option<RestTls>,
     /// Connectors from files on the command line, started at boot.
     pub connectors: Vec<ConnectorDefinition>,
 }
@@ -259,8 +206,8 @@ impl WorkerConfig {
         let value_schemas_enable = bool_prop(&props, "value.converter.schemas.enable", true)?;
 
         let (listener, https) = listener_from(&props)?;
-        let rest_tls = crate::auth::RestTls::from_properties(&props, https)?;
-        let rest_auth = crate::auth::RestAuth::from_properties(&props)?;
+        let rest_tls = RestTls::from_properties(&props, https)?;
+        let rest_auth = RestAuth::from_properties(&props)?;
         let advertised_host = props
             .get("rest.advertised.host.name")
             .map(|s| s.trim().to_owned())
@@ -474,20 +421,6 @@ fn listener_from(props: &BTreeMap<String, String>) -> Result<(ListenerAddr, bool
         },
         false,
     ))
-}
-
-/// Read and parse a Java properties file.
-pub fn read_properties_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    properties::parse_map(&properties::decode_bytes(&bytes)).map_err(|source| {
-        ConfigError::Properties {
-            path: path.to_owned(),
-            source,
-        }
-    })
 }
 
 /// Read a connector file: Connect's REST JSON (`{"name": .., "config": {..}}`, or a flat JSON

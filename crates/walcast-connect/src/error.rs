@@ -1,4 +1,4 @@
-//! The worker's errors: [`WorkerError`] for starting and running the worker (the binary turns it
+//! The worker's errors: [`ConfigError`] for its configuration files and keys, [`WorkerError`] for starting and running the worker (the binary turns it
 //! into an exit code), [`ApiError`] for REST answers in Connect's `{"error_code", "message"}`
 //! shape.
 
@@ -7,8 +7,62 @@ use std::path::PathBuf;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::config::ConfigError;
+use crate::secrets::{ProviderConfigError, SecretError};
 use crate::state::StateError;
+use walcast_connect_api::properties::PropertiesError;
+
+/// Problems with the worker properties or a connector file. Every variant names the file or
+/// key involved; none carries a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{} looks like a connector config ({why}), not worker properties: give the worker \
+         properties first and connector files after them, e.g. `walcast standalone \
+         worker.properties {}`, or POST it to /connectors",
+        path.display(),
+        path.display()
+    )]
+    ConnectorGivenAsWorker { path: PathBuf, why: &'static str },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Properties {
+        path: PathBuf,
+        #[source]
+        source: PropertiesError,
+    },
+    #[error("{}: line {line}, column {column}: invalid JSON: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}: {message}", path.display())]
+    ConnectorFile { path: PathBuf, message: String },
+    #[error("connector {name} is defined twice on the command line: in {} and {}", first.display(), second.display())]
+    DuplicateConnector {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error(
+        "missing required worker property {key} (set it in the worker properties file or as {env})"
+    )]
+    MissingKey { key: String, env: String },
+    #[error("invalid worker property {key}: {message}")]
+    InvalidValue { key: String, message: String },
+    #[error("{key}={value} is not supported: walcast only supports org.apache.kafka.connect.json.JsonConverter")]
+    UnsupportedConverter { key: String, value: String },
+    #[error("worker property {0}")]
+    Secret(#[from] SecretError),
+    #[error("worker property {0}")]
+    Provider(#[from] ProviderConfigError),
+}
 
 /// Why the worker could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,14 @@
 //! The walcast worker: what `connect-standalone.sh` is to Kafka Connect.
 //!
-//! In: a [`WorkerConfig`] (worker properties + connector files, see [`config`]) and the
-//! connector plugins compiled into the binary. Out: a Kafka Connect-compatible REST API
-//! ([`rest`]) and one supervised task per connector ([`worker`]), whose configs and target
-//! states survive restarts in `walcast.state.dir` ([`state`]).
+//! In: a [`WorkerConfig`] (worker properties + connector files) and the connector plugins
+//! compiled into the binary. Out: a Kafka Connect-compatible REST API and one supervised task
+//! per connector ([`Worker`]), whose configs and target states survive restarts in
+//! `walcast.state.dir` ([`state`]).
+//!
+//! Modules, each depending only on those below it: `server` (listener, TLS, serve, shutdown)
+//! → `rest` (Connect's REST API) → `worker` (the registry: every connector operation) →
+//! `supervisor` (running and supervising tasks) → `connector` (one connector's state and
+//! status); `config` builds on `auth`, `files` and `secrets`, which all report through `error`.
 //!
 //! ```text
 //! worker.properties ──┐                         ┌─ GET/POST/PUT/DELETE :8083 (Connect REST)
@@ -17,24 +22,29 @@
 
 pub mod auth;
 pub mod classes;
-pub mod config;
-pub mod error;
+mod config;
+mod connector;
+mod error;
+mod files;
 pub mod metrics;
 pub mod redact;
 mod rest;
 pub mod secrets;
+mod server;
 pub mod state;
+mod supervisor;
 pub mod validate;
-pub mod worker;
+mod worker;
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use walcast_connect_api::ConnectorPlugin;
 
-pub use config::{ConfigError, ConnectorDefinition, ListenerAddr, WorkerConfig};
-pub use error::{ApiError, WorkerError};
-pub use worker::{Worker, WorkerFuture};
+pub use config::{load_connector_file, ConnectorDefinition, ListenerAddr, WorkerConfig};
+pub use error::{ApiError, ConfigError, WorkerError};
+pub use server::WorkerFuture;
+pub use worker::Worker;
 
 /// Run the worker until `shutdown` fires, then stop every connector task (waiting for each
 /// to flush, up to `task.shutdown.graceful.timeout.ms`) and return.

@@ -1,10 +1,7 @@
-//! The connector registry and supervisor: what Connect's `StandaloneHerder` + `Worker` do.
-//!
-//! Each connector has one task (id 0): the future returned by [`ConnectorPlugin::run`], spawned
-//! as its own tokio task with its own [`CancellationToken`] (a child of the worker's). A small
-//! supervisor task awaits it and records how it ended: `Ok` after cancellation is a clean stop,
-//! `Err` or a panic puts the task in FAILED with the message as its trace. Other connectors are
-//! unaffected.
+//! The connector registry: what Connect's `StandaloneHerder` does. Every REST operation on a
+//! connector (create, update, pause, resume, stop, restart, delete, status) comes here; each
+//! change is checked against the plugin's config definition first and saved to the state dir
+//! after. Running the tasks is the supervisor's job; serving REST is the rest module's.
 //!
 //! Locking: the registry map and each connector's view are `std::sync::Mutex`es held only for
 //! short, non-awaiting sections (status reads never wait for a stopping task). Lifecycle changes
@@ -13,224 +10,37 @@
 //! map, then view; never the other way.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use serde_json::{json, Value};
-use tokio::task::{AbortHandle, JoinHandle};
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
+use walcast_connect_api::{ConnectorConfig, ConnectorPlugin};
 
 use crate::classes;
-use crate::config::{parse_bool, ConnectorDefinition, WorkerConfig};
+use crate::config::ConnectorDefinition;
+use crate::connector::{info_of, lock, status_json, task_json, RunningTask, Slot, State, Status};
 use crate::error::{ApiError, WorkerError};
-use crate::metrics as m;
 use crate::redact;
 use crate::secrets;
-use crate::state::{StateStore, StoredConnector, TargetState};
+use crate::state::{StoredConnector, TargetState};
+use crate::supervisor::Registry;
 use crate::validate;
-use walcast_connect_api::{
-    ConnectorConfig, ConnectorError, ConnectorPlugin, TaskContext, WorkerSettings,
-};
-
-/// Connect's instance states (connector or task).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Running,
-    Paused,
-    Failed,
-    Unassigned,
-    Stopped,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Running => "RUNNING",
-            State::Paused => "PAUSED",
-            State::Failed => "FAILED",
-            State::Unassigned => "UNASSIGNED",
-            State::Stopped => "STOPPED",
-        }
-    }
-}
-
-/// The state of a connector or its task, with Connect's optional `trace`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Status {
-    state: State,
-    trace: Option<String>,
-}
-
-impl Status {
-    fn of(state: State) -> Self {
-        Self { state, trace: None }
-    }
-
-    /// A failure; the trace is scrubbed of resolved provider values, since it is shown by the
-    /// REST API and logged.
-    fn failed(trace: String) -> Self {
-        Self {
-            state: State::Failed,
-            trace: Some(redact::scrub(&trace)),
-        }
-    }
-}
-
-/// What REST reads about a connector; guarded by a short-held std mutex.
-struct View {
-    /// The config as submitted (with `name`, `${...}` unresolved): what GET .../config returns
-    /// and what is persisted.
-    submitted: ConnectorConfig,
-    /// `None` when a persisted connector's class is no longer available in this build.
-    plugin: Option<Arc<dyn ConnectorPlugin>>,
-    target: TargetState,
-    connector: Status,
-    /// `None` when the connector has no task (stopped, or it failed before starting one).
-    task: Option<Status>,
-    /// Bumped at every task start, so a supervisor of an older run never overwrites the state
-    /// of a newer one.
-    generation: u64,
-    /// Set under the lifecycle lock when deleted, for requests that still hold the slot.
-    deleted: bool,
-}
-
-/// A task that has been spawned and not yet stopped by the worker.
-struct RunningTask {
-    token: CancellationToken,
-    /// The supervisor: finishes after the task has ended and its outcome is recorded.
-    supervisor: JoinHandle<()>,
-    /// The task itself, aborted only when it ignores cancellation for too long.
-    abort: AbortHandle,
-}
-
-/// One connector.
-struct Slot {
-    name: String,
-    /// Serialises lifecycle changes; holds the running task, if any.
-    lifecycle: Arc<tokio::sync::Mutex<Option<RunningTask>>>,
-    view: Mutex<View>,
-}
-
-/// Lock a std mutex, ignoring poisoning: every critical section leaves consistent data.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-struct Inner {
-    plugins: Vec<Arc<dyn ConnectorPlugin>>,
-    /// The config providers the worker properties declare; connector references use these.
-    providers: secrets::Providers,
-    settings: Arc<WorkerSettings>,
-    /// Worker defaults for JsonConverter `schemas.enable`, overridable per connector.
-    key_schemas_enable: bool,
-    value_schemas_enable: bool,
-    /// How long a stopping task may take before it is aborted.
-    stop_timeout: Duration,
-    /// Parent of every task token; cancelled on worker shutdown.
-    token: CancellationToken,
-    connectors: Mutex<BTreeMap<String, Arc<Slot>>>,
-    store: StateStore,
-}
 
 /// The worker: a cheap handle shared by the REST handlers.
 #[derive(Clone)]
 pub struct Worker {
-    inner: Arc<Inner>,
+    inner: Arc<Registry>,
 }
 
-/// The running worker's REST server and supervisor; resolves after shutdown completes.
-pub type WorkerFuture = BoxFuture<'static, Result<(), WorkerError>>;
-
 impl Worker {
-    /// Start the worker: load the state dir, check the command-line connectors, bind the REST
-    /// listener, start every connector whose target state is STARTED. Returns the bound address
-    /// (useful with port 0) and the future that serves until `shutdown` fires and then stops
-    /// every task (each may flush for `task.shutdown.graceful.timeout.ms`).
-    pub async fn bind(
-        config: WorkerConfig,
-        plugins: Vec<Arc<dyn ConnectorPlugin>>,
-        shutdown: CancellationToken,
-    ) -> Result<(SocketAddr, WorkerFuture), WorkerError> {
-        // Install the recorder before any gauge is touched.
-        let _ = m::handle();
-        let store = StateStore::open(&config.state_dir)?;
-        let stored = store.load()?;
-        check_command_line_connectors(&config.connectors, &plugins, &config.providers)?;
-
-        let listener = bind_listener(&config).await?;
-        let addr = listener.local_addr().map_err(|source| WorkerError::Bind {
-            addr: config.listener.to_string(),
-            source,
-        })?;
-        let worker_id = worker_id(&config, addr);
-        let settings = Arc::new(WorkerSettings {
-            bootstrap_servers: config.bootstrap_servers.clone(),
-            worker_id,
-            state_dir: config.state_dir.clone(),
-            properties: config.properties.clone(),
-        });
-        let worker = Worker {
-            inner: Arc::new(Inner {
-                plugins,
-                providers: config.providers.clone(),
-                settings,
-                key_schemas_enable: config.key_schemas_enable,
-                value_schemas_enable: config.value_schemas_enable,
-                stop_timeout: config.task_shutdown_timeout,
-                token: shutdown.clone(),
-                connectors: Mutex::new(BTreeMap::new()),
-                store,
-            }),
-        };
-        worker.boot(stored, config.connectors).await?;
-        tracing::info!(
-            %addr,
-            worker_id = %worker.inner.settings.worker_id,
-            bootstrap_servers = %redact::redact_credentials(&config.bootstrap_servers),
-            state_dir = %config.state_dir.display(),
-            "walcast worker started"
-        );
-
-        let auth = Arc::new(config.rest_auth.clone());
-        if !auth.is_enabled() && !addr.ip().is_loopback() {
-            tracing::warn!(
-                %addr,
-                "the REST API is reachable from the network without authentication: anyone who \
-                 can connect can create, change and delete connectors and make the worker read \
-                 the secrets its config providers allow; set rest.basic.auth.credentials.file or \
-                 rest.auth.bearer.token, or listen on 127.0.0.1 (listeners=http://127.0.0.1:8083)"
-            );
+    pub(crate) fn new(registry: Registry) -> Self {
+        Self {
+            inner: Arc::new(registry),
         }
-        let router = crate::rest::router(worker.clone()).layer(
-            axum::middleware::from_fn_with_state(auth, crate::auth::require_auth),
-        );
-        let tls = match &config.rest_tls {
-            Some(t) => Some(t.server_config()?),
-            None => None,
-        };
-        let serve = async move {
-            let stop = shutdown.clone().cancelled_owned();
-            let served = match tls {
-                None => {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(stop)
-                        .await
-                }
-                Some(tls) => match crate::auth::TlsListener::new(listener, tls) {
-                    Ok(l) => axum::serve(l, router).with_graceful_shutdown(stop).await,
-                    Err(e) => Err(e),
-                },
-            };
-            tracing::info!("shutting down: stopping connectors");
-            worker.shutdown().await;
-            tracing::info!("walcast worker stopped");
-            served.map_err(WorkerError::Serve)
-        };
-        Ok((addr, Box::pin(serve)))
+    }
+
+    /// The worker id tasks and status answers carry.
+    pub(crate) fn worker_id(&self) -> &str {
+        &self.inner.settings.worker_id
     }
 
     pub(crate) fn plugins(&self) -> &[Arc<dyn ConnectorPlugin>] {
@@ -248,7 +58,7 @@ impl Worker {
     /// Register stored and command-line connectors and start those targeted STARTED.
     /// Command-line configs replace stored configs of the same name (the file is the source of
     /// truth for them) but keep the stored target state, so a paused connector stays paused.
-    async fn boot(
+    pub(crate) async fn boot(
         &self,
         stored: Vec<StoredConnector>,
         from_files: Vec<ConnectorDefinition>,
@@ -287,7 +97,9 @@ impl Worker {
                     v.connector = Status::failed(e.message);
                     v.task = None;
                 }
-                Ok(_) if target == TargetState::Started => self.start_locked(&slot, &mut guard),
+                Ok(_) if target == TargetState::Started => {
+                    self.inner.start_locked(&slot, &mut guard)
+                }
                 Ok(_) => {}
             }
         }
@@ -457,7 +269,7 @@ impl Worker {
         }
         tracing::info!(connector = %name, %class, config = %logged_config, "connector created");
         if target == TargetState::Started {
-            self.start_locked(&slot, &mut guard);
+            self.inner.start_locked(&slot, &mut guard);
         }
         drop(guard);
         self.refresh_gauges();
@@ -488,7 +300,7 @@ impl Worker {
             config = %redact::redact_config(&submitted, &password_keys(plugin.as_ref())),
             "updating connector config"
         );
-        self.stop_locked(&slot, &mut guard).await;
+        self.inner.stop_locked(&slot, &mut guard).await;
         let target = {
             let mut v = lock(&slot.view);
             v.submitted = submitted;
@@ -496,7 +308,7 @@ impl Worker {
             v.target
         };
         match target {
-            TargetState::Started => self.start_locked(&slot, &mut guard),
+            TargetState::Started => self.inner.start_locked(&slot, &mut guard),
             TargetState::Paused => {
                 slot.set(Status::of(State::Paused), Some(Status::of(State::Paused)))
             }
@@ -512,7 +324,7 @@ impl Worker {
     pub(crate) async fn pause(&self, name: &str) -> Result<(), ApiError> {
         let (slot, mut guard) = self.lifecycle(name).await?;
         lock(&slot.view).target = TargetState::Paused;
-        self.stop_locked(&slot, &mut guard).await;
+        self.inner.stop_locked(&slot, &mut guard).await;
         {
             let mut v = lock(&slot.view);
             v.connector = Status::of(State::Paused);
@@ -533,8 +345,8 @@ impl Worker {
         let (slot, mut guard) = self.lifecycle(name).await?;
         let previous = std::mem::replace(&mut lock(&slot.view).target, TargetState::Started);
         if previous != TargetState::Started {
-            self.stop_locked(&slot, &mut guard).await;
-            self.start_locked(&slot, &mut guard);
+            self.inner.stop_locked(&slot, &mut guard).await;
+            self.inner.start_locked(&slot, &mut guard);
             tracing::info!(connector = %name, "connector resumed");
         }
         drop(guard);
@@ -546,7 +358,7 @@ impl Worker {
     pub(crate) async fn stop(&self, name: &str) -> Result<(), ApiError> {
         let (slot, mut guard) = self.lifecycle(name).await?;
         lock(&slot.view).target = TargetState::Stopped;
-        self.stop_locked(&slot, &mut guard).await;
+        self.inner.stop_locked(&slot, &mut guard).await;
         slot.set(Status::of(State::Stopped), None);
         drop(guard);
         tracing::info!(connector = %name, "connector stopped");
@@ -577,11 +389,11 @@ impl Worker {
             // A connector that failed at start (bad reference, missing class) may be fixable
             // now (the env var was set, the file appeared): check it again.
             let checked = self.check_quietly(&lock(&slot.view).submitted.clone());
-            self.stop_locked(&slot, &mut guard).await;
+            self.inner.stop_locked(&slot, &mut guard).await;
             match checked {
                 Ok(plugin) => {
                     lock(&slot.view).plugin = Some(plugin);
-                    self.start_locked(&slot, &mut guard);
+                    self.inner.start_locked(&slot, &mut guard);
                 }
                 Err(e) => slot.set(Status::failed(e.message), None),
             }
@@ -609,7 +421,7 @@ impl Worker {
     /// `DELETE /connectors/{name}`: stop the task (awaiting its clean stop) and forget it.
     pub(crate) async fn delete(&self, name: &str) -> Result<(), ApiError> {
         let (slot, mut guard) = self.lifecycle(name).await?;
-        self.stop_locked(&slot, &mut guard).await;
+        self.inner.stop_locked(&slot, &mut guard).await;
         lock(&slot.view).deleted = true;
         {
             let mut map = lock(&self.inner.connectors);
@@ -621,118 +433,6 @@ impl Worker {
         tracing::info!(connector = %name, "connector deleted");
         self.refresh_gauges();
         self.persist().await
-    }
-
-    /// Stop every task (the token is already cancelled), waiting for each clean stop.
-    async fn shutdown(&self) {
-        self.inner.token.cancel();
-        let slots: Vec<Arc<Slot>> = lock(&self.inner.connectors).values().cloned().collect();
-        futures::future::join_all(slots.iter().map(|slot| async move {
-            let mut guard = slot.lifecycle.lock().await;
-            self.stop_locked(slot, &mut guard).await;
-        }))
-        .await;
-    }
-
-    /// Spawn the connector's task. Caller holds the lifecycle lock and has stopped any
-    /// previous run.
-    fn start_locked(&self, slot: &Arc<Slot>, running: &mut Option<RunningTask>) {
-        let (plugin, submitted, generation) = {
-            let mut v = lock(&slot.view);
-            v.generation += 1;
-            (v.plugin.clone(), v.submitted.clone(), v.generation)
-        };
-        let Some(plugin) = plugin else {
-            slot.set(
-                Status::failed("the connector class is not available in this walcast build".into()),
-                None,
-            );
-            return;
-        };
-        if self.inner.token.is_cancelled() {
-            // The worker is shutting down; a task started now would be cancelled at once.
-            slot.set(
-                Status::of(State::Unassigned),
-                Some(Status::of(State::Unassigned)),
-            );
-            return;
-        }
-        // References are resolved at each start, so a rotated secret is picked up on restart.
-        let resolved = match secrets::resolve_config(&submitted, &self.inner.providers, self.env())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                let err = ConnectorError::from_error(&e);
-                tracing::error!(connector = %slot.name, error = %redact::scrub(&err.message), "connector cannot start");
-                slot.set(Status::failed(err.trace), None);
-                return;
-            }
-        };
-        let key_schemas_enable = resolved
-            .get("key.converter.schemas.enable")
-            .and_then(|v| parse_bool(v))
-            .unwrap_or(self.inner.key_schemas_enable);
-        let value_schemas_enable = resolved
-            .get("value.converter.schemas.enable")
-            .and_then(|v| parse_bool(v))
-            .unwrap_or(self.inner.value_schemas_enable);
-        let token = self.inner.token.child_token();
-        let ctx = TaskContext {
-            name: slot.name.clone(),
-            config: resolved,
-            worker: Arc::clone(&self.inner.settings),
-            key_schemas_enable,
-            value_schemas_enable,
-            shutdown: token.clone(),
-        };
-        // Running before spawning: a task that fails at once must not be overwritten.
-        slot.set(Status::of(State::Running), Some(Status::of(State::Running)));
-        let future = match std::panic::catch_unwind(AssertUnwindSafe(|| plugin.run(ctx))) {
-            Ok(f) => f,
-            Err(panic) => {
-                let message = format!("task panicked: {}", panic_message(&*panic));
-                tracing::error!(connector = %slot.name, error = %message, "connector task failed");
-                slot.set(Status::of(State::Running), Some(Status::failed(message)));
-                return;
-            }
-        };
-        let span = tracing::info_span!("connector", connector = %slot.name);
-        let task = tokio::spawn(future.instrument(span));
-        let abort = task.abort_handle();
-        let supervisor = tokio::spawn(supervise(
-            Arc::clone(&self.inner),
-            Arc::clone(slot),
-            generation,
-            token.clone(),
-            task,
-        ));
-        metrics::counter!(m::TASK_STARTS, "worker" => self.inner.settings.worker_id.clone())
-            .increment(1);
-        tracing::info!(connector = %slot.name, class = %plugin.class(), "connector task started");
-        *running = Some(RunningTask {
-            token,
-            supervisor,
-            abort,
-        });
-    }
-
-    /// Cancel the task and wait for its clean stop, aborting it after the stop timeout.
-    async fn stop_locked(&self, slot: &Slot, running: &mut Option<RunningTask>) {
-        let Some(task) = running.take() else {
-            return;
-        };
-        task.token.cancel();
-        if tokio::time::timeout(self.inner.stop_timeout, task.supervisor)
-            .await
-            .is_err()
-        {
-            tracing::error!(
-                connector = %slot.name,
-                timeout_ms = self.inner.stop_timeout.as_millis() as u64,
-                "connector task did not stop within task.shutdown.graceful.timeout.ms; aborting it"
-            );
-            task.abort.abort();
-        }
     }
 
     /// Save every connector's submitted config and target state.
@@ -752,186 +452,18 @@ impl Worker {
     }
 
     fn status_of(&self, slot: &Slot) -> Value {
-        let v = lock(&slot.view);
-        let worker_id = &self.inner.settings.worker_id;
-        let mut connector = json!({"state": v.connector.state.as_str(), "worker_id": worker_id});
-        if let Some(trace) = &v.connector.trace {
-            connector["trace"] = Value::from(trace.as_str());
-        }
-        let tasks: Vec<Value> = v.task.iter().map(|t| task_json(t, worker_id)).collect();
-        json!({
-            "name": slot.name,
-            "connector": connector,
-            "tasks": tasks,
-            "type": kind_of(&v),
-        })
+        status_json(slot, &self.inner.settings.worker_id)
     }
 
     /// Set the per-state connector gauges from the registry.
     fn refresh_gauges(&self) {
         self.inner.refresh_gauges();
     }
-}
 
-impl Inner {
-    fn snapshot(&self) -> Vec<StoredConnector> {
-        lock(&self.connectors)
-            .values()
-            .filter_map(|slot| {
-                let v = lock(&slot.view);
-                (!v.deleted).then(|| StoredConnector {
-                    name: slot.name.clone(),
-                    config: v.submitted.clone(),
-                    target_state: v.target,
-                })
-            })
-            .collect()
+    /// Stop every task (the token is already cancelled), waiting for each clean stop.
+    pub(crate) async fn shutdown(&self) {
+        self.inner.shutdown().await;
     }
-
-    fn refresh_gauges(&self) {
-        let mut counts: BTreeMap<&'static str, u32> =
-            m::CONNECTOR_STATES.iter().map(|s| (*s, 0)).collect();
-        for slot in lock(&self.connectors).values() {
-            let v = lock(&slot.view);
-            let failed = v.connector.state == State::Failed
-                || v.task.as_ref().is_some_and(|t| t.state == State::Failed);
-            let key = if failed {
-                "failed"
-            } else {
-                match v.connector.state {
-                    State::Running => "running",
-                    State::Paused => "paused",
-                    State::Stopped => "stopped",
-                    State::Failed => "failed",
-                    State::Unassigned => "unassigned",
-                }
-            };
-            *counts.entry(key).or_insert(0) += 1;
-        }
-        for (state, n) in counts {
-            metrics::gauge!(m::CONNECTORS, "state" => state, "worker" => self.settings.worker_id.clone())
-                .set(f64::from(n));
-        }
-    }
-}
-
-impl Slot {
-    fn new(
-        name: String,
-        submitted: ConnectorConfig,
-        plugin: Option<Arc<dyn ConnectorPlugin>>,
-        target: TargetState,
-    ) -> Self {
-        let (connector, task) = match target {
-            TargetState::Started => (
-                Status::of(State::Unassigned),
-                Some(Status::of(State::Unassigned)),
-            ),
-            TargetState::Paused => (Status::of(State::Paused), Some(Status::of(State::Paused))),
-            TargetState::Stopped => (Status::of(State::Stopped), None),
-        };
-        Self {
-            name,
-            lifecycle: Arc::new(tokio::sync::Mutex::new(None)),
-            view: Mutex::new(View {
-                submitted,
-                plugin,
-                target,
-                connector,
-                task,
-                generation: 0,
-                deleted: false,
-            }),
-        }
-    }
-
-    fn set(&self, connector: Status, task: Option<Status>) {
-        let mut v = lock(&self.view);
-        v.connector = connector;
-        v.task = task;
-    }
-
-    /// The lifecycle lock as an owned guard, so it can be held across awaits without
-    /// borrowing the slot.
-    async fn lifecycle_owned(&self) -> tokio::sync::OwnedMutexGuard<Option<RunningTask>> {
-        Arc::clone(&self.lifecycle).lock_owned().await
-    }
-}
-
-/// Await a task and record how it ended.
-async fn supervise(
-    inner: Arc<Inner>,
-    slot: Arc<Slot>,
-    generation: u64,
-    token: CancellationToken,
-    task: JoinHandle<Result<(), ConnectorError>>,
-) {
-    let failure = match task.await {
-        Ok(Ok(())) if token.is_cancelled() => None,
-        Ok(Ok(())) => Some(
-            "the task stopped on its own without being asked to and without an error; \
-             restart the connector to run it again"
-                .to_owned(),
-        ),
-        Ok(Err(e)) => Some(e.trace),
-        Err(e) if e.is_panic() => Some(format!(
-            "task panicked: {}",
-            panic_message(&*e.into_panic())
-        )),
-        // Aborted after ignoring cancellation; the stopper logged it.
-        Err(_) => None,
-    };
-    let Some(trace) = failure.map(|t| redact::scrub(&t)) else {
-        return;
-    };
-    let first_line = trace.lines().next().unwrap_or_default().to_owned();
-    tracing::error!(connector = %slot.name, error = %first_line, "connector task failed");
-    metrics::counter!(m::TASK_FAILURES, "worker" => inner.settings.worker_id.clone()).increment(1);
-    {
-        let mut v = lock(&slot.view);
-        if v.generation == generation && !v.deleted {
-            v.task = Some(Status::failed(trace));
-        }
-    }
-    inner.refresh_gauges();
-}
-
-/// The text of a panic payload (`&str` or `String`, as `panic!` produces).
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_owned()
-    }
-}
-
-fn kind_of(v: &View) -> &'static str {
-    v.plugin.as_ref().map_or("unknown", |p| p.kind().as_str())
-}
-
-fn info_of(slot: &Slot) -> Value {
-    let v = lock(&slot.view);
-    let tasks: Vec<Value> = v
-        .task
-        .iter()
-        .map(|_| json!({"connector": slot.name, "task": 0}))
-        .collect();
-    json!({
-        "name": slot.name,
-        "config": v.submitted,
-        "tasks": tasks,
-        "type": kind_of(&v),
-    })
-}
-
-fn task_json(t: &Status, worker_id: &str) -> Value {
-    let mut task = json!({"id": 0, "state": t.state.as_str(), "worker_id": worker_id});
-    if let Some(trace) = &t.trace {
-        task["trace"] = Value::from(trace.as_str());
-    }
-    task
 }
 
 /// Keys a plugin declares as PASSWORD, hidden in logs even when their name does not say so.
@@ -946,7 +478,7 @@ fn password_keys(plugin: &dyn ConnectorPlugin) -> Vec<&'static str> {
 
 /// Command-line connectors must be valid before the worker starts: a typo in a file is a boot
 /// error (exit 1), as with `connect-standalone.sh`.
-fn check_command_line_connectors(
+pub(crate) fn check_command_line_connectors(
     defs: &[ConnectorDefinition],
     plugins: &[Arc<dyn ConnectorPlugin>],
     providers: &secrets::Providers,
@@ -976,48 +508,4 @@ fn check_command_line_connectors(
         }
     }
     Ok(())
-}
-
-async fn bind_listener(config: &WorkerConfig) -> Result<tokio::net::TcpListener, WorkerError> {
-    let l = &config.listener;
-    match tokio::net::TcpListener::bind((l.host.as_str(), l.port)).await {
-        Ok(listener) => Ok(listener),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(WorkerError::AddrInUse {
-            addr: l.to_string(),
-            host: if l.host.contains(':') {
-                format!("[{}]", l.host)
-            } else {
-                l.host.clone()
-            },
-        }),
-        Err(source) => Err(WorkerError::Bind {
-            addr: l.to_string(),
-            source,
-        }),
-    }
-}
-
-/// Connect's `worker_id`: advertised `host:port` of the REST listener
-/// (`rest.advertised.host.name`/`rest.advertised.port` when set).
-fn worker_id(config: &WorkerConfig, addr: SocketAddr) -> String {
-    let host = match &config.advertised_host {
-        Some(h) => h.clone(),
-        None if addr.ip().is_unspecified() => hostname(),
-        None => config.listener.host.clone(),
-    };
-    let port = config
-        .properties
-        .get("rest.advertised.port")
-        .and_then(|p| p.trim().parse::<u16>().ok())
-        .unwrap_or(addr.port());
-    format!("{host}:{port}")
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -844,7 +844,7 @@ async fn command_line_connectors_start_at_boot_and_bad_ones_fail_boot() {
         "# a Connect-style connector file\nname=from-file\nconnector.class=RunConnector\ntopic.prefix=x\ndatabase.hostname=h\n",
     )
     .expect("write");
-    let def = walcast_connect::config::load_connector_file(file.path()).expect("valid file");
+    let def = walcast_connect::load_connector_file(file.path()).expect("valid file");
     let w = start_with(worker_config(dir.path(), &[]), vec![def.clone()]).await;
     w.wait_task_state("from-file", "RUNNING").await;
     assert_eq!(
@@ -868,7 +868,7 @@ async fn command_line_connectors_start_at_boot_and_bad_ones_fail_boot() {
         r#"{{"name": "bad-file", "config": {{"connector.class": "RunConnector"}}}}"#
     )
     .expect("write");
-    let def = walcast_connect::config::load_connector_file(bad.path()).expect("parses");
+    let def = walcast_connect::load_connector_file(bad.path()).expect("parses");
     let mut config = worker_config(dir.path(), &[]);
     config.connectors = vec![def];
     let Err(err) =
