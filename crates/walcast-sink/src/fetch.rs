@@ -161,8 +161,10 @@ async fn fetch_loop(
     reader.seek(first);
     tracing::debug!(offset = reader.position(), "reading partition");
     let reserve = u32::try_from(bytes.min(s.budget_bytes).max(1)).unwrap_or(u32::MAX);
-    // What the next fetch asks the broker for, in its (compressed) bytes.
-    let mut request = bytes;
+    // What the next fetch asks the broker for, in its (compressed) bytes. It starts small: until
+    // a response has been seen nothing is known about the compression ratio, and one compressed
+    // megabyte of Debezium JSON can hold over a hundred megabytes of records.
+    let mut request = MIN_REQUEST.min(bytes);
     loop {
         let permit = match s.budget.acquire_many(reserve).await {
             Ok(p) => p,
@@ -180,6 +182,12 @@ async fn fetch_loop(
                     continue;
                 }
                 let held: usize = records.iter().map(ConsumedRecord::size).sum();
+                tracing::trace!(
+                    records = records.len(),
+                    held,
+                    asked = request,
+                    "fetched"
+                );
                 let next = next_request(request, bytes, held);
                 if next != request {
                     request = next;
