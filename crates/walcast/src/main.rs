@@ -13,6 +13,12 @@ use tokio_util::sync::CancellationToken;
 use walcast_connect::{WorkerConfig, WorkerError};
 use walcast_connect_api::ConnectorPlugin;
 
+/// mimalloc instead of glibc's malloc: the sink allocates and frees a tree of values per record
+/// from several threads, where glibc spent about a third of the sink's CPU time and let per-thread
+/// arenas grow the resident set well past the data actually held (benches/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AFTER_HELP: &str = "\
 Example:
   walcast standalone deploy/worker.properties
