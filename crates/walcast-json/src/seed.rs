@@ -14,7 +14,8 @@ use base64::Engine;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use walcast_connect_api::data::{logical, Schema, SchemaRef, SchemaType, Struct, Value};
 
-use crate::{invalid, unscaled_bytes, JsonError, Path};
+use crate::error::{invalid, JsonError, Path};
+use crate::number::unscaled_bytes;
 
 /// Read one payload from `bytes` per `schema` (schemaless when `None`).
 pub(crate) fn read_payload(schema: Option<&SchemaRef>, bytes: &[u8]) -> Result<Value, JsonError> {

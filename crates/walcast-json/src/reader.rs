@@ -1,0 +1,152 @@
+//! Bytes to a Connect schema and value (`toConnectData`): the envelope, the per-thread cache of
+//! parsed schemas, and the fast path for the compact envelope.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use serde_json::Value as Json;
+use walcast_connect_api::data::{SchemaRef, Value};
+
+use crate::error::{JsonError, Path};
+use crate::schema::read_schema;
+use crate::seed;
+
+/// An object's members with their values as raw JSON text, in order (duplicates kept, so a
+/// duplicated `schema` is not an envelope).
+struct RawEnvelope<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawEnvelope<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Members<'a> {
+            type Value = RawEnvelope<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(2);
+                while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(RawEnvelope(out))
+            }
+        }
+        d.deserialize_map(Members(std::marker::PhantomData))
+    }
+}
+
+/// How many distinct schemas each thread keeps parsed (a sink task sees a few per topic).
+const SCHEMA_CACHE_SIZE: usize = 64;
+
+thread_local! {
+    /// Recently read schemas by their exact JSON text, most recent last.
+    static SCHEMAS: RefCell<Vec<(Box<str>, SchemaRef)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The schema of this JSON text, parsed once per thread and shared (the same `Arc`) by every
+/// record that repeats it, which also lets transforms recognise it with a pointer compare.
+fn cached_schema(text: &str) -> Result<SchemaRef, JsonError> {
+    let hit = SCHEMAS.with(|c| {
+        let mut c = c.borrow_mut();
+        let i = c.iter().rposition(|(t, _)| &**t == text)?;
+        let entry = c.remove(i);
+        let schema = Arc::clone(&entry.1);
+        c.push(entry);
+        Some(schema)
+    });
+    if let Some(s) = hit {
+        return Ok(s);
+    }
+    let json: Json = serde_json::from_str(text).map_err(|e| JsonError::Syntax(e.to_string()))?;
+    let schema = Arc::new(read_schema(&json, &Path::Root("schema"))?);
+    SCHEMAS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= SCHEMA_CACHE_SIZE {
+            c.remove(0);
+        }
+        c.push((text.into(), Arc::clone(&schema)));
+    });
+    Ok(schema)
+}
+
+/// The fast path for the envelope exactly as JsonConverter and walcast's source write it,
+/// `{"schema":<S>,"payload":<P>}` with no whitespace, when `<S>` is a schema this thread has
+/// already read: the schema text is compared byte for byte instead of being scanned as JSON,
+/// and only `<P>` is parsed. Since `<S>` was valid JSON when it was cached, the bytes are a
+/// valid two-member envelope exactly when `<P>` parses as one JSON value. `None` sends the
+/// bytes to the general path (which also produces the precise errors).
+fn read_compact(bytes: &[u8]) -> Option<Result<(Option<SchemaRef>, Value), JsonError>> {
+    const HEAD: &[u8] = b"{\"schema\":";
+    const MID: &[u8] = b",\"payload\":";
+    let rest = bytes.strip_prefix(HEAD)?;
+    let (schema, after_schema) = if let Some(after) = rest.strip_prefix(b"null") {
+        (None, after)
+    } else {
+        SCHEMAS.with(|c| {
+            let c = c.borrow();
+            c.iter().rev().find_map(|(text, schema)| {
+                let after = rest.strip_prefix(text.as_bytes())?;
+                after
+                    .starts_with(MID)
+                    .then(|| (Some(Arc::clone(schema)), after))
+            })
+        })?
+    };
+    let payload = after_schema
+        .strip_prefix(MID)?
+        .trim_ascii_end()
+        .strip_suffix(b"}")?;
+    match seed::read_payload(schema.as_ref(), payload) {
+        // Not one JSON value: let the general path say what the bytes are.
+        Err(JsonError::Syntax(_)) => None,
+        read => Some(read.map(|value| (schema, value))),
+    }
+}
+
+/// Read a record key or value as Connect's JsonConverter does. `None` or empty bytes are a
+/// null (a tombstone value): `(None, Value::Null)`.
+pub fn read(
+    bytes: Option<&[u8]>,
+    schemas_enable: bool,
+) -> Result<(Option<SchemaRef>, Value), JsonError> {
+    let bytes = match bytes {
+        None | Some([]) => return Ok((None, Value::Null)),
+        Some(b) => b,
+    };
+    if !schemas_enable {
+        return Ok((None, seed::read_payload(None, bytes)?));
+    }
+    if let Some(read) = read_compact(bytes) {
+        return read;
+    }
+    // The envelope's members are kept as raw text: the schema text is the key of the schema
+    // cache (records of one table repeat it byte for byte), and is parsed only on a miss.
+    let envelope: Vec<(String, &RawValue)> = match serde_json::from_slice::<RawEnvelope<'_>>(bytes)
+    {
+        Ok(e) => e.0,
+        Err(_) => {
+            // Not an object of raw members: say whether it is JSON at all.
+            return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Err(e) => Err(JsonError::Syntax(e.to_string())),
+                Ok(_) => Err(JsonError::MissingEnvelope),
+            };
+        }
+    };
+    let member = |name: &str| envelope.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+    let (Some(schema_raw), Some(payload_raw), 2) =
+        (member("schema"), member("payload"), envelope.len())
+    else {
+        return Err(JsonError::MissingEnvelope);
+    };
+    let schema = match schema_raw.get() {
+        "null" => None,
+        text => Some(cached_schema(text)?),
+    };
+    let value = seed::read_payload(schema.as_ref(), payload_raw.get().as_bytes())?;
+    Ok((schema, value))
+}
