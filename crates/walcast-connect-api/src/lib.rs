@@ -8,6 +8,7 @@
 //! - [`SinkWriter`]: a destination that stores records and Kafka positions atomically.
 //! - [`config`]: keys declared once ([`ConfigKeyDef`]), parsing, validation, "did you mean",
 //!   Markdown docs; [`properties`]: Java `.properties` files.
+//! - [`state`]: replacing a state file atomically and durably.
 
 pub mod config;
 pub mod data;
@@ -15,6 +16,7 @@ mod plugin;
 pub mod properties;
 mod record;
 mod sink;
+pub mod state;
 mod transform;
 
 pub use config::{ConfigIssue, ConfigKeyDef, ConfigValues, Importance};

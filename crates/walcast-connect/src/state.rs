@@ -3,14 +3,15 @@
 //! (STARTED/PAUSED/STOPPED), so a restarted worker resumes exactly what it ran. Kafka Connect
 //! keeps this in its config topic; walcast keeps one JSON file in `walcast.state.dir`.
 //!
-//! Writes are atomic: a temp file is written and fsynced, renamed over the old file, and the
-//! directory is fsynced, so a crash leaves either the old or the new state, never half of one.
+//! Writes are atomic ([`write_atomic`]: temp file, fsync, rename, directory fsync), so a crash
+//! leaves either the old or the new state, never half of one; the worker saves from tokio's
+//! blocking pool.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use walcast_connect_api::state::write_atomic;
 
 /// File name inside the state dir.
 pub const STATE_FILE: &str = "connectors.json";
@@ -134,25 +135,12 @@ impl StateStore {
             connectors: snapshot(),
         };
         let path = self.path();
-        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
-        let write_err = |source| StateError::Write {
+        let mut bytes = serde_json::to_vec_pretty(&file).map_err(|e| StateError::Write {
             path: path.clone(),
-            source,
-        };
-        let bytes =
-            serde_json::to_vec_pretty(&file).map_err(|e| write_err(std::io::Error::other(e)))?;
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(write_err)?;
-            f.write_all(&bytes).map_err(write_err)?;
-            f.write_all(b"\n").map_err(write_err)?;
-            f.sync_all().map_err(write_err)?;
-        }
-        std::fs::rename(&tmp, &path).map_err(write_err)?;
-        // Make the rename itself durable.
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(write_err)?;
-        Ok(())
+            source: std::io::Error::other(e),
+        })?;
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes).map_err(|source| StateError::Write { path, source })
     }
 }
 

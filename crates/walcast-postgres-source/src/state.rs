@@ -2,13 +2,14 @@
 //! finished (so a restart streams instead of snapshotting again) and for which slot. The slot's
 //! `confirmed_flush_lsn` is the streaming position; this file never runs ahead of it.
 //!
-//! Stored as JSON in `<walcast.state.dir>/source/<connector>.json`, written atomically (temp
-//! file, fsync, rename, fsync of the directory) so a kill -9 leaves the old or the new state.
+//! Stored as JSON in `<walcast.state.dir>/source/<connector>.json`, written atomically
+//! ([`write_atomic`]: temp file, fsync, rename, fsync of the directory) so a kill -9 leaves the
+//! old or the new state.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use walcast_connect_api::state::write_atomic;
 
 /// The persisted state of one source connector.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,15 +81,8 @@ impl StateStore {
     pub fn save(&self, state: &SourceState) -> std::io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        let bytes = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+        write_atomic(&self.path, &bytes)
     }
 
     /// Forget the state (connector deleted with its slot).
