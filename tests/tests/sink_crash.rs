@@ -609,10 +609,10 @@ async fn bad_records_go_to_the_dlq_with_context_headers_or_fail_the_task() {
         .unwrap();
     }
     let topic = "items.in";
-    let client = walcast_kafka::admin::connect(&[tansu.bootstrap()], "sink-crash-test", T)
+    let client = walcast_kafka::connect(&[tansu.bootstrap()], "sink-crash-test", T)
         .await
         .unwrap();
-    walcast_kafka::admin::ensure_topic(&client, topic, 1, 1, T)
+    walcast_kafka::ensure_topic(&client, topic, 1, 1, T)
         .await
         .unwrap();
     let mut sender = walcast_kafka::RecordSender::new(client);

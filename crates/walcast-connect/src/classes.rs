@@ -19,6 +19,7 @@ pub const RECOGNISED_UNIMPLEMENTED: &[&str] = &[
 
 /// Why a `connector.class` did not select a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClassError {
     #[error("Connector class {class} is recognised but not implemented in this walcast version")]
     NotImplemented { class: String },

@@ -14,6 +14,7 @@ use walcast_connect_api::properties::PropertiesError;
 /// Problems with the worker properties or a connector file. Every variant names the file or
 /// key involved; none carries a secret value.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error(
         "{} looks like a connector config ({why}), not worker properties: give the worker \
@@ -66,6 +67,7 @@ pub enum ConfigError {
 
 /// Why the worker could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WorkerError {
     #[error(transparent)]
     Config(#[from] ConfigError),

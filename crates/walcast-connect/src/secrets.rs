@@ -211,6 +211,7 @@ fn normalize(path: &Path) -> PathBuf {
 /// A `${...}` reference that could not be resolved. Messages name the config key and the
 /// reference as submitted, never a resolved value, and never whether a file exists.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SecretError {
     #[error(
         "{key}: config provider `{provider}` is not declared on this worker ({declared}); \

@@ -44,6 +44,7 @@ const VERSION: u32 = 1;
 
 /// Reading or writing the state dir failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StateError {
     #[error("cannot create state dir {} (walcast.state.dir): {source}", path.display())]
     CreateDir {

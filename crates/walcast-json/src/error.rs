@@ -9,6 +9,7 @@ const ENVELOPE_MESSAGE: &str = "JsonConverter with schemas.enable requires \"sch
 
 /// Why bytes could not be read as a Connect value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JsonError {
     /// The bytes are not JSON at all (the message is serde_json's: position, no content).
     #[error("Converting byte[] to Kafka Connect data failed due to serialization error: {0}")]

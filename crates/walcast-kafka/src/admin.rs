@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rskafka::client::error::{Error as RsError, ProtocolError};
-use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
+use rskafka::client::{ClientBuilder, Credentials, SaslConfig};
 use rskafka::BackoffConfig;
 
+use crate::client::Client;
 use crate::error::KafkaError;
 
 /// A topic and its partition count, as the cluster's metadata reports them.
@@ -57,7 +58,7 @@ pub async fn connect_secure(
     build_secure_client(bootstrap_servers, client_id, backoff, timeout, security).await
 }
 
-/// Builds an rskafka client with the given internal retry policy, bounded by `timeout`, with
+/// Builds a client with the given internal retry policy, bounded by `timeout`, with
 /// TLS and/or SASL as `security` says.
 pub(crate) async fn build_secure_client(
     bootstrap_servers: &[String],
@@ -85,7 +86,7 @@ pub(crate) async fn build_secure_client(
     // The deadline in the backoff bounds rskafka's retries; this bounds a connect that hangs
     // (a firewall dropping packets) and the last attempt.
     match tokio::time::timeout(timeout + Duration::from_secs(1), builder.build()).await {
-        Ok(Ok(client)) => Ok(Arc::new(client)),
+        Ok(Ok(client)) => Ok(Arc::new(Client::new(client))),
         Ok(Err(e)) => Err(KafkaError::Connect {
             servers,
             source: Arc::new(e),
@@ -100,6 +101,7 @@ pub(crate) async fn build_secure_client(
 /// Every non-internal topic with its partition count (a fresh, uncached metadata request).
 pub async fn list_topics(client: &Client) -> Result<Vec<TopicInfo>, KafkaError> {
     let topics = client
+        .rskafka()
         .list_topics()
         .await
         .map_err(|e| KafkaError::admin("listing", "*", e))?;
@@ -118,6 +120,7 @@ pub async fn list_topics(client: &Client) -> Result<Vec<TopicInfo>, KafkaError> 
 /// with `auto.create.topics.enable` create it with their default partition count.
 pub async fn topic_partitions(client: &Client, topic: &str) -> Result<Option<i32>, KafkaError> {
     let topics = client
+        .rskafka()
         .list_topics()
         .await
         .map_err(|e| KafkaError::admin("describing", topic, e))?;
@@ -142,6 +145,7 @@ pub async fn ensure_topic(
         return Ok(n);
     }
     let controller = client
+        .rskafka()
         .controller_client()
         .map_err(|e| KafkaError::admin("creating", topic, e))?;
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
@@ -182,6 +186,7 @@ pub(crate) fn duration_ms(d: Duration) -> u64 {
 
 /// Kafka's `security.protocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SecurityProtocol {
     #[default]
     Plaintext,

@@ -10,6 +10,7 @@ use rskafka::client::error::{Error as RsError, ProtocolError, RequestError};
 
 /// How an rskafka error should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Retry after a backoff: connection problems, leader elections, timeouts, too few in-sync
     /// replicas. Retrying cannot lose or reorder records because a partition's batches are only
@@ -26,7 +27,7 @@ pub enum ErrorClass {
 
 /// Classifies an rskafka error (see [`ErrorClass`]). Mirrors the Java client's
 /// `RetriableException` hierarchy for broker error codes.
-pub fn classify(e: &RsError) -> ErrorClass {
+pub(crate) fn classify(e: &RsError) -> ErrorClass {
     match e {
         RsError::Connection(c) => match c {
             rskafka::ConnectionError::SaslFailed(_) | rskafka::ConnectionError::SyncVersions(_) => {
@@ -47,7 +48,7 @@ pub fn classify(e: &RsError) -> ErrorClass {
 }
 
 /// Classifies a broker error code.
-pub fn classify_protocol(e: &ProtocolError) -> ErrorClass {
+pub(crate) fn classify_protocol(e: &ProtocolError) -> ErrorClass {
     use ProtocolError as P;
     match e {
         P::UnknownTopicOrPartition | P::UnknownTopicId => ErrorClass::UnknownTopic,
@@ -89,6 +90,7 @@ pub(crate) fn protocol_error(e: &RsError) -> Option<&ProtocolError> {
 /// An error of the Kafka layer. Cloneable (sources are shared) so that a producer that failed
 /// returns the same error from every later call.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum KafkaError {
     /// No broker of `bootstrap.servers` answered (or answered in time).
     #[error(

@@ -6,15 +6,16 @@
 //! Kafka ──fetch──▶ PartitionReader ──ConsumedRecord──▶ sink
 //! ```
 //!
-//! - [`producer`]: batches records per partition (key → partition exactly like the Java client,
-//!   [`partitioner`]), sends them concurrently across partitions, retries transient failures in
-//!   order, bounds buffered memory, and turns acknowledgements into an ordered *watermark* of
-//!   caller tokens ([`watermark`]): the source confirms a PostgreSQL LSN only when the watermark
+//! - [`Producer`]: batches records per partition (key → partition exactly like the Java client,
+//!   [`partition_for_key`]), sends them concurrently across partitions, retries transient
+//!   failures in order, bounds buffered memory, and turns acknowledgements into an ordered
+//!   *watermark* of caller tokens: the source confirms a PostgreSQL LSN only when the watermark
 //!   has reached it, which is walcast's no-data-loss guarantee.
-//! - [`reader`]: fetches partitions from caller-owned offsets.
-//! - [`sender`]: single records with headers, acknowledged one by one (the sink's dead letter
-//!   queue).
-//! - [`admin`]: creating topics explicitly, listing them.
+//! - [`PartitionReader`]: fetches partitions from caller-owned offsets.
+//! - [`RecordSender`]: single records with headers, acknowledged one by one (the sink's dead
+//!   letter queue).
+//! - [`connect`], [`ensure_topic`], [`list_topics`]: a [`Client`], creating topics explicitly,
+//!   listing them.
 //!
 //! Token protocol for the source: `send(.., commit_lsn)` for each record of a transaction, then
 //! `mark(end_lsn or commit_lsn)` at its commit (also for transactions without captured records,
@@ -28,21 +29,24 @@
 //! 2.5 KB per second) into a local tansu on 2 cores, with the producer process using under 2 s of
 //! CPU per GB including generating the records; the broker is the bottleneck.
 
-pub mod admin;
-pub mod error;
-pub mod partitioner;
-pub mod producer;
-pub mod reader;
-pub mod sender;
-pub mod watermark;
+mod admin;
+mod client;
+mod error;
+mod partitioner;
+mod producer;
+mod reader;
+mod sender;
+mod watermark;
 
 pub use admin::{
     connect, connect_secure, ensure_topic, list_topics, topic_partitions, KafkaSecurity,
     SecurityProtocol, TopicInfo,
 };
+pub use client::Client;
 pub use error::{ErrorClass, KafkaError};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Compression, Producer, ProducerConfig};
-pub use reader::{read_topic_to_end, ConsumedRecord, PartitionReader};
-pub use rskafka::client::Client;
-pub use sender::RecordSender;
+pub use reader::{
+    is_retryable as is_fetch_retryable, read_topic_to_end, ConsumedRecord, PartitionReader,
+};
+pub use sender::{is_send_retryable, RecordSender};

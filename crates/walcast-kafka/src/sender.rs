@@ -6,15 +6,15 @@
 //! know it is stored (acks=all) before the sink moves its position past the failed record.
 //!
 //! In: topic, key, value, headers, timestamp. Out: the offset the broker assigned, or an error
-//! naming topic and partition ([`retryable`] tells whether sending again can help).
+//! naming topic and partition ([`is_send_retryable`] tells whether sending again can help).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
-use rskafka::client::Client;
 use rskafka::record::Record;
 
+use crate::client::Client;
 use crate::error::{classify, ErrorClass, KafkaError};
 use crate::partitioner::partition_for_key;
 
@@ -76,6 +76,7 @@ impl RecordSender {
         if !self.partitions.contains_key(&slot) {
             let pc = self
                 .client
+                .rskafka()
                 .partition_client(topic, partition, UnknownTopicHandling::Retry)
                 .await
                 .map_err(|e| produce_error(topic, partition, e))?;
@@ -116,7 +117,7 @@ fn produce_error(topic: &str, partition: i32, e: rskafka::client::error::Error) 
 }
 
 /// Whether sending again may succeed (broker down, leader election, topic not yet propagated).
-pub fn retryable(e: &KafkaError) -> bool {
+pub fn is_send_retryable(e: &KafkaError) -> bool {
     match e {
         KafkaError::Produce { source, .. } => !matches!(classify(source), ErrorClass::Fatal),
         other => other.is_transient(),

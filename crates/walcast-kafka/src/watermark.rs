@@ -58,6 +58,7 @@ impl AckTracker {
     }
 
     /// The largest token sent or marked.
+    #[cfg(test)]
     pub fn max_token(&self) -> u64 {
         self.max_token
     }
@@ -68,6 +69,7 @@ impl AckTracker {
     }
 
     /// Tokens held in memory: bounded by the tokens that have records outstanding, plus one.
+    #[cfg(test)]
     pub fn entries(&self) -> usize {
         self.entries.len()
     }

@@ -223,7 +223,7 @@ impl ErrorHandler {
                     self.dead_lettered.increment(1);
                     return Ok(());
                 }
-                Err(e) if walcast_kafka::sender::retryable(&e) => {
+                Err(e) if walcast_kafka::is_send_retryable(&e) => {
                     let Some(wait) = backoff.next_delay() else {
                         return Err(Halt::Fail(ConnectorError::new(format!(
                             "producing record {topic}-{partition} at offset {offset} to the dead letter queue {} kept failing for errors.retry.timeout: {e}",

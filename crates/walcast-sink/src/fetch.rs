@@ -291,7 +291,7 @@ async fn wait_or_fail(
     e: KafkaError,
 ) -> Result<(), ConnectorError> {
     let transient =
-        walcast_kafka::reader::is_retryable(&e) || matches!(e, KafkaError::OffsetOutOfRange { .. });
+        walcast_kafka::is_fetch_retryable(&e) || matches!(e, KafkaError::OffsetOutOfRange { .. });
     if !transient {
         return Err(ConnectorError::new(format!("{what} {tp} failed: {e}")));
     }

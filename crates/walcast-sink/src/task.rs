@@ -186,7 +186,7 @@ impl Task {
             };
             match result {
                 Ok(v) => break v,
-                Err(e) if e.is_transient() || walcast_kafka::sender::retryable(&e) => {
+                Err(e) if e.is_transient() || walcast_kafka::is_send_retryable(&e) => {
                     let Some(wait) = backoff.next_delay() else {
                         return Err(Halt::Fail(ConnectorError::from_error(&e)));
                     };

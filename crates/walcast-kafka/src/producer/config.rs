@@ -9,6 +9,7 @@ use crate::error::KafkaError;
 
 /// Record batch compression, named like Kafka's `compression.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Compression {
     #[default]
     None,
@@ -36,10 +37,11 @@ impl FromStr for Compression {
     }
 }
 
-impl From<Compression> for rskafka::client::partition::Compression {
-    fn from(c: Compression) -> Self {
+impl Compression {
+    /// rskafka's name for it.
+    pub(super) fn to_rskafka(self) -> rskafka::client::partition::Compression {
         use rskafka::client::partition::Compression as R;
-        match c {
+        match self {
             Compression::None => R::NoCompression,
             Compression::Gzip => R::Gzip,
             Compression::Snappy => R::Snappy,

@@ -8,7 +8,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rskafka::client::error::Error as RsError;
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
-use rskafka::client::Client;
 use rskafka::record::Record;
 use tokio::time::Instant;
 
@@ -16,6 +15,7 @@ use super::batch::{Batch, BATCH_OVERHEAD, RECORD_OVERHEAD, SEQ_STRIDE};
 use super::engine::{Engine, Pending, Timer, TopicStatus};
 use super::partition::Flight;
 use crate::admin::duration_ms;
+use crate::client::Client;
 use crate::error::{classify, ErrorClass, KafkaError};
 use crate::partitioner::partition_for_key;
 
@@ -361,6 +361,7 @@ async fn produce_attempt(
             Some(pc) => pc,
             None => Arc::new(
                 client
+                    .rskafka()
                     .partition_client(
                         topic_name.to_string(),
                         partition as i32,

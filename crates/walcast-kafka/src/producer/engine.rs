@@ -12,7 +12,6 @@ use std::time::Duration;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use metrics::{Counter, Gauge, Histogram};
-use rskafka::client::Client;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::Instant;
 
@@ -21,6 +20,7 @@ use super::dispatch::Produced;
 use super::partition::PartitionState;
 use super::{Command, DeferredMark, FailureSlot};
 use crate::admin::{duration_ms, ensure_topic, topic_partitions};
+use crate::client::Client;
 use crate::error::KafkaError;
 use crate::partitioner::StickyPartitioner;
 use crate::watermark::AckTracker;
@@ -121,7 +121,7 @@ impl Engine {
             metrics::gauge!("walcast_kafka_buffered_bytes", "connector" => cfg.connector.clone());
         Self {
             client,
-            compression: cfg.compression.into(),
+            compression: cfg.compression.to_rskafka(),
             cfg,
             topics: Vec::new(),
             tracker: AckTracker::new(),
