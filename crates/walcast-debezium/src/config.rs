@@ -12,10 +12,8 @@ use walcast_pgoutput::TableId;
 /// The placeholder Debezium writes for TOAST values that an UPDATE did not touch.
 pub const DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER: &str = "__debezium_unavailable_value";
 
-/// The Debezium release whose event format walcast produces.
-pub const DEBEZIUM_VERSION: &str = "3.6.3.Final";
-
-/// The `source.version` walcast reports: Debezium's version, then `+walcast.<version>`.
+/// The `source.version` walcast reports: the version of the Debezium release whose event format
+/// walcast produces (3.6.3.Final), then `+walcast.<version>`.
 ///
 /// Consumers must be able to tell walcast's events from Debezium's (to report bugs to the right
 /// project, or to work around one's quirk), and consumers that branch on the Debezium version
@@ -26,6 +24,7 @@ pub const DEFAULT_SOURCE_VERSION: &str = concat!("3.6.3.Final+walcast.", env!("C
 
 /// A configuration value that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A required property is absent.
     #[error("missing required property {key}")]
@@ -52,8 +51,21 @@ pub enum ConfigError {
     BothColumnLists,
 }
 
+impl ConfigError {
+    /// The property the error is about, so a validation report can attach it to that key.
+    pub fn key(&self) -> &str {
+        match self {
+            ConfigError::Missing { key } => key,
+            ConfigError::InvalidValue { key, .. } | ConfigError::InvalidRegex { key, .. } => key,
+            ConfigError::InvalidKeyColumns { .. } => "message.key.columns",
+            ConfigError::BothColumnLists => "column.exclude.list",
+        }
+    }
+}
+
 /// `decimal.handling.mode`: how `numeric`/`decimal` and `money` columns are represented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum DecimalMode {
     /// Connect `Decimal` (bytes of the unscaled value), or `VariableScaleDecimal` for unconstrained
     /// `numeric`.
@@ -67,6 +79,7 @@ pub enum DecimalMode {
 
 /// `time.precision.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TimePrecisionMode {
     /// Milli-, micro- or nano- logical types by column precision.
     #[default]
@@ -85,6 +98,7 @@ pub enum TimePrecisionMode {
 
 /// `binary.handling.mode`: how `bytea` columns are represented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum BinaryMode {
     /// Connect `bytes` (base64 in JSON).
     #[default]
@@ -99,6 +113,7 @@ pub enum BinaryMode {
 
 /// `interval.handling.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum IntervalMode {
     /// `MicroDuration` (int64 microseconds, a month counted as 30.4375 days).
     #[default]
@@ -109,6 +124,7 @@ pub enum IntervalMode {
 
 /// `hstore.handling.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum HstoreMode {
     /// A JSON document string (`io.debezium.data.Json`).
     #[default]
@@ -119,6 +135,7 @@ pub enum HstoreMode {
 
 /// `schema.name.adjustment.mode` / `field.name.adjustment.mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum NameAdjustmentMode {
     /// Names are used as they are (Debezium 2.x+ default).
     #[default]
@@ -149,6 +166,7 @@ pub struct KeyColumnsRule {
 /// `column.include.list` / `column.exclude.list`: regexes fully matched, case-insensitively,
 /// against `schema.table.column`.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub enum ColumnFilter {
     /// Every column is captured.
     #[default]

@@ -6,6 +6,7 @@ use crate::temporal::TemporalError;
 
 /// A row that cannot be turned into Debezium records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// A column value could not be converted.
     #[error("table {table}, column {column}: {problem}")]
@@ -39,6 +40,7 @@ impl EncodeError {
 
 /// A table schema that cannot be mapped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SchemaError {
     /// `message.key.columns` names a column the table does not have.
     #[error("message.key.columns names column {column} which table {table} does not have")]
@@ -53,6 +55,7 @@ pub enum SchemaError {
 /// What was wrong with a column value. Deliberately says nothing about the value itself, which
 /// may be sensitive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValueError {
     #[error("expected a boolean (t/f)")]
     Boolean,

@@ -21,25 +21,27 @@
 //! [`conformance`] holds the fixture format and the record comparison the conformance tests use;
 //! `tests/fixtures/*` were captured from the real Debezium 3.6.3.
 
-pub mod config;
+mod config;
 pub mod conformance;
-pub mod envelope;
-pub mod error;
-pub mod event;
-pub mod json;
-pub mod message;
-pub mod naming;
-pub mod numeric;
-pub mod schema;
-pub mod temporal;
+mod envelope;
+mod error;
+mod event;
+mod json;
+mod message;
+mod naming;
+mod numeric;
+mod schema;
+mod temporal;
 mod types;
 
 pub use config::{
     schemas_enable_from_properties, BinaryMode, ColumnFilter, ConfigError, DecimalMode,
-    EventConfig, HstoreMode, IntervalMode, NameAdjustmentMode, SkippedOperations,
-    TimePrecisionMode,
+    EventConfig, HstoreMode, IntervalMode, KeyColumnsRule, NameAdjustmentMode, SkippedOperations,
+    TimePrecisionMode, DEFAULT_SOURCE_VERSION,
 };
 pub use envelope::TableEncoder;
 pub use error::{EncodeError, SchemaError, ValueError};
 pub use event::{EncodedRecord, EncodedRecords, Op, RowChange, SnapshotMarker, SourceInfo};
 pub use message::MessageEncoder;
+pub use numeric::NumericError;
+pub use temporal::TemporalError;

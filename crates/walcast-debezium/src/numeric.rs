@@ -26,6 +26,7 @@ pub struct Decimal<'a> {
 
 /// Why a numeric text value could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NumericError {
     #[error("not a decimal number")]
     Syntax,

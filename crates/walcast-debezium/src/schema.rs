@@ -145,7 +145,8 @@ impl ConnectSchema {
         out.push(b'}');
     }
 
-    /// The schema rendered to JSON bytes.
+    /// The schema rendered to JSON bytes (tests compare whole schemas this way).
+    #[cfg(test)]
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.render(None, &mut out);

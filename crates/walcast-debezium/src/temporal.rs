@@ -7,6 +7,7 @@
 
 /// Why a temporal text value could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TemporalError {
     #[error("not a date in ISO format")]
     Date,

@@ -14,7 +14,7 @@ use walcast_debezium::{
     SourceInfo, TableEncoder,
 };
 use walcast_pgoutput::{TableId, TableSchema, TupleValue};
-use walcast_pgwire::schema::{load_table_schema_by_name, quote_ident, quote_table};
+use walcast_pgwire::{load_table_schema_by_name, quote_ident, quote_table};
 
 /// The tables of the fixture's snapshot events, in the order Debezium read them.
 fn snapshot_tables(f: &Fixture) -> Vec<TableId> {

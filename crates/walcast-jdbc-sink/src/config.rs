@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use walcast_connect_api::config::split_list;
 use walcast_connect_api::{ConfigIssue, ConfigKeyDef, ConfigValues, Importance};
-use walcast_pgwire::config::{PgConnectConfig, SslMode};
+use walcast_pgwire::{PgConnectConfig, SslMode};
 
 /// Which connector's keys a config uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use tokio_postgres::{Client, Statement, Transaction};
 use walcast_connect_api::{
     ConnectRecord, Position, Schema, SinkError, SinkWriter, TopicPartition, Value,
 };
-use walcast_pgwire::schema::quote_ident;
+use walcast_pgwire::quote_ident;
 
 use crate::change::{coords, Change, ChangeBuilder, ChangeKind, Column, TableName};
 use crate::config::{Dialect, InsertMode, JdbcSinkConfig, PkMode};
@@ -104,15 +104,13 @@ impl PgSinkWriter {
                 "connecting to PostgreSQL at {}:{} database {} as {}",
                 pg.host, pg.port, pg.dbname, pg.user
             );
-            let client = walcast_pgwire::config::connect_client(pg)
-                .await
-                .map_err(|e| {
-                    if e.is_transient() {
-                        SinkError::transient(format!("{ctx}: {e}"))
-                    } else {
-                        SinkError::fatal(format!("{ctx}: {e}"))
-                    }
-                })?;
+            let client = walcast_pgwire::connect_client(pg).await.map_err(|e| {
+                if e.is_transient() {
+                    SinkError::transient(format!("{ctx}: {e}"))
+                } else {
+                    SinkError::fatal(format!("{ctx}: {e}"))
+                }
+            })?;
             let mut setup = format!("SET TimeZone = '{}'", self.cfg.timezone);
             if let Some(s) = &self.cfg.current_schema {
                 let schemas: Vec<String> = s.split(',').map(|p| quote_ident(p.trim())).collect();

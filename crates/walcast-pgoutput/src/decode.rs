@@ -23,6 +23,7 @@ use crate::tuple::TupleValue;
 
 /// Why a pgoutput message could not be decoded. Carries positions and tags, never values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The payload was empty (no message tag).
     #[error("empty message")]

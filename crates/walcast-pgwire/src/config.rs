@@ -5,13 +5,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio_postgres::Client;
-
 use crate::error::PgError;
-use crate::tls;
 
 /// libpq's `sslmode`, with libpq's (and Debezium's) meaning for each value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SslMode {
     /// Never use TLS.
     Disable,
@@ -112,8 +110,8 @@ pub struct PgConnectConfig {
     /// PEM private key of [`Self::sslcert`] (PKCS#8, PKCS#1 or SEC1, unencrypted).
     pub sslkey: Option<PathBuf>,
     /// libpq's `sslpassword`, for an encrypted `sslkey`. Kept so the setting is accepted and
-    /// never printed; encrypted keys are refused with the command that decrypts them (see
-    /// [`crate::tls::client_config`]).
+    /// never printed; encrypted keys are refused with the command that decrypts them when the
+    /// TLS configuration is built.
     pub sslpassword: Option<String>,
     /// Shown in `pg_stat_activity` / `pg_stat_replication`, so operators can tell walcast's
     /// sessions apart.
@@ -223,44 +221,6 @@ impl PgConnectConfig {
         }
         c
     }
-}
-
-/// Opens a normal (non-replication) client with the same host, credentials, TLS policy and
-/// session settings as the replication connection; its connection is driven by a spawned task
-/// that ends when the client is dropped.
-pub async fn connect_client(config: &PgConnectConfig) -> Result<Client, PgError> {
-    let pg = config.tokio_postgres_config();
-    let context = || {
-        format!(
-            "connecting to {}:{} as {}",
-            config.host, config.port, config.user
-        )
-    };
-    let client = if config.sslmode == SslMode::Disable {
-        let (client, conn) = pg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| PgError::query(context(), e))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "postgres connection ended");
-            }
-        });
-        client
-    } else {
-        let tls = tls::MakeRustlsConnect::new(tls::client_config(config)?);
-        let (client, conn) = pg
-            .connect(tls)
-            .await
-            .map_err(|e| PgError::query(context(), e))?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "postgres connection ended");
-            }
-        });
-        client
-    };
-    Ok(client)
 }
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ fn advice_for(code: &str, message: &str) -> Option<&'static str> {
 
 /// Everything that can go wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PgError {
     /// A query over a normal `tokio-postgres` connection failed. The message carries the
     /// server's own words (SQLSTATE, message, detail, hint, the table and column it names) or

@@ -3,16 +3,21 @@
 //! snapshot queries. The sans-IO types it produces (LSNs, pgoutput messages, tuple values,
 //! table descriptions) live in `walcast-pgoutput`.
 
-pub mod config;
+//!
+//! Every public item is exported at the crate root; the modules are private.
+
+mod client;
+mod config;
 mod conn;
-pub mod error;
-pub mod replication;
-pub mod schema;
-pub mod snapshot;
-pub mod tls;
+mod error;
+mod replication;
+mod schema;
+mod snapshot;
+mod tls;
 mod wire;
 
-pub use config::{connect_client, PgConnectConfig, SslMode, SESSION_SETTINGS};
+pub use client::connect_client;
+pub use config::{PgConnectConfig, SslMode, SESSION_SETTINGS};
 pub use error::{PgError, ServerError};
 pub use replication::{
     pg_now_micros, CreatedSlot, IdentifySystem, ReplicationConnection, ReplicationMessage,

@@ -257,6 +257,7 @@ fn row_bytes(row: &[TupleValue]) -> usize {
 
 /// Why a line of COPY text output could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CopyParseError {
     /// A backslash at the very end of a field.
     #[error("dangling backslash at the end of field {field}")]

@@ -89,7 +89,7 @@ impl ConnectorPlugin for PostgresSourcePlugin {
         .into_iter()
         .flatten()
         {
-            let key = config_error_key(&e);
+            let key = e.key().to_string();
             if !issues.iter().any(|i| i.key == key) {
                 issues.push(ConfigIssue::new(key, e.to_string()));
             }
@@ -99,17 +99,6 @@ impl ConnectorPlugin for PostgresSourcePlugin {
 
     fn run(&self, ctx: TaskContext) -> BoxFuture<'static, Result<(), ConnectorError>> {
         Box::pin(task::run(ctx))
-    }
-}
-
-/// The property an event-configuration error is about.
-fn config_error_key(e: &walcast_debezium::ConfigError) -> String {
-    use walcast_debezium::ConfigError as E;
-    match e {
-        E::Missing { key } => (*key).to_string(),
-        E::InvalidValue { key, .. } | E::InvalidRegex { key, .. } => key.clone(),
-        E::InvalidKeyColumns { .. } => "message.key.columns".into(),
-        E::BothColumnLists => "column.exclude.list".into(),
     }
 }
 
