@@ -24,6 +24,12 @@
 //!
 //! Errors say where in the document something is wrong (`payload.after.price: expected bytes
 //! (base64)`), never the value itself: record values may be personal data.
+//!
+//! [`SchemaRef`]: walcast_connect_api::SchemaRef
+//! [`Value`]: walcast_connect_api::Value
+//! [`Value::Map`]: walcast_connect_api::Value::Map
+//! [`Value::Int64`]: walcast_connect_api::Value::Int64
+//! [`Value::Float64`]: walcast_connect_api::Value::Float64
 
 mod error;
 mod number;

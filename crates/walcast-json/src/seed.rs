@@ -1,7 +1,7 @@
 //! The payload read straight from bytes into Connect values, guided by the schema, without
 //! building a `serde_json::Value` first (half the time of a record read went into that tree).
 //!
-//! Same rules and messages as `to_connect` in `lib.rs` (which still reads schema defaults):
+//! Same rules and messages as `to_connect` in `tree.rs` (which still reads schema defaults):
 //! a schema mismatch is recorded in [`Payload::error`] with its path, and serde only sees a
 //! placeholder error that stops the parse.
 
