@@ -39,6 +39,7 @@ use crate::config::SourceConfig;
 use crate::error::SourceError;
 use crate::events::{self, Op, RecordBuf, SnapshotMarker, SourcePosition, TableEncoder};
 use crate::spill::SpillStore;
+use crate::transforms::{produce, SourceTransforms};
 
 /// Metric names, defined once.
 pub mod metric {
@@ -57,6 +58,10 @@ pub mod metric {
     pub const STREAMING: &str = "walcast_source_streaming";
     pub const TRANSACTIONS: &str = "walcast_source_transactions_total";
     pub const SPILLED: &str = "walcast_source_spilled_transactions";
+    /// Records a transform dropped (e.g. a tombstone `ExtractNewRecordState` drops).
+    pub const TRANSFORM_DROPPED: &str = "walcast_source_transform_dropped_total";
+    /// Records a transform failed on and `errors.tolerance=all` skipped.
+    pub const TRANSFORM_SKIPPED: &str = "walcast_source_transform_skipped_total";
 }
 
 /// The token of a transaction's records: its commit LSN. PostgreSQL sends transactions in commit
@@ -190,6 +195,8 @@ pub struct Engine<'a> {
     pub ev_cfg: &'a EventConfig,
     pub query: &'a tokio_postgres::Client,
     pub producer: &'a mut Producer,
+    /// The connector's transform chain; `None` when it has none (records are sent as encoded).
+    pub transforms: Option<&'a mut SourceTransforms>,
     pub tables: HashMap<u32, TableState>,
     pub types: TypeCache,
     pub spill: SpillStore,
@@ -218,6 +225,7 @@ impl<'a> Engine<'a> {
         ev_cfg: &'a EventConfig,
         query: &'a tokio_postgres::Client,
         producer: &'a mut Producer,
+        transforms: Option<&'a mut SourceTransforms>,
         spill: SpillStore,
     ) -> Self {
         let label = connector.to_string();
@@ -227,6 +235,7 @@ impl<'a> Engine<'a> {
             ev_cfg,
             query,
             producer,
+            transforms,
             tables: HashMap::new(),
             types: TypeCache::new(),
             spill,
@@ -321,16 +330,20 @@ impl<'a> Engine<'a> {
         }
         let now = now_ms();
         let (key, value) = events::heartbeat_record(&self.cfg.topic_prefix, now, self.ev_cfg);
-        self.producer
-            .send(
-                &self.cfg.heartbeat_topic(),
-                Some(key),
-                Some(value),
-                now,
-                self.last_token,
-            )
-            .await?;
-        Ok(())
+        let record = events::OwnedRecord {
+            key: Some(key),
+            value: Some(value),
+            timestamp_ms: now,
+        };
+        produce(
+            self.producer,
+            self.transforms.as_deref_mut(),
+            &self.cfg.heartbeat_topic(),
+            record,
+            self.last_token,
+            None,
+        )
+        .await
     }
 
     /// One XLogData message.
@@ -556,9 +569,8 @@ impl<'a> Engine<'a> {
         table.count(op);
         let topic = encoder.topic();
         for r in self.records.drain() {
-            self.producer
-                .send(topic, r.key, r.value, r.timestamp_ms, tx.token)
-                .await?;
+            let transforms = self.transforms.as_deref_mut();
+            produce(self.producer, transforms, topic, r, tx.token, Some(lsn)).await?;
         }
         Ok(())
     }
@@ -607,7 +619,13 @@ impl<'a> Engine<'a> {
         };
         let topic = self.messages.topic().to_string();
         for (key, value) in self.message_records.drain_owned() {
-            self.producer.send(&topic, key, value, now, token).await?;
+            let record = events::OwnedRecord {
+                key,
+                value,
+                timestamp_ms: now,
+            };
+            let transforms = self.transforms.as_deref_mut();
+            produce(self.producer, transforms, &topic, record, token, Some(lsn)).await?;
         }
         Ok(())
     }

@@ -42,6 +42,21 @@ pub enum SourceError {
     /// Something that may succeed if tried again (the message says what failed).
     #[error("{0}")]
     Transient(String),
+    /// The connector's transform chain failed on a record (with `errors.tolerance=none`), or
+    /// could not reach what a transform looks things up in (`transient`).
+    #[error(
+        "{message} (record for topic {topic}{}){}",
+        lsn.map(|l| format!(" at LSN {l}")).unwrap_or_default(),
+        if *transient { "" } else { "; errors.tolerance=all skips the records a transform fails on" }
+    )]
+    Transform {
+        topic: String,
+        /// The change's position; `None` for heartbeats.
+        lsn: Option<Lsn>,
+        /// The chain's message, naming the transform's alias.
+        message: String,
+        transient: bool,
+    },
 }
 
 impl SourceError {
@@ -51,6 +66,7 @@ impl SourceError {
             SourceError::Pg(e) => e.is_transient(),
             SourceError::Kafka(e) => e.is_transient(),
             SourceError::Transient(_) | SourceError::SlotBusy(_) => true,
+            SourceError::Transform { transient, .. } => *transient,
             SourceError::Config(_)
             | SourceError::Encode { .. }
             | SourceError::Protocol(_)

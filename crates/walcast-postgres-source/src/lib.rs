@@ -5,8 +5,9 @@
 //! Stages: [`task`] (connect, publication, slot, snapshot decision, clean stop) →
 //! [`snapshot`] (exported-snapshot reads) → [`engine`] (pgoutput → records → producer, and the
 //! status task that confirms the acknowledged LSN). [`events`] is the single seam to the
-//! Debezium encoder; [`spill`] keeps streamed in-progress transactions on disk; [`state`]
-//! remembers whether the snapshot finished.
+//! Debezium encoder; [`transforms`] runs the connector's transform chain (`transforms=...`) on
+//! records before they are produced, when one is configured; [`spill`] keeps streamed
+//! in-progress transactions on disk; [`state`] remembers whether the snapshot finished.
 
 pub mod config;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod snapshot;
 pub mod spill;
 pub mod state;
 pub mod task;
+pub mod transforms;
 
 use std::collections::BTreeMap;
 
@@ -60,25 +62,15 @@ impl ConnectorPlugin for PostgresSourcePlugin {
             Ok(_) => Vec::new(),
             Err(issues) => issues,
         };
-        // Silently skipping a transform would hand consumers differently shaped records than
-        // Kafka Connect does; refuse instead, naming what is not supported.
-        if let Some(t) = config.get("transforms").filter(|t| !t.trim().is_empty()) {
-            let classes: Vec<String> = walcast_connect_api::config::split_list(t)
-                .into_iter()
-                .map(|alias| {
-                    let class = config
-                        .get(&format!("transforms.{alias}.type"))
-                        .map_or("?", String::as_str);
-                    format!("{alias} ({class})")
-                })
-                .collect();
-            issues.push(ConfigIssue::new(
-                "transforms",
-                format!(
-                    "walcast does not run Kafka Connect transforms (SMTs) yet: {}; remove 'transforms' (and its transforms.* keys) to capture with walcast",
-                    classes.join(", ")
-                ),
-            ));
+        // The transform chain, built as the task builds it, so a config the task would refuse
+        // is refused when the connector is created.
+        for issue in walcast_transforms::validate(config)
+            .into_iter()
+            .chain(transforms::header_issues(config))
+        {
+            if !issues.iter().any(|i| i.key == issue.key) {
+                issues.push(issue);
+            }
         }
         let schemas = walcast_debezium::schemas_enable_from_properties(config);
         let (k, v) = schemas.clone().unwrap_or((true, true));
@@ -108,29 +100,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transforms_are_refused_by_name() {
-        let config: BTreeMap<String, String> = [
-            ("database.hostname", "h"),
-            ("database.user", "u"),
-            ("database.dbname", "d"),
-            ("topic.prefix", "p"),
-            ("transforms", "unwrap"),
-            (
-                "transforms.unwrap.type",
-                "io.debezium.transforms.ExtractNewRecordState",
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let issues = PostgresSourcePlugin.validate(&config);
+    fn transform_chains_are_checked_like_the_task_builds_them() {
+        let config = |extra: &[(&str, &str)]| -> BTreeMap<String, String> {
+            [
+                ("database.hostname", "h"),
+                ("database.user", "u"),
+                ("database.dbname", "d"),
+                ("topic.prefix", "p"),
+                ("transforms", "unwrap,route"),
+                (
+                    "transforms.unwrap.type",
+                    "io.debezium.transforms.ExtractNewRecordState",
+                ),
+                (
+                    "transforms.route.type",
+                    "org.apache.kafka.connect.transforms.RegexRouter",
+                ),
+                ("transforms.route.regex", "p\\.public\\.(.*)"),
+                ("transforms.route.replacement", "flat.$1"),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
+        assert!(PostgresSourcePlugin.validate(&config(&[])).is_empty());
+        let issues = PostgresSourcePlugin.validate(&config(&[(
+            "transforms.unwrap.delete.tombstone.handling.mode",
+            "rewrit",
+        )]));
         assert_eq!(issues.len(), 1, "{issues:?}");
-        assert_eq!(issues[0].key, "transforms");
-        assert!(issues[0]
-            .message
-            .contains("unwrap (io.debezium.transforms.ExtractNewRecordState)"));
-        let mut ok = config.clone();
-        ok.insert("transforms".into(), " ".into());
-        assert!(PostgresSourcePlugin.validate(&ok).is_empty());
+        assert_eq!(
+            issues[0].key,
+            "transforms.unwrap.delete.tombstone.handling.mode"
+        );
+        let issues =
+            PostgresSourcePlugin.validate(&config(&[("transforms.unwrap.add.headers", "op")]));
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].key, "transforms.unwrap.add.headers");
     }
 }

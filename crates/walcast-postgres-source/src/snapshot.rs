@@ -16,6 +16,7 @@ use crate::config::SourceConfig;
 use crate::engine::{metric, now_ms, TableState};
 use crate::error::SourceError;
 use crate::events::{self, Op, RecordBuf, SnapshotMarker, SourcePosition, TableEncoder};
+use crate::transforms::{produce, SourceTransforms};
 
 /// A row held back until the next one is known, so the last row of a table and of the whole
 /// snapshot can be marked.
@@ -46,6 +47,7 @@ pub async fn run(
     cfg: &SourceConfig,
     ev_cfg: &EventConfig,
     producer: &mut Producer,
+    transforms: Option<&mut SourceTransforms>,
     shutdown: &CancellationToken,
 ) -> Result<bool, SourceError> {
     let client = connect_client(pg).await?;
@@ -66,6 +68,7 @@ pub async fn run(
     let mut states: Vec<TableState> = Vec::with_capacity(tables.len());
     let mut ctx = Emit {
         producer,
+        transforms,
         records: &mut records,
         consistent_point,
         xid,
@@ -142,6 +145,8 @@ fn marker_for(p: &Pending, next_table: usize, first: bool, last: bool) -> Snapsh
 
 struct Emit<'a> {
     producer: &'a mut Producer,
+    /// The connector's transform chain, when it has one.
+    transforms: Option<&'a mut SourceTransforms>,
     records: &'a mut RecordBuf,
     consistent_point: Lsn,
     xid: Option<u32>,
@@ -185,9 +190,9 @@ impl Emit<'_> {
         for r in self.records.drain() {
             // Token 0: snapshot records confirm no slot position; the snapshot's completion is
             // recorded after a full flush instead.
-            self.producer
-                .send(topic, r.key, r.value, r.timestamp_ms, 0)
-                .await?;
+            let transforms = self.transforms.as_deref_mut();
+            let lsn = Some(self.consistent_point);
+            produce(self.producer, transforms, topic, r, 0, lsn).await?;
         }
         Ok(())
     }

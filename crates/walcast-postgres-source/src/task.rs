@@ -36,6 +36,7 @@ use crate::error::SourceError;
 use crate::snapshot;
 use crate::spill::SpillStore;
 use crate::state::{SourceState, StateStore};
+use crate::transforms::SourceTransforms;
 
 /// The connector's config with the worker's producer defaults applied, like Connect: a worker
 /// `producer.X` applies unless the connector sets `producer.override.X`. Kafka security settings
@@ -89,7 +90,7 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 /// Runs the task until shutdown or a fatal error, retrying transient failures with backoff.
 pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
     let config = effective_config(&ctx)?;
-    let cfg = SourceConfig::parse(&config).map_err(|issues| {
+    let issues_error = |issues: Vec<walcast_connect_api::ConfigIssue>| {
         ConnectorError::new(
             issues
                 .iter()
@@ -97,7 +98,8 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
                 .collect::<Vec<_>>()
                 .join("; "),
         )
-    })?;
+    };
+    let cfg = SourceConfig::parse(&config).map_err(issues_error)?;
     // Connector-level converter settings win over the worker's (including the embedded
     // engine's shared `converter.schemas.enable`).
     let (key_schemas, value_schemas) = if [
@@ -115,6 +117,11 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
     };
     let ev_cfg = EventConfig::from_properties(&config, key_schemas, value_schemas)
         .map_err(|e| crate::error::connector_error(&e))?;
+    // Built once per task: a transform's state (RedisLookup's cache and connection) outlives
+    // the retries below.
+    let mut transforms =
+        SourceTransforms::from_config(&ctx.name, &config, &cfg, key_schemas, value_schemas)
+            .map_err(issues_error)?;
     let span = tracing::info_span!("pg_source", connector = %ctx.name, slot = %cfg.slot_name);
     async move {
         let mut backoff = FIRST_RETRY_DELAY;
@@ -123,7 +130,15 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
         let mut failing_since: Option<Instant> = None;
         loop {
             let mut reached_streaming = false;
-            match run_once(&ctx, &cfg, &ev_cfg, &mut reached_streaming).await {
+            match run_once(
+                &ctx,
+                &cfg,
+                &ev_cfg,
+                transforms.as_mut(),
+                &mut reached_streaming,
+            )
+            .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) if ctx.shutdown.is_cancelled() => {
                     warn!(error = %e, "error while stopping");
@@ -327,11 +342,12 @@ async fn run_once(
     ctx: &TaskContext,
     cfg: &SourceConfig,
     ev_cfg: &EventConfig,
+    transforms: Option<&mut SourceTransforms>,
     reached_streaming: &mut bool,
 ) -> Result<(), SourceError> {
     let streaming = gauge!(metric::STREAMING, "connector" => ctx.name.clone());
     streaming.set(0.0);
-    let r = run_connected(ctx, cfg, ev_cfg, reached_streaming, &streaming).await;
+    let r = run_connected(ctx, cfg, ev_cfg, transforms, reached_streaming, &streaming).await;
     streaming.set(0.0);
     r
 }
@@ -340,6 +356,7 @@ async fn run_connected(
     ctx: &TaskContext,
     cfg: &SourceConfig,
     ev_cfg: &EventConfig,
+    mut transforms: Option<&mut SourceTransforms>,
     reached_streaming: &mut bool,
     streaming: &metrics::Gauge,
 ) -> Result<(), SourceError> {
@@ -431,6 +448,7 @@ async fn run_connected(
             cfg,
             ev_cfg,
             &mut producer,
+            transforms.as_deref_mut(),
             &ctx.shutdown,
         )
         .await;
@@ -513,7 +531,15 @@ async fn run_connected(
     )
     .await
     .map_err(|e| state_err(&store, e))?;
-    let mut engine = Engine::new(&ctx.name, cfg, ev_cfg, &query, &mut producer, spill);
+    let mut engine = Engine::new(
+        &ctx.name,
+        cfg,
+        ev_cfg,
+        &query,
+        &mut producer,
+        transforms,
+        spill,
+    );
     let result = engine.run(&mut reader, &keepalive, &ctx.shutdown).await;
     drop(engine);
 
