@@ -3,6 +3,8 @@
 //! PostgreSQL and tansu from the test kit. Tests live in `tests/*.rs` of this crate.
 #![allow(clippy::unwrap_used)]
 
+pub mod conformance;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

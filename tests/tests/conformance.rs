@@ -8,32 +8,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::Value;
 use walcast_testkit::{Postgres, Tansu};
-use walcast_tests::{merge_properties, pg_connector_config, Worker};
-
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn load_expected(dir: &Path) -> Result<Vec<Value>> {
-    let corrected = dir.join("expected.corrected.jsonl");
-    let path = if corrected.exists() {
-        corrected
-    } else {
-        dir.join("expected.jsonl")
-    };
-    std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).with_context(|| format!("parsing {}", path.display())))
-        .collect()
-}
+use walcast_tests::conformance::{compare_events, event_op, load_all, Fixture};
+use walcast_tests::{pg_connector_config, Worker};
 
 fn by_topic(events: &[Value]) -> BTreeMap<String, Vec<Value>> {
     let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -72,19 +53,18 @@ async fn read_actual(bootstrap: &str, topics: &[String]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-fn count_ops(events: &[Value]) -> (usize, usize) {
-    let snap = events
-        .iter()
-        .filter(|e| e["value"]["payload"]["op"] == "r" || e["value"]["op"] == "r")
-        .count();
-    (snap, events.len())
+/// How many of the records are snapshot reads (op `r`).
+fn snapshot_count(events: &[Value]) -> usize {
+    events.iter().filter(|e| event_op(e) == Some("r")).count()
 }
 
-async fn run_fixture(dir: &Path) -> Result<()> {
-    let name = dir.file_name().unwrap().to_string_lossy().to_string();
-    let expected = load_expected(dir)?;
-    let expected_topics: Vec<String> = by_topic(&expected).keys().cloned().collect();
-    let (expected_snap, expected_total) = count_ops(&expected);
+async fn run_fixture(fixture: &Fixture) -> Result<()> {
+    let name = &fixture.name;
+    let dir = &fixture.dir;
+    let expected = &fixture.expected;
+    let expected_topics: Vec<String> = by_topic(expected).keys().cloned().collect();
+    let expected_snap = fixture.snapshot_events().len();
+    let expected_total = expected.len();
 
     let pg = Postgres::start().await?;
     let tansu = Tansu::start().await?;
@@ -95,7 +75,7 @@ async fn run_fixture(dir: &Path) -> Result<()> {
 
     let work = tempfile::tempdir()?;
     let worker = Worker::start(&tansu.bootstrap(), work.path()).await?;
-    // The reference tool's connector configuration, plus the fixture's extra properties.
+    // The reference tool's connector configuration, plus the fixture's properties.
     let mut config = pg_connector_config(&pg, "dbserver1", "reference_slot");
     for (k, v) in [
         ("publication.name", "dbz_publication"),
@@ -105,8 +85,8 @@ async fn run_fixture(dir: &Path) -> Result<()> {
     ] {
         config[k] = Value::String(v.into());
     }
-    if let Ok(extra) = std::fs::read_to_string(dir.join("extra.properties")) {
-        merge_properties(&mut config, &extra)?;
+    for (k, v) in &fixture.properties {
+        config[k] = Value::String(v.clone());
     }
     worker.create_connector("reference", config).await?;
     worker
@@ -117,7 +97,7 @@ async fn run_fixture(dir: &Path) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let actual = read_actual(&tansu.bootstrap(), &expected_topics).await?;
-        let (snap, _) = count_ops(&actual);
+        let snap = snapshot_count(&actual);
         if snap >= expected_snap {
             break;
         }
@@ -149,7 +129,7 @@ async fn run_fixture(dir: &Path) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
-    let exp = by_topic(&expected);
+    let exp = by_topic(expected);
     let act = by_topic(&actual);
     let mut problems = Vec::new();
     for (topic, e) in &exp {
@@ -158,7 +138,7 @@ async fn run_fixture(dir: &Path) -> Result<()> {
             problems.push(format!("{topic}: {} events, expected {}", a.len(), e.len()));
         }
         for (i, (ev, av)) in e.iter().zip(a.iter()).enumerate() {
-            if let Err(diff) = walcast_debezium::conformance::compare_events(ev, av) {
+            if let Err(diff) = compare_events(ev, av) {
                 problems.push(format!("{topic} #{i}: {diff}"));
             }
         }
@@ -173,24 +153,22 @@ async fn run_fixture(dir: &Path) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_and_snapshot_match_debezium() {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-        .expect("tests/fixtures")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("expected.jsonl").exists())
-        .collect();
-    dirs.sort();
-    assert!(dirs.len() >= 10, "fixtures missing: {dirs:?}");
+    let mut fixtures = load_all().expect("tests/fixtures");
+    assert!(fixtures.len() >= 10, "fixtures missing: {}", fixtures.len());
     if let Ok(only) = std::env::var("WALCAST_FIXTURE") {
-        dirs.retain(|d| d.ends_with(&only));
+        fixtures.retain(|f| f.name == only);
     }
     let mut failures = Vec::new();
     let mut set = tokio::task::JoinSet::new();
-    let mut pending = dirs.into_iter();
+    let mut pending = fixtures.into_iter();
     let mut running = 0;
     loop {
         while running < 2 {
-            let Some(d) = pending.next() else { break };
-            set.spawn(async move { (d.clone(), run_fixture(&d).await) });
+            let Some(f) = pending.next() else { break };
+            set.spawn(async move {
+                let r = run_fixture(&f).await;
+                (f.dir, r)
+            });
             running += 1;
         }
         let Some(done) = set.join_next().await else {

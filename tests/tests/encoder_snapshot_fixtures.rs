@@ -1,4 +1,5 @@
-//! Snapshot conformance: for every captured fixture, run its `setup.sql` against a throwaway
+//! The encoder (walcast-debezium) and the catalog loader (walcast-pgwire), without the worker or
+//! a broker: for every captured fixture, run its `setup.sql` against a throwaway
 //! PostgreSQL, load each table's schema from the catalog, read the rows in text format (what
 //! the snapshot's `COPY ... TO STDOUT` delivers), encode them as `op: "r"` events and compare
 //! them with what Debezium 3.6.3 emitted (corrected where Debezium is wrong), field by field.
@@ -8,13 +9,13 @@ use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio_postgres::{Client, SimpleQueryMessage};
-use walcast_debezium::conformance::{self, Fixture};
 use walcast_debezium::{
     schemas_enable_from_properties, EncodedRecords, EventConfig, Op, RowChange, SnapshotMarker,
     SourceInfo, TableEncoder,
 };
 use walcast_pgoutput::{TableId, TableSchema, TupleValue};
 use walcast_pgwire::{load_table_schema_by_name, quote_ident, quote_table};
+use walcast_tests::conformance::{self, Fixture};
 
 /// The tables of the fixture's snapshot events, in the order Debezium read them.
 fn snapshot_tables(f: &Fixture) -> Vec<TableId> {

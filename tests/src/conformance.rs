@@ -1,6 +1,7 @@
 //! Conformance with real Debezium: the captured fixtures under `tests/fixtures/<case>/` and a
 //! comparison of records that ignores what legitimately differs between two runs (timestamps,
-//! LSNs, transaction ids, the Debezium version, snapshot marker positions).
+//! LSNs, transaction ids, walcast's version suffix, snapshot marker positions). The end-to-end
+//! conformance test and the encoder's fixture tests in this crate share it.
 //!
 //! A fixture directory holds `setup.sql` (its rows arrive as snapshot events, op `r`),
 //! `changes.sql` (streamed events), an optional `extra.properties` (connector properties on top
@@ -12,11 +13,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result};
 use serde_json::Value;
 
-/// The fixture root of the workspace (`tests/fixtures`).
+/// The fixture root (`tests/fixtures`).
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
 /// One captured case.
@@ -34,62 +36,36 @@ pub struct Fixture {
     pub corrected: bool,
 }
 
-/// Parses a Java properties file (`key=value` or `key: value`, `#`/`!` comments, backslash
-/// escapes). Line continuations are not supported.
-pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
-    let unescape = |s: &str| {
-        let mut out = String::new();
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some('t') => out.push('\t'),
-                    Some(o) => out.push(o),
-                    None => {}
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    };
-    let mut map = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
-        let sep = line.find(['=', ':']).unwrap_or(line.len());
-        let (k, v) = line.split_at(sep);
-        let v = v.get(1..).unwrap_or("").trim_start();
-        map.insert(unescape(k.trim_end()), unescape(v));
-    }
-    map
-}
-
-fn read_jsonl(path: &Path) -> Result<Vec<Value>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
-        .filter(|l| !l.trim().is_empty())
         .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+            serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1))
         })
         .collect()
 }
 
 impl Fixture {
-    /// Loads a fixture directory.
-    pub fn load(dir: &Path) -> Result<Self, String> {
+    /// Loads a fixture directory; `extra.properties` is read with the worker's properties
+    /// parser, as a connector file would be.
+    pub fn load(dir: &Path) -> Result<Self> {
         let read = |f: &str| {
-            std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{}/{f}: {e}", dir.display()))
+            let path = dir.join(f);
+            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
         };
         let mut properties = BTreeMap::new();
         properties.insert("topic.prefix".to_string(), "dbserver1".to_string());
         properties.insert("database.dbname".to_string(), "postgres".to_string());
-        if let Ok(extra) = std::fs::read_to_string(dir.join("extra.properties")) {
-            properties.extend(parse_properties(&extra));
+        let extra = dir.join("extra.properties");
+        if extra.exists() {
+            let text = read("extra.properties")?;
+            properties.extend(
+                walcast_connect_api::properties::parse_map(&text)
+                    .with_context(|| format!("parsing {}", extra.display()))?,
+            );
         }
         let corrected_path = dir.join("expected.corrected.jsonl");
         let corrected = corrected_path.exists();
@@ -122,10 +98,10 @@ impl Fixture {
 }
 
 /// Every fixture under [`fixtures_dir`], sorted by name.
-pub fn load_all() -> Result<Vec<Fixture>, String> {
+pub fn load_all() -> Result<Vec<Fixture>> {
     let root = fixtures_dir();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map_err(|e| format!("{}: {e}", root.display()))?
+        .with_context(|| format!("reading {}", root.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("setup.sql").exists())
         .collect();
@@ -278,7 +254,6 @@ fn short(v: &Value) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -297,7 +272,8 @@ mod tests {
             .contains("source.version"));
         a["value"]["payload"]["source"]["version"] = json!("3.6.3.Final+walcast.");
         assert!(compare_events(&e, &a).is_err());
-        a["value"]["payload"]["source"]["version"] = json!(crate::config::DEFAULT_SOURCE_VERSION);
+        a["value"]["payload"]["source"]["version"] =
+            json!(walcast_debezium::DEFAULT_SOURCE_VERSION);
         a["value"]["payload"]["source"]["snapshot"] = json!("true");
         assert_eq!(compare_events(&e, &a), Ok(()));
         a["value"]["payload"]["source"]["snapshot"] = json!("false");
@@ -322,14 +298,6 @@ mod tests {
         assert_eq!(compare_events(&e, &a), Ok(()));
         let a: Value = serde_json::from_str(r#"{"f":1e-7,"i":5.0}"#).unwrap();
         assert!(compare_events(&e, &a).is_err());
-    }
-
-    #[test]
-    fn properties_files() {
-        let p = parse_properties("# c\na=b\nmessage.key.columns=public\\\\.no_.*:a\nx: y z\n");
-        assert_eq!(p["a"], "b");
-        assert_eq!(p["message.key.columns"], "public\\.no_.*:a");
-        assert_eq!(p["x"], "y z");
     }
 
     #[test]

@@ -1,17 +1,18 @@
-//! Streaming semantics against the captured fixtures, without a database: row changes built by
-//! hand the way pgoutput delivers them (key-only old rows under REPLICA IDENTITY DEFAULT, whole
-//! old rows under FULL, unchanged TOAST markers) must give exactly the records Debezium emitted.
+//! The encoder (walcast-debezium) alone, against the captured fixtures, without a database or a
+//! broker: row changes built by hand the way pgoutput delivers them (key-only old rows under
+//! REPLICA IDENTITY DEFAULT, whole old rows under FULL, unchanged TOAST markers) must give exactly
+//! the records Debezium emitted.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use walcast_debezium::conformance::{self, Fixture};
 use walcast_debezium::{EncodedRecords, EventConfig, Op, RowChange, SourceInfo, TableEncoder};
 use walcast_pgoutput::{
     ColumnSchema, PgType, PgTypeKind, ReplicaIdentity, TableId, TableSchema, TupleValue,
 };
+use walcast_tests::conformance::{self, Fixture};
 
 fn ty(name: &str, kind: PgTypeKind) -> PgType {
     PgType {
