@@ -10,7 +10,11 @@
 //! counts compressed bytes, but records are held decompressed (zstd shrinks Debezium JSON ten
 //! times and more), so the size asked for adapts: when a response decompresses to more than
 //! `max.partition.fetch.bytes`, the next fetch asks for proportionally less, which keeps what a
-//! partition holds near its budget whatever the compression.
+//! partition holds near its budget whatever the compression. A response that is still larger
+//! (the broker returns whole batches, and some brokers answer far beyond the size asked for) is
+//! converted and handed over in pieces of about `max.partition.fetch.bytes`, and the next fetch
+//! waits until its last piece is taken: converted records stay within two pieces, and only the
+//! decompressed response itself can exceed the budget.
 //!
 //! Failures: transient Kafka errors are retried with backoff up to `errors.retry.timeout`; a
 //! position outside the log (retention overtook it, or the topic was re-created) moves to the
@@ -137,7 +141,11 @@ async fn fetch_loop(
         }
     };
     let bytes = s.max_partition_fetch_bytes.clamp(1024, i32::MAX as usize);
-    reader = reader.with_max_bytes(i32::try_from(bytes).unwrap_or(i32::MAX));
+    // What the next fetch asks the broker for, in its (compressed) bytes. It starts small: until
+    // a response has been seen nothing is known about the compression ratio, and one compressed
+    // megabyte of Debezium JSON can hold over a hundred megabytes of records.
+    let mut request = MIN_REQUEST.min(bytes);
+    reader = reader.with_max_bytes(i32::try_from(request).unwrap_or(i32::MAX));
     let mut backoff = new_backoff(s);
     // Earliest starts at 0: a log whose start moved on answers OffsetOutOfRange, handled below
     // by moving to the log start, which saves a ListOffsets round trip on every fresh start.
@@ -161,10 +169,6 @@ async fn fetch_loop(
     reader.seek(first);
     tracing::debug!(offset = reader.position(), "reading partition");
     let reserve = u32::try_from(bytes.min(s.budget_bytes).max(1)).unwrap_or(u32::MAX);
-    // What the next fetch asks the broker for, in its (compressed) bytes. It starts small: until
-    // a response has been seen nothing is known about the compression ratio, and one compressed
-    // megabyte of Debezium JSON can hold over a hundred megabytes of records.
-    let mut request = MIN_REQUEST.min(bytes);
     loop {
         let permit = match s.budget.acquire_many(reserve).await {
             Ok(p) => p,
@@ -182,12 +186,7 @@ async fn fetch_loop(
                     continue;
                 }
                 let held: usize = records.iter().map(ConsumedRecord::size).sum();
-                tracing::trace!(
-                    records = records.len(),
-                    held,
-                    asked = request,
-                    "fetched"
-                );
+                tracing::trace!(records = records.len(), held, asked = request, "fetched");
                 let next = next_request(request, bytes, held);
                 if next != request {
                     request = next;
@@ -196,25 +195,40 @@ async fn fetch_loop(
                 let held = u32::try_from(held).unwrap_or(u32::MAX).min(reserve);
                 s.budget.add_permits((reserve - held) as usize);
                 guard.bytes = held;
-                let records = records
-                    .into_iter()
-                    .map(|raw| Fetched {
-                        converted: convert(
-                            &tp.topic,
-                            &raw,
-                            s.key_schemas_enable,
-                            s.value_schemas_enable,
-                        ),
-                        raw,
-                    })
-                    .collect();
-                let chunk = Chunk {
-                    records,
-                    high_watermark,
-                    _budget: guard,
-                };
-                if tx.send(FetchEvent::Records(chunk)).await.is_err() {
-                    return Ok(());
+                // A response can decompress to far more than was asked for (a broker returns
+                // whole record batches). It is converted and handed over in pieces of about
+                // `max.partition.fetch.bytes`, each waiting for the task loop to take the one
+                // before, so converted records never pile up beyond two pieces, and the next
+                // fetch waits until the whole response is handed over.
+                let mut records = records.into_iter().peekable();
+                let mut guard = Some(guard);
+                while records.peek().is_some() {
+                    let mut piece = VecDeque::new();
+                    let mut piece_bytes = 0;
+                    while piece_bytes < bytes {
+                        let Some(raw) = records.next() else { break };
+                        piece_bytes += raw.size();
+                        piece.push_back(Fetched {
+                            converted: convert(
+                                &tp.topic,
+                                &raw,
+                                s.key_schemas_enable,
+                                s.value_schemas_enable,
+                            ),
+                            raw,
+                        });
+                    }
+                    let chunk = Chunk {
+                        records: piece,
+                        high_watermark,
+                        _budget: guard.take().unwrap_or_else(|| BudgetGuard {
+                            budget: s.budget.clone(),
+                            bytes: 0,
+                        }),
+                    };
+                    if tx.send(FetchEvent::Records(chunk)).await.is_err() {
+                        return Ok(());
+                    }
                 }
             }
             Err(KafkaError::OffsetOutOfRange {
@@ -258,7 +272,7 @@ async fn fetch_loop(
 }
 
 /// The smallest fetch size asked for (a broker returns at least one whole record batch anyway).
-const MIN_REQUEST: usize = 16 * 1024;
+const MIN_REQUEST: usize = 1024;
 
 /// The next fetch size: shrunk in proportion when the last response decompressed to more than
 /// `target` bytes, grown back (doubling) when it held less than half of it.
@@ -316,7 +330,7 @@ mod tests {
         // A 1 MiB response that decompressed to 10 MiB: ask for a tenth next time.
         assert_eq!(next_request(mb, mb, 10 * mb), mb / 10);
         // Never below the floor, never above the target.
-        assert_eq!(next_request(mb, mb, 1000 * mb), 16 * 1024);
+        assert_eq!(next_request(mb, mb, 10_000 * mb), 1024);
         assert_eq!(next_request(100_000, mb, mb / 8), 200_000);
         assert_eq!(next_request(mb, mb, 10), mb);
         // Near the target: unchanged.
