@@ -118,7 +118,17 @@ pub struct PgConnectConfig {
     pub application_name: String,
     /// Upper bound for TCP connect, TLS handshake and authentication together.
     pub connect_timeout: Duration,
+    /// The largest backend message the replication connection accepts, in bytes as the
+    /// protocol's length field counts them. A larger announced length is refused with an error
+    /// instead of being allocated: the length comes from the other end of a socket, and a
+    /// corrupt stream or something that is not PostgreSQL may claim up to 2 GiB. Defaults to
+    /// [`DEFAULT_MAX_MESSAGE_SIZE`].
+    pub max_message_size: usize,
 }
+
+/// The default of [`PgConnectConfig::max_message_size`]: 1 GiB, PostgreSQL's own limit on one
+/// allocation (`MaxAllocSize`), so no message a real server builds is larger.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 30;
 
 impl std::fmt::Debug for PgConnectConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,6 +148,7 @@ impl std::fmt::Debug for PgConnectConfig {
             )
             .field("application_name", &self.application_name)
             .field("connect_timeout", &self.connect_timeout)
+            .field("max_message_size", &self.max_message_size)
             .finish()
     }
 }
@@ -164,12 +175,19 @@ impl PgConnectConfig {
             sslpassword: None,
             application_name: "walcast".into(),
             connect_timeout: Duration::from_secs(30),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 
     /// Sets the password.
     pub fn with_password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Sets the largest backend message accepted (see [`Self::max_message_size`]).
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
         self
     }
 

@@ -78,14 +78,18 @@ impl AsyncWrite for Stream {
 pub(crate) struct Reader {
     io: ReadHalf<Stream>,
     buf: BytesMut,
+    /// [`PgConnectConfig::max_message_size`]: the largest message length believed from the
+    /// server. The buffer grows with the bytes received, in [`READ_BUFFER_SIZE`] steps, never by
+    /// what a header announces.
+    max_message: usize,
 }
 
 impl Reader {
     /// The next complete message. Cancel-safe: dropping the future loses nothing.
     pub(crate) async fn next(&mut self) -> Result<Backend, PgError> {
         loop {
-            if let Some(msg) =
-                wire::parse(&mut self.buf).map_err(|e| PgError::Protocol(e.to_string()))?
+            if let Some(msg) = wire::parse(&mut self.buf, self.max_message)
+                .map_err(|e| PgError::Protocol(e.to_string()))?
             {
                 return Ok(msg);
             }
@@ -259,6 +263,7 @@ async fn connect_once(
         reader: Reader {
             io: r,
             buf: BytesMut::with_capacity(READ_BUFFER_SIZE),
+            max_message: config.max_message_size,
         },
         writer: Writer {
             io: w,
@@ -556,6 +561,53 @@ mod tests {
         assert!(matches!(err, PgError::Auth(_)), "{err:?}");
         assert!(
             err.to_string().contains("signature does not verify"),
+            "{err}"
+        );
+    }
+
+    /// A server that answers the startup packet with one message header announcing `len`
+    /// bytes, and nothing else: the client must refuse it, not allocate for it or wait for it.
+    async fn oversized_header(tag: u8, len: u32, max_message_size: usize) -> PgError {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let startup_len = s.read_i32().await.unwrap();
+            let mut startup = vec![0; usize::try_from(startup_len).unwrap() - 4];
+            s.read_exact(&mut startup).await.unwrap();
+            let mut header = vec![tag];
+            header.extend_from_slice(&len.to_be_bytes());
+            s.write_all(&header).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+        });
+        let mut config = PgConnectConfig::new("127.0.0.1", port, "postgres", "postgres")
+            .with_sslmode(SslMode::Disable)
+            .with_max_message_size(max_message_size);
+        config.connect_timeout = Duration::from_secs(5);
+        let err = connect(&config, &[])
+            .await
+            .err()
+            .expect("the connection must be refused");
+        server.abort();
+        err
+    }
+
+    #[tokio::test]
+    async fn an_announced_length_over_the_cap_is_refused_naming_the_message() {
+        let err = oversized_header(b'R', 0x7fff_ffff, crate::DEFAULT_MAX_MESSAGE_SIZE).await;
+        assert!(matches!(err, PgError::Protocol(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("Authentication message of 2147483647 bytes")
+                && text.contains("1073741824"),
+            "{text}"
+        );
+        // A smaller configured cap applies to every message, here an ErrorResponse.
+        let err = oversized_header(b'E', 4096, 1024).await;
+        assert!(
+            err.to_string()
+                .contains("ErrorResponse message of 4096 bytes, more than the 1024 bytes"),
             "{err}"
         );
     }

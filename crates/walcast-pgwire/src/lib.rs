@@ -17,7 +17,7 @@ mod tls;
 mod wire;
 
 pub use client::connect_client;
-pub use config::{PgConnectConfig, SslMode, SESSION_SETTINGS};
+pub use config::{PgConnectConfig, SslMode, DEFAULT_MAX_MESSAGE_SIZE, SESSION_SETTINGS};
 pub use error::{PgError, ServerError};
 pub use replication::{
     pg_now_micros, CreatedSlot, IdentifySystem, ReplicationConnection, ReplicationMessage,

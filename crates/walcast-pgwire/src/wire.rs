@@ -11,10 +11,6 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::ServerError;
 
-/// Largest message accepted (the protocol's Int32 length). Larger claims are a broken stream,
-/// not something to allocate for.
-pub(crate) const MAX_MESSAGE_LEN: usize = i32::MAX as usize;
-
 /// A backend message, reduced to what a replication client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Backend {
@@ -55,9 +51,45 @@ pub(crate) enum Backend {
 
 /// Why bytes from the server are not a valid message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed {what} message from server")]
-pub(crate) struct FrameError {
-    pub what: &'static str,
+pub(crate) enum FrameError {
+    /// A message's fields do not fit its length or its format.
+    #[error("malformed {what} message from server")]
+    Malformed { what: &'static str },
+    /// The length field is smaller than the length field itself.
+    #[error("the server sent a {} message with an invalid length of {len} bytes", message_name(*tag))]
+    BadLength { tag: u8, len: usize },
+    /// The length field announces more than the configured cap; nothing was allocated for it.
+    #[error(
+        "the server announced a {} message of {len} bytes, more than the {max} bytes one \
+         message may have (PgConnectConfig::max_message_size): the stream is corrupt or the peer \
+         is not PostgreSQL",
+        message_name(*tag)
+    )]
+    TooLarge { tag: u8, len: usize, max: usize },
+}
+
+/// The protocol's name of a backend message, for errors.
+fn message_name(tag: u8) -> String {
+    let name = match tag {
+        b'R' => "Authentication",
+        b'S' => "ParameterStatus",
+        b'K' => "BackendKeyData",
+        b'Z' => "ReadyForQuery",
+        b'E' => "ErrorResponse",
+        b'N' => "NoticeResponse",
+        b'T' => "RowDescription",
+        b'D' => "DataRow",
+        b'C' => "CommandComplete",
+        b'I' => "EmptyQueryResponse",
+        b'W' => "CopyBothResponse",
+        b'H' => "CopyOutResponse",
+        b'G' => "CopyInResponse",
+        b'd' => "CopyData",
+        b'c' => "CopyDone",
+        b'A' => "NotificationResponse",
+        _ => return format!("unknown (tag {tag:#04x})"),
+    };
+    name.to_string()
 }
 
 struct Body {
@@ -67,7 +99,7 @@ struct Body {
 
 impl Body {
     fn err(&self) -> FrameError {
-        FrameError { what: self.what }
+        FrameError::Malformed { what: self.what }
     }
 
     fn i32(&mut self) -> Result<i32, FrameError> {
@@ -100,21 +132,27 @@ impl Body {
 }
 
 /// Parses one complete message off the front of `buf`, or returns `None` (consuming nothing)
-/// when more bytes are needed.
-pub(crate) fn parse(buf: &mut BytesMut) -> Result<Option<Backend>, FrameError> {
+/// when more bytes are needed. A message whose length field (which counts itself) exceeds
+/// `max_len` is an error before anything is allocated for it; below the cap, the buffer is left
+/// to grow with the bytes that actually arrive rather than with what the header announces.
+pub(crate) fn parse(buf: &mut BytesMut, max_len: usize) -> Result<Option<Backend>, FrameError> {
     let Some(header) = buf.get(..5) else {
         return Ok(None);
     };
     let tag = header[0];
     let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    if !(4..=MAX_MESSAGE_LEN).contains(&len) {
-        return Err(FrameError {
-            what: "length of a",
+    if len < 4 {
+        return Err(FrameError::BadLength { tag, len });
+    }
+    if len > max_len {
+        return Err(FrameError::TooLarge {
+            tag,
+            len,
+            max: max_len,
         });
     }
     let total = len + 1;
     if buf.len() < total {
-        buf.reserve(total - buf.len());
         return Ok(None);
     }
     let mut frame = buf.split_to(total).freeze();
@@ -228,6 +266,7 @@ fn error_fields(body: &mut Body) -> Result<ServerError, FrameError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_MAX_MESSAGE_SIZE as MAX;
     use proptest::prelude::*;
 
     fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
@@ -257,7 +296,7 @@ mod tests {
         let mut out = Vec::new();
         for b in all {
             buf.extend_from_slice(&[b]);
-            while let Some(m) = parse(&mut buf).unwrap() {
+            while let Some(m) = parse(&mut buf, MAX).unwrap() {
                 out.push(m);
             }
         }
@@ -285,16 +324,79 @@ mod tests {
     #[test]
     fn rejects_bad_lengths() {
         let mut buf = BytesMut::from(&[b'd', 0, 0, 0, 3][..]);
-        assert!(parse(&mut buf).is_err());
+        assert_eq!(
+            parse(&mut buf, MAX),
+            Err(FrameError::BadLength { tag: b'd', len: 3 })
+        );
         let mut buf = BytesMut::from(&[b'd', 0xff, 0xff, 0xff, 0xff][..]);
-        assert!(parse(&mut buf).is_err());
+        assert!(matches!(
+            parse(&mut buf, MAX),
+            Err(FrameError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn an_oversized_header_is_an_error_not_an_allocation() {
+        // A CopyData header announcing i32::MAX bytes, as a corrupt stream or a hostile peer
+        // might send, followed by a few bytes of its "body".
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&[b'd', 0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
+        let err = parse(&mut buf, MAX).unwrap_err();
+        assert_eq!(
+            err,
+            FrameError::TooLarge {
+                tag: b'd',
+                len: i32::MAX as usize,
+                max: MAX
+            }
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("CopyData") && text.contains("2147483647") && text.contains("1073741824"),
+            "{text}"
+        );
+        assert!(buf.capacity() < 1024, "grew to {}", buf.capacity());
+        // An unknown tag is named by its byte.
+        let mut buf = BytesMut::from(&[b'?', 0x40, 0, 0, 1][..]);
+        assert!(parse(&mut buf, MAX)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown (tag 0x3f) message of 1073741825 bytes"));
+    }
+
+    #[test]
+    fn the_cap_is_configurable_and_inclusive() {
+        let body = vec![7u8; 96];
+        let mut buf = BytesMut::from(&frame(b'd', &body)[..]);
+        assert_eq!(
+            parse(&mut buf.clone(), 99),
+            Err(FrameError::TooLarge {
+                tag: b'd',
+                len: 100,
+                max: 99
+            })
+        );
+        assert_eq!(
+            parse(&mut buf, 100),
+            Ok(Some(Backend::CopyData(Bytes::from(body))))
+        );
+    }
+
+    #[test]
+    fn a_large_message_still_arriving_reserves_nothing_ahead() {
+        // 512 MiB announced, under the cap: wait for the bytes without allocating for them.
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(&[b'd', 0x20, 0, 0, 0, 1, 2, 3]);
+        assert_eq!(parse(&mut buf, MAX), Ok(None));
+        assert_eq!(buf.len(), 8);
+        assert!(buf.capacity() < 1024, "grew to {}", buf.capacity());
     }
 
     proptest! {
         #[test]
         fn random_frames_never_panic(tag: u8, body in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut buf = BytesMut::from(&frame(tag, &body)[..]);
-            let _ = parse(&mut buf);
+            let _ = parse(&mut buf, MAX);
         }
     }
 }
