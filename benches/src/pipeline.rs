@@ -81,6 +81,13 @@ struct Args {
     /// Seconds the one big transaction may take to reach Kafka before it counts as not done.
     #[arg(long, default_value_t = 180)]
     big_tx_timeout: u64,
+    /// `consumer.override.fetch.max.wait.ms` of both sinks in the latency scenario, and the
+    /// bench's own topic watcher's wait (Connect's default is 500). tansu answers a fetch that
+    /// finds nothing by polling its storage again after half the remaining wait, so with 500 a
+    /// record can sit up to 250 ms before the sink sees it; Apache Kafka wakes the fetch as soon
+    /// as the record arrives.
+    #[arg(long, default_value_t = 500)]
+    latency_fetch_wait_ms: u64,
     /// Where the JSON and Markdown reports go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -378,6 +385,7 @@ async fn watch_topic(
     topic: String,
     seen: std::sync::Arc<std::sync::Mutex<Seen>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    wait: Duration,
 ) -> Result<()> {
     let client = walcast_kafka::connect(
         &[bootstrap],
@@ -398,7 +406,7 @@ async fn watch_topic(
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let (records, _) = reader.next_batch(Duration::from_millis(100)).await?;
+        let (records, _) = reader.next_batch(wait).await?;
         let received = now_ms();
         let mut batch = Vec::with_capacity(records.len());
         for r in records {
@@ -676,6 +684,10 @@ async fn main() -> Result<()> {
             "ALTER TABLE results ADD COLUMN IF NOT EXISTS visible_at timestamptz DEFAULT clock_timestamp()",
         )
         .await?;
+        // The throwaway servers run with synchronous_commit=off (fast fixtures), which leaves a
+        // commit's WAL to the WAL writer's next round (wal_writer_delay, 200 ms) before a
+        // walsender may send it; production commits are synchronous, so the offered load is too.
+        oc.batch_execute("SET synchronous_commit = on").await?;
         let mut lat_source = deploy_config("orders-source", &orders, &results, &redis)?;
         lat_source["config"]["topic.prefix"] = "lat".into();
         lat_source["config"]["slot.name"] = "lat_bench".into();
@@ -685,6 +697,9 @@ async fn main() -> Result<()> {
         lat_sink["config"]["topics"] = "lat.public.orders".into();
         let mut lat_cache = deploy_config("orders-cache", &orders, &results, &redis)?;
         lat_cache["config"]["topics"] = "lat.public.orders".into();
+        let wait = a.latency_fetch_wait_ms.to_string();
+        lat_sink["config"]["consumer.override.fetch.max.wait.ms"] = wait.clone().into();
+        lat_cache["config"]["consumer.override.fetch.max.wait.ms"] = wait.into();
         let mut w = Walcast::start(&bootstrap, &[lat_source, lat_sink, lat_cache])?;
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -693,6 +708,7 @@ async fn main() -> Result<()> {
             "lat.public.orders".into(),
             seen.clone(),
             stop.clone(),
+            Duration::from_millis(a.latency_fetch_wait_ms),
         ));
         let outcome = async {
             walcast_testkit::eventually(Duration::from_secs(60), "the latency slot", || async {
@@ -769,6 +785,7 @@ async fn main() -> Result<()> {
                     "offered_rows_per_s": rate,
                     "achieved_rows_per_s": achieved,
                     "rows": n,
+                    "fetch_max_wait_ms": a.latency_fetch_wait_ms,
                     "to_results": results_d,
                     "to_kafka_consumer": kafka_d,
                 }));
