@@ -89,7 +89,7 @@ pub(crate) async fn build_secure_client(
         Ok(Ok(client)) => Ok(Arc::new(Client::new(client))),
         Ok(Err(e)) => Err(KafkaError::Connect {
             servers,
-            source: Arc::new(e),
+            source: crate::error::BrokerError(Arc::new(e)),
         }),
         Err(_) => Err(KafkaError::ConnectTimeout {
             servers,

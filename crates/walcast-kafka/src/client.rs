@@ -26,15 +26,3 @@ impl Client {
         &self.inner
     }
 }
-
-/// Only for the partition reader (`reader.rs`), which still takes `&rskafka::client::Client`;
-/// remove once it takes `&crate::Client` (its `use rskafka::client::Client;` becomes
-/// `use crate::Client;` and `client.partition_client(..)` becomes
-/// `client.rskafka().partition_client(..)`), so that no rskafka method is reachable from here.
-impl std::ops::Deref for Client {
-    type Target = rskafka::client::Client;
-
-    fn deref(&self) -> &Self::Target {
-        &self.inner
-    }
-}

@@ -8,6 +8,23 @@ use std::sync::Arc;
 
 use rskafka::client::error::{Error as RsError, ProtocolError, RequestError};
 
+/// The Kafka client's own error under a [`KafkaError`]: its message and cause chain, without
+/// exposing the client library's types.
+#[derive(Debug, Clone)]
+pub struct BrokerError(pub(crate) Arc<RsError>);
+
+impl std::fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BrokerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// How an rskafka error should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -99,7 +116,7 @@ pub enum KafkaError {
     Connect {
         servers: String,
         #[source]
-        source: Arc<RsError>,
+        source: BrokerError,
     },
 
     /// Connecting timed out.
@@ -115,7 +132,7 @@ pub enum KafkaError {
         hint: &'static str,
         class: ErrorClass,
         #[source]
-        source: Arc<RsError>,
+        source: BrokerError,
     },
 
     /// A topic does not exist and topic creation is disabled.
@@ -141,7 +158,7 @@ pub enum KafkaError {
         partition: i32,
         hint: &'static str,
         #[source]
-        source: Arc<RsError>,
+        source: BrokerError,
     },
 
     /// A single record is larger than the broker accepts.
@@ -162,7 +179,7 @@ pub enum KafkaError {
         offset: i64,
         class: ErrorClass,
         #[source]
-        source: Arc<RsError>,
+        source: BrokerError,
     },
 
     /// A read position is outside the partition's log (for instance the broker lost its data, or
@@ -256,7 +273,7 @@ impl KafkaError {
             topic: topic.to_owned(),
             hint,
             class,
-            source: Arc::new(e),
+            source: BrokerError(Arc::new(e)),
         }
     }
 
@@ -283,7 +300,7 @@ impl KafkaError {
             topic: topic.to_owned(),
             partition,
             hint,
-            source: Arc::new(e),
+            source: BrokerError(Arc::new(e)),
         }
     }
 }

@@ -43,7 +43,7 @@ pub use admin::{
     SecurityProtocol, TopicInfo,
 };
 pub use client::Client;
-pub use error::{ErrorClass, KafkaError};
+pub use error::{BrokerError, ErrorClass, KafkaError};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Compression, Producer, ProducerConfig};
 pub use reader::{

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rskafka::client::error::{Error as RsError, ProtocolError, ServerErrorResponse};
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
-use rskafka::client::Client;
 
 use crate::admin::{connect, duration_ms, topic_partitions};
+use crate::client::Client;
 use crate::error::{classify, ErrorClass, KafkaError};
 
 /// One record read from a partition.
@@ -53,6 +53,7 @@ impl PartitionReader {
         start_offset: i64,
     ) -> Result<Self, KafkaError> {
         let pc = client
+            .rskafka()
             .partition_client(topic, partition, UnknownTopicHandling::Error)
             .await
             .map_err(|e| fetch_error(topic, partition, start_offset, e))?;
@@ -177,7 +178,7 @@ fn fetch_error(topic: &str, partition: i32, offset: i64, e: RsError) -> KafkaErr
         partition,
         offset,
         class: classify(&e),
-        source: std::sync::Arc::new(e),
+        source: crate::error::BrokerError(std::sync::Arc::new(e)),
     }
 }
 

@@ -112,14 +112,14 @@ fn produce_error(topic: &str, partition: i32, e: rskafka::client::error::Error) 
         topic: topic.to_owned(),
         partition,
         hint: "",
-        source: Arc::new(e),
+        source: crate::error::BrokerError(Arc::new(e)),
     }
 }
 
 /// Whether sending again may succeed (broker down, leader election, topic not yet propagated).
 pub fn is_send_retryable(e: &KafkaError) -> bool {
     match e {
-        KafkaError::Produce { source, .. } => !matches!(classify(source), ErrorClass::Fatal),
+        KafkaError::Produce { source, .. } => !matches!(classify(&source.0), ErrorClass::Fatal),
         other => other.is_transient(),
     }
 }
