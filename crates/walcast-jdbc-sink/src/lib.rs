@@ -110,6 +110,10 @@
 pub mod change;
 pub mod config;
 pub mod error;
+mod method;
+mod offsets;
+mod plan;
+mod table;
 pub mod types;
 pub mod writer;
 
@@ -122,7 +126,8 @@ use walcast_connect_api::{
 };
 
 pub use config::{Dialect, JdbcSinkConfig};
-pub use writer::{PgSinkWriter, WriteMethod};
+pub use method::WriteMethod;
+pub use writer::PgSinkWriter;
 
 /// Confluent's JDBC sink class.
 pub const CONFLUENT_CLASS: &str = "io.confluent.connect.jdbc.JdbcSinkConnector";

@@ -1,0 +1,373 @@
+//! The statements of each [`WriteMethod`]: one shape of rows (see [`crate::plan`]) as an
+//! insert, upsert, update or delete, by `VALUES`, `unnest` arrays or `COPY` into a staging
+//! table. In: the open transaction, the table's catalog description and the shape. Out: the
+//! rows written (or a classified error).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use bytes::{BufMut, BytesMut};
+use futures::SinkExt;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Statement, Transaction};
+use walcast_connect_api::{Schema, SinkError};
+use walcast_pgwire::quote_ident;
+
+use crate::change::TableName;
+use crate::error::classify;
+use crate::plan::Shape;
+use crate::table::TableInfo;
+use crate::types::render;
+
+/// How rows reach the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMethod {
+    /// `INSERT ... VALUES (...), (...) ON CONFLICT ...` with one text parameter per value
+    /// (updates and deletes use [`WriteMethod::Unnest`]).
+    Values,
+    /// `INSERT ... SELECT ... FROM unnest($1::text[], ...) ON CONFLICT ...`: one text array
+    /// parameter per column, cast to the column's type.
+    Unnest,
+    /// `COPY` (text format) into a temporary staging table, then
+    /// `INSERT ... SELECT ... ON CONFLICT` / `UPDATE ... FROM` / `DELETE ... USING`.
+    Copy,
+}
+
+/// Staging table names, unique in the process.
+static STAGE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// What a statement does with the rows of one shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stmt {
+    Insert,
+    Upsert,
+    Update,
+    Delete,
+}
+
+impl Stmt {
+    fn tag(self) -> &'static str {
+        match self {
+            Stmt::Insert => "i",
+            Stmt::Upsert => "u",
+            Stmt::Update => "p",
+            Stmt::Delete => "d",
+        }
+    }
+}
+
+pub(crate) async fn prepared(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<String, Statement>,
+    sql: &str,
+    what: &str,
+) -> Result<Statement, SinkError> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = tx.prepare(sql).await.map_err(|e| classify(&e, what))?;
+    if cache.len() > 1000 {
+        cache.clear();
+    }
+    cache.insert(sql.to_string(), s.clone());
+    Ok(s)
+}
+
+/// The type a value column is parsed as before the cast to its column type: a Connect
+/// Timestamp (an instant, rendered with `+00`) goes through timestamptz so a `timestamp`
+/// column gets the wall time of the session zone (`db.timezone`).
+fn stage_type(schema: Option<&Schema>, target: &str) -> String {
+    let instant = schema.and_then(|s| s.name.as_deref())
+        == Some(walcast_connect_api::data::logical::TIMESTAMP);
+    if instant && target.starts_with("timestamp without") {
+        "timestamp with time zone".into()
+    } else {
+        target.to_string()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_shape(
+    tx: &Transaction<'_>,
+    staging: &mut HashMap<String, String>,
+    statements: &mut HashMap<String, Statement>,
+    method: WriteMethod,
+    info: &TableInfo,
+    name: &TableName,
+    stmt: Stmt,
+    shape: &Shape<'_>,
+) -> Result<(), SinkError> {
+    if shape.rows.is_empty() {
+        return Ok(());
+    }
+    let ctx = || format!("writing table {name}");
+    let mut targets = Vec::with_capacity(shape.cols.len());
+    for (c, _, _) in &shape.cols {
+        let t = info.columns.get(c).ok_or_else(|| {
+            SinkError::fatal(format!(
+                "table {name} has no column {c}; add it, or set auto.evolve=true (Confluent) / schema.evolution=basic (Debezium)"
+            ))
+        })?;
+        targets.push(t.as_str());
+    }
+    let stages: Vec<String> = shape
+        .cols
+        .iter()
+        .zip(&targets)
+        .map(|((_, s, _), t)| stage_type(*s, t))
+        .collect();
+    let qcols: Vec<String> = shape.cols.iter().map(|(c, _, _)| quote_ident(c)).collect();
+    let keys: Vec<&String> = shape
+        .cols
+        .iter()
+        .zip(&qcols)
+        .filter(|((_, _, k), _)| *k)
+        .map(|(_, q)| q)
+        .collect();
+    let non_keys: Vec<&String> = shape
+        .cols
+        .iter()
+        .zip(&qcols)
+        .filter(|((_, _, k), _)| !*k)
+        .map(|(_, q)| q)
+        .collect();
+    if stmt == Stmt::Update && non_keys.is_empty() {
+        return Ok(());
+    }
+    if matches!(stmt, Stmt::Upsert | Stmt::Update | Stmt::Delete) && keys.is_empty() {
+        return Err(SinkError::fatal(format!(
+            "table {name}: {stmt:?} needs key columns; set pk.mode (primary.key.mode)"
+        )));
+    }
+    let on_conflict = match stmt {
+        Stmt::Upsert if non_keys.is_empty() => format!(
+            " ON CONFLICT ({}) DO NOTHING",
+            keys.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Stmt::Upsert => format!(
+            " ON CONFLICT ({}) DO UPDATE SET {}",
+            keys.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            non_keys
+                .iter()
+                .map(|c| format!("{c} = EXCLUDED.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => String::new(),
+    };
+    let cols_list = qcols.join(", ");
+    let key_match = keys
+        .iter()
+        .map(|k| format!("d.{k} = s2.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    // `source` yields the shape's columns, cast to the table's types, as `s2`.
+    let finish = |select: String| -> String {
+        match stmt {
+            Stmt::Insert | Stmt::Upsert => {
+                format!(
+                    "INSERT INTO {} ({cols_list}) {select}{on_conflict}",
+                    info.sql
+                )
+            }
+            Stmt::Update => format!(
+                "UPDATE {} AS d SET {} FROM ({select}) AS s2 WHERE {key_match}",
+                info.sql,
+                non_keys
+                    .iter()
+                    .map(|c| format!("{c} = s2.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Stmt::Delete => format!(
+                "DELETE FROM {} AS d USING ({select}) AS s2 WHERE {key_match}",
+                info.sql
+            ),
+        }
+    };
+    let method = if method == WriteMethod::Values && matches!(stmt, Stmt::Update | Stmt::Delete) {
+        WriteMethod::Unnest
+    } else {
+        method
+    };
+    match method {
+        WriteMethod::Unnest => {
+            let exprs: Vec<String> = qcols
+                .iter()
+                .zip(stages.iter().zip(&targets))
+                .map(|(c, (st, t))| {
+                    if st == t {
+                        format!("s.{c}::{t} AS {c}")
+                    } else {
+                        format!("s.{c}::{st}::{t} AS {c}")
+                    }
+                })
+                .collect();
+            let params: Vec<String> = (1..=qcols.len()).map(|i| format!("${i}::text[]")).collect();
+            let select = format!(
+                "SELECT {} FROM unnest({}) AS s({cols_list})",
+                exprs.join(", "),
+                params.join(", ")
+            );
+            let sql = finish(select);
+            let st = prepared(tx, statements, &sql, &ctx()).await?;
+            let columns = text_columns(shape);
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+            tx.execute(&st, &refs)
+                .await
+                .map_err(|e| classify(&e, &ctx()))?;
+        }
+        WriteMethod::Values => {
+            let ncols = qcols.len();
+            let max_rows = (60_000 / ncols.max(1)).max(1);
+            let mut scratch = String::new();
+            for chunk in shape.rows.chunks(max_rows) {
+                let mut values = String::with_capacity(chunk.len() * ncols * 16);
+                let mut params: Vec<Option<String>> = Vec::with_capacity(chunk.len() * ncols);
+                for (ri, row) in chunk.iter().enumerate() {
+                    values.push_str(if ri == 0 { "(" } else { ", (" });
+                    for (ci, v) in row.iter().enumerate() {
+                        if ci > 0 {
+                            values.push_str(", ");
+                        }
+                        let _ = write!(values, "${}::text::{}", params.len() + 1, stages[ci]);
+                        if stages[ci] != targets[ci] {
+                            let _ = write!(values, "::{}", targets[ci]);
+                        }
+                        scratch.clear();
+                        let present = v.is_some_and(|v| render(shape.cols[ci].1, v, &mut scratch));
+                        params.push(present.then(|| scratch.clone()));
+                    }
+                    values.push(')');
+                }
+                let sql = finish(format!("VALUES {values}"));
+                let st = prepared(tx, statements, &sql, &ctx()).await?;
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    params.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+                tx.execute(&st, &refs)
+                    .await
+                    .map_err(|e| classify(&e, &ctx()))?;
+            }
+        }
+        WriteMethod::Copy => {
+            let key = format!(
+                "{}|{}|{}|{}",
+                info.sql,
+                stmt.tag(),
+                cols_list,
+                stages.join(",")
+            );
+            let stage = match staging.get(&key) {
+                Some(s) => s.clone(),
+                None => {
+                    // Never reused: tables of a rolled-back transaction are gone, earlier
+                    // ones are still there.
+                    let seq = STAGE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let s = format!("walcast_stage_{seq}");
+                    let defs: Vec<String> = qcols
+                        .iter()
+                        .zip(&stages)
+                        .map(|(c, t)| format!("{c} {t}"))
+                        .collect();
+                    tx.batch_execute(&format!(
+                        "CREATE TEMP TABLE {s} ({}) ON COMMIT DELETE ROWS",
+                        defs.join(", ")
+                    ))
+                    .await
+                    .map_err(|e| classify(&e, &format!("creating a staging table for {name}")))?;
+                    staging.insert(key, s.clone());
+                    s
+                }
+            };
+            let buf = copy_text(shape);
+            let sink = tx
+                .copy_in::<_, bytes::Bytes>(&format!("COPY {stage} ({cols_list}) FROM STDIN"))
+                .await
+                .map_err(|e| classify(&e, &ctx()))?;
+            futures::pin_mut!(sink);
+            sink.send(buf.freeze())
+                .await
+                .map_err(|e| classify(&e, &ctx()))?;
+            sink.as_mut()
+                .finish()
+                .await
+                .map_err(|e| classify(&e, &ctx()))?;
+            let exprs: Vec<String> = qcols
+                .iter()
+                .zip(stages.iter().zip(&targets))
+                .map(|(c, (st, t))| {
+                    if st == t {
+                        format!("s.{c}")
+                    } else {
+                        format!("s.{c}::{t} AS {c}")
+                    }
+                })
+                .collect();
+            let sql = finish(format!("SELECT {} FROM {stage} AS s", exprs.join(", ")));
+            let st = prepared(tx, statements, &sql, &ctx()).await?;
+            tx.execute(&st, &[])
+                .await
+                .map_err(|e| classify(&e, &ctx()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The shape's values as one text array per column.
+fn text_columns(shape: &Shape<'_>) -> Vec<Vec<Option<String>>> {
+    let mut cols: Vec<Vec<Option<String>>> = (0..shape.cols.len())
+        .map(|_| Vec::with_capacity(shape.rows.len()))
+        .collect();
+    let mut scratch = String::new();
+    for row in &shape.rows {
+        for (ci, v) in row.iter().enumerate() {
+            scratch.clear();
+            let present = v.is_some_and(|v| render(shape.cols[ci].1, v, &mut scratch));
+            if let Some(col) = cols.get_mut(ci) {
+                col.push(present.then(|| scratch.clone()));
+            }
+        }
+    }
+    cols
+}
+
+/// The shape's rows in COPY's text format.
+fn copy_text(shape: &Shape<'_>) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(shape.rows.len() * shape.cols.len() * 12);
+    let mut scratch = String::new();
+    for row in &shape.rows {
+        for (ci, v) in row.iter().enumerate() {
+            if ci > 0 {
+                buf.put_u8(b'\t');
+            }
+            scratch.clear();
+            if v.is_some_and(|v| render(shape.cols[ci].1, v, &mut scratch)) {
+                let b = scratch.as_bytes();
+                if b.iter().any(|c| matches!(c, b'\\' | b'\t' | b'\n' | b'\r')) {
+                    for &c in b {
+                        match c {
+                            b'\\' => buf.put_slice(b"\\\\"),
+                            b'\t' => buf.put_slice(b"\\t"),
+                            b'\n' => buf.put_slice(b"\\n"),
+                            b'\r' => buf.put_slice(b"\\r"),
+                            c => buf.put_u8(c),
+                        }
+                    }
+                } else {
+                    buf.put_slice(b);
+                }
+            } else {
+                buf.put_slice(b"\\N");
+            }
+        }
+        buf.put_u8(b'\n');
+    }
+    buf
+}
