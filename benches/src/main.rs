@@ -12,9 +12,16 @@
 //!    that slot's `confirmed_flush_lsn` passes the backlog's end (walcast confirms only what Kafka
 //!    acknowledged), then drain `recv_after`.
 //! 4. Check every row reached Kafka, and print rates and walcast's peak RSS (VmHWM).
+//! 5. With `BENCH_DEBEZIUM=1`: a fourth slot `dbz_bench` at the same position, drained after the
+//!    others by real Debezium 3.6.3 (embedded engine, JsonConverter with schemas, the Java
+//!    KafkaProducer as a Connect worker configures it; `src/debezium.rs`) into its own topic;
+//!    clock from JVM start until the producer had every row acknowledged, and the JVM's peak RSS.
+//!    Its producer compresses with `--compression` when given, else with the producer's default
+//!    (none). Skipped with a message when java, the jars or the reference directory are missing.
 //!
 //! Run with `make bench` (release build). Not a test: nothing here asserts on time.
 
+mod debezium;
 mod procstat;
 
 use std::path::Path;
@@ -136,6 +143,17 @@ fn broker_pid(port: u16) -> Option<u32> {
 async fn main() -> Result<()> {
     let a = args()?;
     let walcast = workspace_bin("walcast")?;
+    let dbz = if debezium::requested() {
+        match debezium::Debezium::prepare() {
+            Ok(d) => Some(d),
+            Err(why) => {
+                eprintln!("BENCH_DEBEZIUM=1, but the Debezium run is skipped: {why}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let pg = Postgres::start().await?;
     let tansu = Tansu::start().await?;
     let client = pg.connect().await?;
@@ -146,7 +164,11 @@ async fn main() -> Result<()> {
     client
         .batch_execute("CREATE PUBLICATION bench_pub FOR TABLE public.orders")
         .await?;
-    for slot in ["recv_before", "walcast_bench", "recv_after"] {
+    let mut slots = vec!["recv_before", "walcast_bench", "recv_after"];
+    if dbz.is_some() {
+        slots.push("dbz_bench");
+    }
+    for slot in slots {
         client
             .execute(
                 "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
@@ -293,6 +315,50 @@ async fn main() -> Result<()> {
 
     let after = recvlogical(&pg, "recv_after", end)?;
 
+    // Debezium on the same backlog, from its own slot, into its own topic.
+    let dbz_run = match &dbz {
+        Some(d) => {
+            let mut config = connector_json["config"].clone();
+            config["topic.prefix"] = "dbz".into();
+            config["slot.name"] = "dbz_bench".into();
+            config
+                .as_object_mut()
+                .map(|c| c.remove("producer.override.compression.type"));
+            let admin = walcast_kafka::connect(
+                &[tansu.bootstrap()],
+                "walcast-bench",
+                Duration::from_secs(10),
+            )
+            .await?;
+            walcast_kafka::ensure_topic(&admin, "dbz.public.orders", 1, 1, Duration::from_secs(10))
+                .await?;
+            let producer: Vec<(&str, &str)> = a
+                .compression
+                .as_deref()
+                .map(|c| ("compression.type", c))
+                .into_iter()
+                .collect();
+            eprintln!("Debezium draining the same backlog from slot dbz_bench");
+            let r = d
+                .run(
+                    &config,
+                    &producer,
+                    &tansu.bootstrap(),
+                    "dbz.public.orders",
+                    a.rows,
+                    Duration::from_secs(1800),
+                )
+                .await
+                .context("Debezium's drain")?;
+            let in_kafka = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "dbz.public.orders")
+                .await
+                .context("reading Debezium's topic back")?
+                .len() as u64;
+            Some((r, in_kafka))
+        }
+        None => None,
+    };
+
     let records = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "bench.public.orders")
         .await
         .context("reading the orders topic back")?
@@ -333,6 +399,25 @@ async fn main() -> Result<()> {
         walcast_time.as_secs_f64()
     );
     println!("records in Kafka:           {records}");
+    if let Some((d, in_kafka)) = &dbz_run {
+        println!(
+            "Debezium 3.6.3 -> tansu:    {:>9.0} rows/s  ({:.2} s from JVM start to the last ack; {} after the first event; compression {})",
+            rate(Duration::from_secs_f64(d.seconds)),
+            d.seconds,
+            d.after_first_record_seconds
+                .map_or("–".to_string(), |s| format!("{:.0} rows/s", a.rows as f64 / s)),
+            a.compression.as_deref().unwrap_or("none (producer default)")
+        );
+        println!(
+            "walcast / Debezium:         {:>9.2}x",
+            rate(walcast_time) / rate(Duration::from_secs_f64(d.seconds))
+        );
+        println!(
+            "Debezium JVM peak RSS:      {:>9.1} MB (CPU {:.2} s)",
+            d.peak_mb, d.cpu_s
+        );
+        println!("records in Debezium's topic: {in_kafka}");
+    }
     if let Some(file) = &a.json {
         let doc = serde_json::json!({
             "rows": a.rows,
@@ -347,12 +432,31 @@ async fn main() -> Result<()> {
             "walcast_cpu_s": walcast_cpu,
             "broker_cpu_s": broker_cpu,
             "records_in_kafka": records,
+            "debezium": dbz_run.as_ref().map(|(d, in_kafka)| serde_json::json!({
+                "version": "3.6.3.Final",
+                "compression": a.compression.as_deref().unwrap_or("none"),
+                "rows_per_s": a.rows as f64 / d.seconds,
+                "seconds": d.seconds,
+                "rows_per_s_after_first_event": d.after_first_record_seconds.map(|s| a.rows as f64 / s),
+                "peak_rss_mb": d.peak_mb,
+                "cpu_s": d.cpu_s,
+                "records_in_kafka": in_kafka,
+                "walcast_over_debezium": rate(walcast_time) * d.seconds / a.rows as f64,
+            })),
         });
         std::fs::write(file, serde_json::to_vec_pretty(&doc)?)
             .with_context(|| format!("writing {file}"))?;
     }
     if records < a.rows {
         bail!("only {records} of {} rows reached Kafka", a.rows);
+    }
+    if let Some((_, in_kafka)) = &dbz_run {
+        if *in_kafka < a.rows {
+            bail!(
+                "only {in_kafka} of {} rows reached Debezium's topic",
+                a.rows
+            );
+        }
     }
     Ok(())
 }

@@ -29,12 +29,18 @@
 //!    refilled with that many rows in ONE transaction, behind a slot created before it. Then
 //!    `COPY (SELECT * FROM orders) TO STDOUT` over one connection (the read ceiling), walcast's
 //!    snapshot of the table into Kafka (clock until the topic holds every row), and walcast's
-//!    source draining the one transaction from the slot (peak RSS must stay flat).
+//!    source draining the one transaction from the slot (peak RSS must stay flat). With
+//!    `BENCH_DEBEZIUM=1`, then real Debezium 3.6.3's snapshot of the same table with the same
+//!    connector config (embedded engine, JsonConverter with schemas, the Java KafkaProducer as a
+//!    Connect worker configures it; `src/debezium.rs`) into its own topic: clock from JVM start
+//!    until the producer had every row acknowledged, and the JVM's peak RSS. Skipped with a
+//!    message when java, the jars or the reference directory are missing.
 //!
 //! Prints a table and writes `target/bench/pipeline.json` and `target/bench/pipeline.md`; the
 //! chart and the combined report come from `benches/report.py`.
 //! Not a test: nothing here asserts on time. Run with `make bench`.
 
+mod debezium;
 mod procstat;
 
 use std::collections::HashMap;
@@ -507,6 +513,17 @@ fn seed_python(venv: &Path) -> Result<PathBuf> {
 async fn main() -> Result<()> {
     let a = Args::parse();
     std::fs::create_dir_all(&a.out)?;
+    let dbz = if debezium::requested() && a.big_rows > 0 {
+        match debezium::Debezium::prepare() {
+            Ok(d) => Some(d),
+            Err(why) => {
+                eprintln!("BENCH_DEBEZIUM=1, but Debezium's snapshot is skipped: {why}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let orders = Postgres::start().await?;
     let results = Postgres::start().await?;
     let redis = Redis::start().await?;
@@ -802,6 +819,7 @@ async fn main() -> Result<()> {
 
     // One table of `big_rows` rows written in ONE transaction behind a slot: the read ceiling,
     // walcast's snapshot of it, and walcast's source draining the transaction.
+    let mut dbz_snapshot: Option<std::result::Result<debezium::DebeziumRun, String>> = None;
     let big = if a.big_rows == 0 {
         None
     } else {
@@ -892,6 +910,64 @@ async fn main() -> Result<()> {
             ),
             Err(e) => eprintln!("one {}-row transaction: {e}", a.big_rows),
         }
+        if let Some(d) = &dbz {
+            let mut config =
+                deploy_config("orders-source", &orders, &results, &redis)?["config"].clone();
+            config["topic.prefix"] = "dbzsnap".into();
+            config["slot.name"] = "dbz_snap".into();
+            config["publication.name"] = "dbz_snap".into();
+            config["snapshot.mode"] = "initial_only".into();
+            let topic = "dbzsnap.public.orders";
+            let admin = walcast_kafka::connect(
+                std::slice::from_ref(&bootstrap),
+                "walcast-bench",
+                Duration::from_secs(10),
+            )
+            .await?;
+            walcast_kafka::ensure_topic(&admin, topic, 1, 1, Duration::from_secs(10)).await?;
+            eprintln!("Debezium 3.6.3 snapshotting the same {} rows", a.big_rows);
+            let run = d
+                .run(
+                    &config,
+                    &[],
+                    &bootstrap,
+                    topic,
+                    a.big_rows,
+                    Duration::from_secs(1800),
+                )
+                .await;
+            let run = match run {
+                Ok(r) => {
+                    let in_kafka = high_watermark(&bootstrap, topic).await?;
+                    if in_kafka < a.big_rows as i64 {
+                        Err(format!(
+                            "only {in_kafka} of {} rows reached {topic}",
+                            a.big_rows
+                        ))
+                    } else {
+                        Ok(r)
+                    }
+                }
+                Err(e) => Err(format!("{e:#}")),
+            };
+            match &run {
+                Ok(r) => eprintln!(
+                    "Debezium's snapshot of {} rows into Kafka: {:.0} rows/s, JVM peak RSS {:.1} MB",
+                    a.big_rows,
+                    a.big_rows as f64 / r.seconds,
+                    r.peak_mb
+                ),
+                Err(e) => eprintln!("Debezium's snapshot: {e}"),
+            }
+            // Its slot (the snapshot's consistent point) would hold WAL from here on.
+            let _ = oc
+                .batch_execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+                     WHERE slot_name = 'dbz_snap' AND NOT active",
+                )
+                .await;
+            dbz_snapshot = Some(run);
+        }
         Some((read_time, copy_bytes, snap_run, tx_run))
     };
 
@@ -932,6 +1008,19 @@ async fn main() -> Result<()> {
             "one_tx_cpu_s": tx.as_ref().ok().map(|t| t.cpu_s),
             "one_tx_error": tx.as_ref().err(),
         })),
+        "debezium_snapshot": dbz_snapshot.as_ref().map(|r| match r {
+            Ok(d) => json!({
+                "version": "3.6.3.Final",
+                "rows": a.big_rows,
+                "rows_per_s": a.big_rows as f64 / d.seconds,
+                "seconds": d.seconds,
+                "rows_per_s_after_first_event": d.after_first_record_seconds.map(|s| a.big_rows as f64 / s),
+                "peak_rss_mb": d.peak_mb,
+                "cpu_s": d.cpu_s,
+                "walcast_over_debezium": big.as_ref().map(|(_, _, snap, _)| d.seconds / snap.seconds),
+            }),
+            Err(e) => json!({ "version": "3.6.3.Final", "rows": a.big_rows, "error": e }),
+        }),
     });
     let mut md = String::new();
     md.push_str(&format!(
@@ -1000,6 +1089,20 @@ async fn main() -> Result<()> {
                 "| one {}-row transaction: slot → Kafka (acked) | did not finish: {e} | – | – |\n",
                 a.big_rows
             )),
+        }
+        match &dbz_snapshot {
+            Some(Ok(d)) => md.push_str(&format!(
+                "| snapshot of {} rows: Debezium 3.6.3 embedded + Java producer → Kafka (acked, from JVM start) | {:.0} | walcast is {:.2}× Debezium | {:.1} MB (JVM) |\n",
+                a.big_rows,
+                a.big_rows as f64 / d.seconds,
+                d.seconds / snap.seconds,
+                d.peak_mb
+            )),
+            Some(Err(e)) => md.push_str(&format!(
+                "| snapshot of {} rows: Debezium 3.6.3 → Kafka | did not finish: {e} | – | – |\n",
+                a.big_rows
+            )),
+            None => {}
         }
     }
     std::fs::write(
