@@ -52,6 +52,16 @@ def main():
                      f"{wal / recv:.2f}× pg_recvlogical; CPU walcast {cpu_w / secs:.0%}, broker {cpu_b / secs:.0%} of one core", rss))
         bars.append((f"WAL→Kafka\n({codec})", "pg_recvlogical", recv))
         bars.append((f"WAL→Kafka\n({codec})", "walcast", wal))
+        dbz = [r["debezium"] for r in runs if r.get("debezium")]
+        if dbz:
+            d_rate = statistics.median(d["rows_per_s"] for d in dbz)
+            after = [d["rows_per_s_after_first_event"] for d in dbz if d.get("rows_per_s_after_first_event")]
+            after_text = f"; {statistics.median(after):,.0f} rows/s after its first event" if after else ""
+            rows.append((scen, f"Debezium 3.6.3 embedded + Java producer (compression {dbz[0]['compression']}), "
+                               f"from JVM start to the last ack (median of {len(dbz)})", d_rate,
+                         f"walcast {wal / d_rate:.1f}× Debezium{after_text}",
+                         max(d["peak_rss_mb"] for d in dbz)))
+            bars.append((f"WAL→Kafka\n({codec})", "Debezium 3.6.3", d_rate))
 
     latency = []
     if pipeline:
@@ -80,6 +90,13 @@ def main():
                          b["copy_to_stdout_rows_per_s"], "1.00×", None))
             rows.append((scen, "walcast snapshot → tansu (acked)", b["snapshot_rows_per_s"],
                          f"{b['snapshot_rows_per_s'] / b['copy_to_stdout_rows_per_s']:.2f}× COPY TO", b["snapshot_peak_rss_mb"]))
+            d = pipeline.get("debezium_snapshot")
+            if d and d.get("error"):
+                rows.append((scen, "Debezium 3.6.3 embedded + Java producer → tansu", None, f"did not finish: {d['error']}", None))
+            elif d:
+                rows.append((scen, "Debezium 3.6.3 embedded + Java producer → tansu (acked, from JVM start)", d["rows_per_s"],
+                             f"walcast {d['walcast_over_debezium']:.1f}× Debezium", d["peak_rss_mb"]))
+                bars.append(("snapshot", "Debezium 3.6.3", d["rows_per_s"]))
             rows.append((f"one {b['rows']:,}-row transaction", "walcast source: slot → tansu (acked)", b["one_tx_rows_per_s"],
                          f"did not finish: {b['one_tx_error']}" if b.get("one_tx_error") else "", b["one_tx_peak_rss_mb"]))
             bars.append(("snapshot", "COPY TO STDOUT", b["copy_to_stdout_rows_per_s"]))
