@@ -246,3 +246,28 @@ impl ErrorHandler {
         }
     }
 }
+
+/// The class reported for transformation failures: the transform's `type` when the chain has
+/// one transform (which then must be the one that failed), else the chain.
+pub(crate) fn transform_class(config: &walcast_connect_api::ConnectorConfig) -> String {
+    let aliases = config
+        .get("transforms")
+        .map(|v| walcast_connect_api::config::split_list(v))
+        .unwrap_or_default();
+    match aliases.as_slice() {
+        [one] => config
+            .get(&format!("transforms.{one}.type"))
+            .cloned()
+            .unwrap_or_else(|| one.clone()),
+        _ => "org.apache.kafka.connect.runtime.TransformationChain".to_owned(),
+    }
+}
+
+/// The `type` of the transform a chain error names (`transform <alias>: ...`).
+pub(crate) fn failed_transform_class(
+    config: &walcast_connect_api::ConnectorConfig,
+    message: &str,
+) -> Option<String> {
+    let alias = message.strip_prefix("transform ")?.split(':').next()?;
+    config.get(&format!("transforms.{alias}.type")).cloned()
+}

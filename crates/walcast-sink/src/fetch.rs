@@ -30,9 +30,9 @@ use tracing::Instrument;
 use walcast_connect_api::{ConnectRecord, ConnectorError, TopicPartition};
 use walcast_kafka::{Client, ConsumedRecord, KafkaError, PartitionReader};
 
+use crate::convert::convert;
 use crate::errors::Failure;
 use crate::retry::Backoff;
-use crate::task::convert;
 
 /// One fetched record, already through the JsonConverter (conversion runs here, in the
 /// partition's fetch task, so it overlaps with the task loop's transforms and writes and uses a

@@ -26,7 +26,9 @@
 //! `validate()` = [`validate`] + their own checks, `run(ctx)` = build the writer, then
 //! [`run`]`(ctx, writer, options)`.
 
+mod batch;
 mod config;
+mod convert;
 mod errors;
 mod fetch;
 pub mod metrics;

@@ -12,7 +12,7 @@
 //! past data it does not hold; records that failed are logged/dead-lettered (acknowledged) or
 //! fail the task before the write that moves past them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -22,16 +22,18 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use walcast_connect_api::{
-    ConnectRecord, ConnectorError, Header, Position, SinkError, SinkErrorKind, SinkWriter,
-    TaskContext, TopicPartition, Value,
+    ConnectRecord, ConnectorError, Position, SinkError, SinkErrorKind, SinkWriter, TaskContext,
+    TopicPartition,
 };
-use walcast_kafka::{Client, ConsumedRecord};
+use walcast_kafka::Client;
 use walcast_transforms::{Outcome, TransformChain};
 
+use crate::batch::{buffered_records, take_batch, Batch, Part};
 use crate::config::Settings;
-use crate::errors::{ErrorHandler, Failure, Stage, JSON_CONVERTER_CLASS};
-use crate::fetch::{self, Chunk, FetchEvent, FetchSettings, Start};
-use crate::metrics::{PartitionMetrics, TaskMetrics};
+use crate::convert::{convert, is_delete, source_ts_ms};
+use crate::errors::{failed_transform_class, transform_class, ErrorHandler, Failure, Stage};
+use crate::fetch::{self, FetchEvent, FetchSettings, Start};
+use crate::metrics::TaskMetrics;
 use crate::retry::{Backoff, Halt};
 use crate::SinkOptions;
 
@@ -40,33 +42,6 @@ use crate::SinkOptions;
 const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(300);
 /// How long connecting to Kafka may take before one attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One topic-partition the task reads.
-struct Part {
-    tp: TopicPartition,
-    /// The latest high watermark a fetch reported.
-    high_watermark: i64,
-    /// Fetched records not yet taken into a batch, oldest first.
-    buffered: VecDeque<Chunk>,
-    metrics: PartitionMetrics,
-}
-
-impl Part {
-    fn has_records(&self) -> bool {
-        self.buffered.iter().any(|c| !c.records.is_empty())
-    }
-}
-
-/// Records taken from the partitions for one write.
-struct Batch {
-    /// (index into `Task::parts`, record) in the order they were taken; each partition's records
-    /// are in offset order.
-    items: Vec<(usize, ConsumedRecord)>,
-    /// What the JsonConverter made of each item (taken out by `convert_and_transform`).
-    converted: Vec<Result<ConnectRecord, Failure>>,
-    /// The next offset of every partition the batch covers.
-    positions: Vec<Position>,
-}
 
 pub(crate) struct Task {
     ctx: TaskContext,
@@ -299,13 +274,8 @@ impl Task {
         });
         self.index.insert(tp, idx);
     }
-
     fn buffered_records(&self) -> usize {
-        self.parts
-            .iter()
-            .flat_map(|p| p.buffered.iter())
-            .map(|c| c.records.len())
-            .sum()
+        buffered_records(&self.parts)
     }
 
     /// Takes a fetch task's report into the partition's buffer.
@@ -382,59 +352,11 @@ impl Task {
             }
         }
     }
-
     /// Takes up to `batch_size` buffered records, round robin over the partitions, at most
     /// `max.poll.records` from one partition per turn.
     fn take_batch(&mut self, batch_size: usize) -> Batch {
-        let mut items = Vec::with_capacity(batch_size.min(self.buffered_records()));
-        let mut converted = Vec::with_capacity(items.capacity());
-        let mut ends: BTreeMap<usize, i64> = BTreeMap::new();
-        let n = self.parts.len();
         let per_turn = self.settings.max_poll_records.max(1);
-        let mut idle_turns = 0;
-        while items.len() < batch_size && n > 0 && idle_turns < n {
-            let idx = self.turn % n;
-            self.turn = (self.turn + 1) % n;
-            let part = &mut self.parts[idx];
-            let mut took = 0;
-            while took < per_turn && items.len() < batch_size {
-                let Some(chunk) = part.buffered.front_mut() else {
-                    break;
-                };
-                match chunk.records.pop_front() {
-                    Some(f) => {
-                        ends.insert(idx, f.raw.offset + 1);
-                        items.push((idx, f.raw));
-                        converted.push(f.converted);
-                        took += 1;
-                    }
-                    None => {
-                        part.buffered.pop_front();
-                    }
-                }
-            }
-            // Release drained chunks' budget now rather than at the next turn.
-            while part.buffered.front().is_some_and(|c| c.records.is_empty()) {
-                part.buffered.pop_front();
-            }
-            if took == 0 {
-                idle_turns += 1;
-            } else {
-                idle_turns = 0;
-            }
-        }
-        let positions = ends
-            .into_iter()
-            .map(|(idx, next_offset)| Position {
-                tp: self.parts[idx].tp.clone(),
-                next_offset,
-            })
-            .collect();
-        Batch {
-            items,
-            converted,
-            positions,
-        }
+        take_batch(&mut self.parts, &mut self.turn, batch_size, per_turn)
     }
 
     /// Converts, transforms and writes one batch; on return every record of it is stored,
@@ -742,97 +664,6 @@ fn write_error(connector: &str, positions: &[Position], e: &SinkError) -> Connec
         ),
     }
 }
-
-/// A Kafka record through the JsonConverter into a Connect record (headers as bytes).
-pub(crate) fn convert(
-    topic: &str,
-    raw: &ConsumedRecord,
-    key_schemas_enable: bool,
-    value_schemas_enable: bool,
-) -> Result<ConnectRecord, Failure> {
-    let (key_schema, key) =
-        walcast_json::read(raw.key.as_deref(), key_schemas_enable).map_err(|e| Failure {
-            stage: Stage::KeyConverter,
-            class_name: JSON_CONVERTER_CLASS.to_owned(),
-            message: e.to_string(),
-        })?;
-    let (value_schema, value) = walcast_json::read(raw.value.as_deref(), value_schemas_enable)
-        .map_err(|e| Failure {
-            stage: Stage::ValueConverter,
-            class_name: JSON_CONVERTER_CLASS.to_owned(),
-            message: e.to_string(),
-        })?;
-    Ok(ConnectRecord {
-        topic: topic.to_owned(),
-        partition: Some(raw.partition),
-        offset: Some(raw.offset),
-        timestamp_ms: Some(raw.timestamp_ms),
-        key_schema,
-        key,
-        value_schema,
-        value,
-        headers: raw
-            .headers
-            .iter()
-            .map(|(k, v)| Header {
-                key: k.clone(),
-                schema: None,
-                value: Value::Bytes(v.clone()),
-            })
-            .collect(),
-    })
-}
-
-/// A tombstone, a Debezium delete envelope, or an unwrapped delete (`__deleted=true`).
-fn is_delete(r: &ConnectRecord) -> bool {
-    if r.is_tombstone() {
-        return true;
-    }
-    if r.value.get("op").and_then(Value::as_str) == Some("d") {
-        return true;
-    }
-    match r.value.get("__deleted") {
-        Some(Value::String(s)) => s == "true",
-        Some(Value::Boolean(b)) => *b,
-        _ => false,
-    }
-}
-
-/// The source commit time of a record: a Debezium envelope's `source.ts_ms`, or the
-/// `__source_ts_ms` field ExtractNewRecordState adds with `add.fields=source.ts_ms`.
-fn source_ts_ms(r: &ConnectRecord) -> Option<i64> {
-    r.value
-        .get("source")
-        .and_then(|s| s.get("ts_ms"))
-        .or_else(|| r.value.get("__source_ts_ms"))
-        .and_then(Value::as_i64)
-}
-
-/// The class reported for transformation failures: the transform's `type` when the chain has
-/// one transform (which then must be the one that failed), else the chain.
-fn transform_class(config: &walcast_connect_api::ConnectorConfig) -> String {
-    let aliases = config
-        .get("transforms")
-        .map(|v| walcast_connect_api::config::split_list(v))
-        .unwrap_or_default();
-    match aliases.as_slice() {
-        [one] => config
-            .get(&format!("transforms.{one}.type"))
-            .cloned()
-            .unwrap_or_else(|| one.clone()),
-        _ => "org.apache.kafka.connect.runtime.TransformationChain".to_owned(),
-    }
-}
-
-/// The `type` of the transform a chain error names (`transform <alias>: ...`).
-fn failed_transform_class(
-    config: &walcast_connect_api::ConnectorConfig,
-    message: &str,
-) -> Option<String> {
-    let alias = message.strip_prefix("transform ")?.split(':').next()?;
-    config.get(&format!("transforms.{alias}.type")).cloned()
-}
-
 /// Opens the writer, retrying transient failures; returns the stored positions.
 async fn open_writer(
     ctx: &TaskContext,
@@ -877,69 +708,5 @@ async fn open_writer(
                 ))))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    fn raw(key: &[u8], value: &[u8]) -> ConsumedRecord {
-        ConsumedRecord {
-            partition: 2,
-            offset: 41,
-            key: Some(key.to_vec()),
-            value: Some(value.to_vec()),
-            timestamp_ms: 1_700_000_000_000,
-            headers: BTreeMap::from([("h".to_owned(), b"v".to_vec())]),
-        }
-    }
-
-    #[test]
-    fn converts_with_coordinates_and_byte_headers() {
-        let r = convert("t", &raw(b"1", br#"{"a":1}"#), false, false).expect("converts");
-        assert_eq!(r.topic, "t");
-        assert_eq!((r.partition, r.offset), (Some(2), Some(41)));
-        assert_eq!(r.timestamp_ms, Some(1_700_000_000_000));
-        assert_eq!(r.key, Value::Int64(1));
-        assert_eq!(r.value.get("a"), Some(&Value::Int64(1)));
-        assert_eq!(r.headers[0].value, Value::Bytes(b"v".to_vec()));
-    }
-
-    #[test]
-    fn conversion_failures_name_the_stage() {
-        let f = convert("t", &raw(b"{", b"{}"), false, false).expect_err("bad key");
-        assert_eq!(f.stage, Stage::KeyConverter);
-        let f = convert("t", &raw(b"1", b"not json"), false, false).expect_err("bad value");
-        assert_eq!(f.stage, Stage::ValueConverter);
-        let f = convert("t", &raw(b"1", br#"{"a":1}"#), false, true).expect_err("no envelope");
-        assert_eq!(f.stage, Stage::ValueConverter);
-    }
-
-    #[test]
-    fn deletes_and_source_times() {
-        let r = convert(
-            "t",
-            &raw(b"1", br#"{"op":"d","source":{"ts_ms":123}}"#),
-            false,
-            false,
-        )
-        .expect("converts");
-        assert!(is_delete(&r));
-        assert_eq!(source_ts_ms(&r), Some(123));
-        let r = convert(
-            "t",
-            &raw(b"1", br#"{"id":1,"__deleted":"false","__source_ts_ms":9}"#),
-            false,
-            false,
-        )
-        .expect("converts");
-        assert!(!is_delete(&r));
-        assert_eq!(source_ts_ms(&r), Some(9));
-        let mut tomb = raw(b"1", b"");
-        tomb.value = None;
-        let r = convert("t", &tomb, false, false).expect("converts");
-        assert!(is_delete(&r));
     }
 }

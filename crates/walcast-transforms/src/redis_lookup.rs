@@ -29,18 +29,24 @@
 //!   template field the record lacks, or a missing key with `on.missing=fail` fail that record
 //!   only, so `errors.tolerance` and the dead letter queue decide.
 
-use std::collections::{HashMap, VecDeque};
+mod key;
+mod lookup;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use walcast_connect_api::config::ConfigValues;
-use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Value};
+use walcast_connect_api::data::{Field, Schema, SchemaRef, SchemaType, Value};
 use walcast_connect_api::{
     ConfigIssue, ConfigKeyDef, ConnectRecord, ConnectorConfig, Importance, TransformError,
     Transformation,
 };
+
+use key::KeyTemplate;
+use lookup::{Added, Cache, Lookup, LookupType};
 
 /// The transform's keys (without the `transforms.<alias>.` prefix).
 pub(crate) static KEYS: &[ConfigKeyDef] = &[
@@ -186,118 +192,8 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<Co
     }))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LookupType {
-    Hash,
-    Json,
-    String,
-}
-
-impl LookupType {
-    fn command(self) -> &'static str {
-        match self {
-            LookupType::Hash => "HGETALL",
-            LookupType::Json | LookupType::String => "GET",
-        }
-    }
-}
-
-/// A looked-up value of one added field.
-#[derive(Debug, Clone, PartialEq)]
-enum Added {
-    Text(String),
-    Json(serde_json::Value),
-}
-
-/// Looked-up field names (without prefix) and values, in the order they are added.
-type Fields = Arc<Vec<(String, Added)>>;
-
 /// The names and types of the fields one record gets added.
 type Signature = Vec<(String, SchemaType)>;
-
-/// What Redis holds at one key, as the record will see it.
-#[derive(Debug, Clone, PartialEq)]
-enum Lookup {
-    /// Field name (without prefix) and value, in the order they are added.
-    Found(Fields),
-    Missing,
-    /// The key holds something the lookup type cannot read; the reason, without the value.
-    Unusable(String),
-}
-
-/// `customer:${customer_id}`: literals and record field names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct KeyTemplate {
-    text: String,
-    parts: Vec<(String, Option<String>)>,
-}
-
-impl KeyTemplate {
-    /// Parts are `(literal, field after it)`.
-    fn parse(text: &str) -> Result<Self, String> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("unclosed placeholder in '{text}': write ${{field}}"))?;
-            let name = after[..end].trim();
-            if name.is_empty() {
-                return Err(format!("empty placeholder ${{}} in '{text}'"));
-            }
-            if name.contains(':') {
-                return Err(format!(
-                    "placeholder ${{{name}}} looks like an unresolved config provider reference; key placeholders are record field names such as ${{customer_id}}"
-                ));
-            }
-            parts.push((rest[..start].to_string(), Some(name.to_string())));
-            rest = &after[end + 1..];
-        }
-        parts.push((rest.to_string(), None));
-        if !parts.iter().any(|(_, f)| f.is_some()) {
-            return Err(format!(
-                "'{text}' has no ${{field}} placeholder, so every record would look up the same key; write e.g. customer:${{customer_id}}"
-            ));
-        }
-        Ok(Self {
-            text: text.to_string(),
-            parts,
-        })
-    }
-
-    /// The key for a row, or the name of the field the row lacks (or has null, or of a type
-    /// that has no text form).
-    fn render(&self, row: &Value) -> Result<String, String> {
-        let mut out = String::new();
-        for (lit, field) in &self.parts {
-            out.push_str(lit);
-            if let Some(name) = field {
-                let text = row
-                    .member(name)
-                    .and_then(|(s, v)| key_text(s, v))
-                    .ok_or_else(|| name.clone())?;
-                out.push_str(&text);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// A field value as key text: strings as-is, numbers and booleans as text, decimals as
-/// `19.99`.
-fn key_text(schema: Option<&Schema>, v: &Value) -> Option<String> {
-    if let Some(t) = schema.and_then(|s| logical::as_decimal_text(s, v)) {
-        return Some(t);
-    }
-    Some(match v {
-        Value::String(s) => s.clone(),
-        Value::Boolean(b) => b.to_string(),
-        Value::Float32(f) => f.to_string(),
-        Value::Float64(f) => f.to_string(),
-        other => other.as_i64()?.to_string(),
-    })
-}
 
 /// Which part of a record is the row to enrich.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,61 +229,6 @@ fn row_value(record: &ConnectRecord, row: Row) -> Option<&Value> {
         Row::Flat => Some(&record.value),
         Row::Image(name) => record.value.member(name).map(|(_, v)| v),
         Row::None => None,
-    }
-}
-
-/// The in-process cache of found values: a map plus insertion order, so the oldest entry
-/// leaves first when full and expired entries are dropped from the front.
-struct Cache {
-    ttl: Duration,
-    max: usize,
-    map: HashMap<String, (Instant, Fields)>,
-    order: VecDeque<(String, Instant)>,
-}
-
-impl Cache {
-    fn new(ttl: Duration, max: usize) -> Self {
-        Self {
-            ttl,
-            max,
-            map: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    fn enabled(&self) -> bool {
-        !self.ttl.is_zero() && self.max > 0
-    }
-
-    fn get(&mut self, key: &str, now: Instant) -> Option<Fields> {
-        let (at, v) = self.map.get(key)?;
-        if now.duration_since(*at) < self.ttl {
-            Some(Arc::clone(v))
-        } else {
-            self.map.remove(key);
-            None
-        }
-    }
-
-    fn put(&mut self, key: String, value: Fields, now: Instant) {
-        if !self.enabled() {
-            return;
-        }
-        self.map.insert(key.clone(), (now, value));
-        self.order.push_back((key, now));
-        // Expired entries and, when over the limits, the oldest ones leave. An order entry
-        // whose key was stored again later is stale and only dropped.
-        while let Some((k, at)) = self.order.front() {
-            let expired = now.duration_since(*at) >= self.ttl;
-            let over = self.map.len() > self.max || self.order.len() > self.max.saturating_mul(2);
-            if !expired && !over {
-                break;
-            }
-            if self.map.get(k).is_some_and(|(t, _)| t == at) {
-                self.map.remove(k);
-            }
-            self.order.pop_front();
-        }
     }
 }
 
@@ -913,40 +754,6 @@ fn redact_url(url: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn templates() {
-        let t = KeyTemplate::parse("customer:${customer_id}").unwrap();
-        let row = Value::Map(vec![(
-            Value::String("customer_id".into()),
-            Value::String("C1".into()),
-        )]);
-        assert_eq!(t.render(&row), Ok("customer:C1".into()));
-        let none = Value::Map(vec![]);
-        assert_eq!(t.render(&none), Err("customer_id".into()));
-        assert!(KeyTemplate::parse("customer").is_err());
-        assert!(KeyTemplate::parse("${file:/x:y}").is_err());
-        assert!(KeyTemplate::parse("a${b").is_err());
-    }
-
-    #[test]
-    fn cache_expires_and_evicts_oldest() {
-        let now = Instant::now();
-        let v = Arc::new(Vec::new());
-        let mut c = Cache::new(Duration::from_secs(10), 2);
-        c.put("a".into(), Arc::clone(&v), now);
-        c.put("b".into(), Arc::clone(&v), now);
-        c.put("c".into(), Arc::clone(&v), now);
-        assert!(c.get("a", now).is_none(), "the oldest left");
-        assert!(c.get("b", now).is_some() && c.get("c", now).is_some());
-        assert!(
-            c.get("b", now + Duration::from_secs(11)).is_none(),
-            "expired"
-        );
-        let mut off = Cache::new(Duration::ZERO, 5);
-        off.put("a".into(), v, now);
-        assert!(off.get("a", now).is_none());
-    }
 
     #[test]
     fn config_issues() {
