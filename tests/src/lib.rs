@@ -100,6 +100,11 @@ impl Worker {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The process id while the worker runs (for its RSS in `/proc/<pid>/status`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL the process (no flush, no final status update).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -303,14 +308,16 @@ pub async fn wait_slot_active(pg: &Postgres, slot: &str, timeout: Duration) -> R
     .await
 }
 
-/// Waits until `slot` has confirmed everything written so far (the current WAL end).
+/// Waits until `slot` has confirmed everything written so far (the current WAL end: the insert
+/// position, since `pg_current_wal_lsn` is the write position, which lags behind commits when
+/// `synchronous_commit` is off, as in the test kit).
 pub async fn wait_slot_confirmed_to_end(
     client: &tokio_postgres::Client,
     slot: &str,
     timeout: Duration,
 ) -> Result<()> {
     let end: String = client
-        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
         .await?
         .get(0);
     let end = parse_lsn(&end)?;

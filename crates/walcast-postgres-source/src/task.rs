@@ -87,6 +87,10 @@ const SLOT_BUSY_GRACE: Duration = Duration::from_secs(30);
 /// The first wait after a transient failure; it doubles up to `errors.retry.delay.max.ms`.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 
+/// A run that streamed this long without failing counts as progress even if Kafka acknowledged
+/// nothing new (an idle database): its failure starts a new run of retries.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
 /// Runs the task until shutdown or a fatal error, retrying transient failures with backoff.
 pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
     let config = effective_config(&ctx)?;
@@ -126,16 +130,16 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
     async move {
         let mut backoff = FIRST_RETRY_DELAY;
         let mut busy_since: Option<Instant> = None;
-        // When the current run of failures began; reset once a run reaches streaming again.
+        // When the current run of failures began; reset once a run makes progress.
         let mut failing_since: Option<Instant> = None;
         loop {
-            let mut reached_streaming = false;
+            let mut made_progress = false;
             match run_once(
                 &ctx,
                 &cfg,
                 &ev_cfg,
                 transforms.as_mut(),
-                &mut reached_streaming,
+                &mut made_progress,
             )
             .await
             {
@@ -145,7 +149,7 @@ pub async fn run(ctx: TaskContext) -> Result<(), ConnectorError> {
                     return Ok(());
                 }
                 Err(e) => {
-                    if reached_streaming {
+                    if made_progress {
                         failing_since = None;
                         backoff = FIRST_RETRY_DELAY;
                     }
@@ -336,18 +340,22 @@ async fn warn_about_replica_identity(client: &tokio_postgres::Client, tables: &[
     }
 }
 
-/// One connection's worth of work. `reached_streaming` is set once the slot streams, so the
-/// caller knows a later failure starts a new run of retries.
+/// One connection's worth of work. `made_progress` is set when the run streamed and Kafka
+/// acknowledged something past the slot's confirmed position, or it streamed for [`HEALTHY_RUN`],
+/// so the caller knows a later failure starts a new run of retries. Merely reaching streaming is
+/// not progress: a failure that recurs right after every reconnect (a full spill disk, a record
+/// the broker refuses) must run into `errors.retry.timeout` instead of retrying forever at the
+/// first delay.
 async fn run_once(
     ctx: &TaskContext,
     cfg: &SourceConfig,
     ev_cfg: &EventConfig,
     transforms: Option<&mut SourceTransforms>,
-    reached_streaming: &mut bool,
+    made_progress: &mut bool,
 ) -> Result<(), SourceError> {
     let streaming = gauge!(metric::STREAMING, "connector" => ctx.name.clone());
     streaming.set(0.0);
-    let r = run_connected(ctx, cfg, ev_cfg, transforms, reached_streaming, &streaming).await;
+    let r = run_connected(ctx, cfg, ev_cfg, transforms, made_progress, &streaming).await;
     streaming.set(0.0);
     r
 }
@@ -357,7 +365,7 @@ async fn run_connected(
     cfg: &SourceConfig,
     ev_cfg: &EventConfig,
     mut transforms: Option<&mut SourceTransforms>,
-    reached_streaming: &mut bool,
+    made_progress: &mut bool,
     streaming: &metrics::Gauge,
 ) -> Result<(), SourceError> {
     let pg = pg_config(cfg)?;
@@ -375,6 +383,10 @@ async fn run_connected(
         source: e,
     })?;
     let slot = walcast_pgwire::slot_info(&query, &cfg.slot_name).await?;
+    let resume_from = slot
+        .as_ref()
+        .and_then(|s| s.confirmed_flush_lsn)
+        .map_or(0, |l| l.0);
     if let Some(s) = &slot {
         if s.database.as_deref().is_some_and(|d| d != cfg.dbname) {
             return Err(SourceError::Fatal(format!(
@@ -510,7 +522,7 @@ async fn run_connected(
         .start_replication(&cfg.slot_name, Lsn::INVALID, &options)
         .await?;
     info!(publication = %cfg.publication_name, "streaming changes");
-    *reached_streaming = true;
+    let streaming_since = Instant::now();
     streaming.set(1.0);
     let (mut reader, writer) = stream.split();
     let keepalive = Arc::new(Notify::new());
@@ -542,6 +554,7 @@ async fn run_connected(
     );
     let result = engine.run(&mut reader, &keepalive, &ctx.shutdown).await;
     drop(engine);
+    *made_progress = producer.acked() > resume_from || streaming_since.elapsed() >= HEALTHY_RUN;
 
     // Stop in order: no more reading; flush what is in flight; final status; end the stream.
     let flushed = match &result {

@@ -620,6 +620,11 @@ impl Tansu {
         self.dir.path().join("tansu.log")
     }
 
+    /// The broker process's id while it runs (e.g. to SIGSTOP it and simulate a network stall).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stop the broker (simulates an unreachable broker). Its data is lost.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
