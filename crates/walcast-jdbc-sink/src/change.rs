@@ -210,6 +210,17 @@ impl ChangeBuilder {
         }))
     }
 
+    /// Every field of a key or value as a key column (no `pk.fields` named).
+    fn columns<'a>(&self, all: Vec<(&'a str, Option<&'a Schema>, &'a Value)>) -> Vec<Column<'a>> {
+        all.into_iter()
+            .map(|(n, s, v)| Column {
+                name: self.fold(n),
+                schema: s,
+                value: Some(Cow::Borrowed(v)),
+            })
+            .collect()
+    }
+
     /// A name as the table will know it: kept with quoting on, lower case with quoting off (as
     /// PostgreSQL folds unquoted names).
     pub fn fold<'a>(&self, name: &'a str) -> Cow<'a, str> {
@@ -299,14 +310,7 @@ impl ChangeBuilder {
                 if matches!(r.key, Value::Struct(_) | Value::Map(_)) {
                     let all = fields(&r.key, r.key_schema.as_deref());
                     if names.is_empty() {
-                        return Ok(all
-                            .into_iter()
-                            .map(|(n, s, v)| Column {
-                                name: self.fold(n),
-                                schema: s,
-                                value: Some(Cow::Borrowed(v)),
-                            })
-                            .collect());
+                        return Ok(self.columns(all));
                     }
                     names
                         .iter()
@@ -350,14 +354,7 @@ impl ChangeBuilder {
                 };
                 let all = fields(p, payload_schema);
                 if names.is_empty() {
-                    return Ok(all
-                        .into_iter()
-                        .map(|(n, s, v)| Column {
-                            name: self.fold(n),
-                            schema: s,
-                            value: Some(Cow::Borrowed(v)),
-                        })
-                        .collect());
+                    return Ok(self.columns(all));
                 }
                 names
                     .iter()

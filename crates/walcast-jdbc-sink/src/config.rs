@@ -55,31 +55,59 @@ const RETRIES: &str = "Retries";
 
 const PLACEHOLDER_DOC: &str = "walcast extension: the text the source writes for unchanged TOASTed values (Debezium's unavailable.value.placeholder). A column holding it (as a string, as the bytes of it, or as an array of it) is left out of that row's write, so the stored value is kept.";
 
+/// `unavailable.value.placeholder`, the same key in both dialects.
+const PLACEHOLDER_KEY: ConfigKeyDef = ConfigKeyDef {
+    name: "unavailable.value.placeholder",
+    default: Some(DEFAULT_UNAVAILABLE_PLACEHOLDER),
+    doc: PLACEHOLDER_DOC,
+    importance: Importance::Low,
+    group: MAPPING,
+    ..ConfigKeyDef::BASE
+};
+
+/// A URL, user or password key of the Connection group (each dialect names and documents
+/// them its own way).
+const fn connection_key(
+    name: &'static str,
+    kind: &'static str,
+    required: bool,
+    doc: &'static str,
+) -> ConfigKeyDef {
+    ConfigKeyDef {
+        name,
+        kind,
+        required,
+        doc,
+        importance: Importance::High,
+        group: CONN,
+        ..ConfigKeyDef::BASE
+    }
+}
+
+/// A key of the Retries group; each dialect has its own names and defaults for the same two
+/// settings (how often, how long between).
+const fn retries_key(
+    name: &'static str,
+    kind: &'static str,
+    default: &'static str,
+    doc: &'static str,
+) -> ConfigKeyDef {
+    ConfigKeyDef {
+        name,
+        kind,
+        default: Some(default),
+        doc,
+        importance: Importance::Medium,
+        group: RETRIES,
+        ..ConfigKeyDef::BASE
+    }
+}
+
 /// Keys of `io.confluent.connect.jdbc.JdbcSinkConnector` (PostgreSQL dialect).
 pub static CONFLUENT_KEYS: &[ConfigKeyDef] = &[
-    ConfigKeyDef {
-        name: "connection.url",
-        required: true,
-        doc: "JDBC connection URL, e.g. jdbc:postgresql://host:5432/db?sslmode=require (user, password, sslmode, sslrootcert, currentSchema, ApplicationName and connectTimeout parameters are read); postgres:// and postgresql:// URLs are accepted too. Parameters in the URL win over connection.user/connection.password, as with the PostgreSQL JDBC driver.",
-        importance: Importance::High,
-        group: CONN,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "connection.user",
-        doc: "JDBC connection user.",
-        importance: Importance::High,
-        group: CONN,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "connection.password",
-        kind: "PASSWORD",
-        doc: "JDBC connection password.",
-        importance: Importance::High,
-        group: CONN,
-        ..ConfigKeyDef::BASE
-    },
+    connection_key("connection.url", "STRING", true, "JDBC connection URL, e.g. jdbc:postgresql://host:5432/db?sslmode=require (user, password, sslmode, sslrootcert, currentSchema, ApplicationName and connectTimeout parameters are read); postgres:// and postgresql:// URLs are accepted too. Parameters in the URL win over connection.user/connection.password, as with the PostgreSQL JDBC driver."),
+    connection_key("connection.user", "STRING", false, "JDBC connection user."),
+    connection_key("connection.password", "PASSWORD", false, "JDBC connection password."),
     ConfigKeyDef {
         name: "dialect.name",
         default: Some(""),
@@ -186,59 +214,16 @@ pub static CONFLUENT_KEYS: &[ConfigKeyDef] = &[
         valid: &["always", "never"],
         ..ConfigKeyDef::BASE
     },
-    ConfigKeyDef {
-        name: "max.retries",
-        kind: "INT",
-        default: Some("10"),
-        doc: "How often a batch that failed for a transient reason (connection lost, deadlock, serialization failure) is retried before the task fails.",
-        importance: Importance::Medium,
-        group: RETRIES,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "retry.backoff.ms",
-        kind: "INT",
-        default: Some("3000"),
-        doc: "Wait between retries, milliseconds.",
-        importance: Importance::Medium,
-        group: RETRIES,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "unavailable.value.placeholder",
-        default: Some(DEFAULT_UNAVAILABLE_PLACEHOLDER),
-        doc: PLACEHOLDER_DOC,
-        importance: Importance::Low,
-        group: MAPPING,
-        ..ConfigKeyDef::BASE
-    },
+    retries_key("max.retries", "INT", "10", "How often a batch that failed for a transient reason (connection lost, deadlock, serialization failure) is retried before the task fails."),
+    retries_key("retry.backoff.ms", "INT", "3000", "Wait between retries, milliseconds."),
+    PLACEHOLDER_KEY,
 ];
 
 /// Keys of `io.debezium.connector.jdbc.JdbcSinkConnector` (PostgreSQL).
 pub static DEBEZIUM_KEYS: &[ConfigKeyDef] = &[
-    ConfigKeyDef {
-        name: "connection.url",
-        required: true,
-        doc: "JDBC connection URL, e.g. jdbc:postgresql://host:5432/db (postgres:// URLs too); parameters in the URL win over connection.username/connection.password.",
-        importance: Importance::High,
-        group: CONN,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "connection.username",
-        doc: "Database user.",
-        importance: Importance::High,
-        group: CONN,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "connection.password",
-        kind: "PASSWORD",
-        doc: "Database password.",
-        importance: Importance::High,
-        group: CONN,
-        ..ConfigKeyDef::BASE
-    },
+    connection_key("connection.url", "STRING", true, "JDBC connection URL, e.g. jdbc:postgresql://host:5432/db (postgres:// URLs too); parameters in the URL win over connection.username/connection.password."),
+    connection_key("connection.username", "STRING", false, "Database user."),
+    connection_key("connection.password", "PASSWORD", false, "Database password."),
     ConfigKeyDef {
         name: "insert.mode",
         default: Some("insert"),
@@ -361,32 +346,9 @@ pub static DEBEZIUM_KEYS: &[ConfigKeyDef] = &[
         group: DDL,
         ..ConfigKeyDef::BASE
     },
-    ConfigKeyDef {
-        name: "flush.max.retries",
-        kind: "INT",
-        default: Some("5"),
-        doc: "How often a batch that failed for a transient reason is retried before the task fails.",
-        importance: Importance::Medium,
-        group: RETRIES,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "flush.retry.delay.ms",
-        kind: "LONG",
-        default: Some("1000"),
-        doc: "Wait between retries, milliseconds.",
-        importance: Importance::Medium,
-        group: RETRIES,
-        ..ConfigKeyDef::BASE
-    },
-    ConfigKeyDef {
-        name: "unavailable.value.placeholder",
-        default: Some(DEFAULT_UNAVAILABLE_PLACEHOLDER),
-        doc: PLACEHOLDER_DOC,
-        importance: Importance::Low,
-        group: MAPPING,
-        ..ConfigKeyDef::BASE
-    },
+    retries_key("flush.max.retries", "INT", "5", "How often a batch that failed for a transient reason is retried before the task fails."),
+    retries_key("flush.retry.delay.ms", "LONG", "1000", "Wait between retries, milliseconds."),
+    PLACEHOLDER_KEY,
 ];
 
 /// A JDBC sink configuration of either dialect, in one shape.

@@ -185,26 +185,18 @@ impl Session {
                 .iter()
                 .filter(|c| c.kind == ChangeKind::Delete)
                 .collect();
+            // Deletes first, then the writes of each column shape.
+            let mut shapes = Vec::new();
             if !deletes.is_empty() {
-                let shape = key_shape(&deletes);
-                run_shape(
-                    &tx,
-                    &mut self.staging,
-                    &mut self.statements,
-                    method,
-                    &info,
-                    name,
-                    Stmt::Delete,
-                    &shape,
-                )
-                .await?;
+                shapes.push((Stmt::Delete, key_shape(&deletes)));
             }
             let stmt = match cfg.insert_mode {
                 InsertMode::Insert => Stmt::Insert,
                 InsertMode::Upsert => Stmt::Upsert,
                 InsertMode::Update => Stmt::Update,
             };
-            for shape in write_shapes(&batch.ops) {
+            shapes.extend(write_shapes(&batch.ops).into_iter().map(|s| (stmt, s)));
+            for (stmt, shape) in &shapes {
                 run_shape(
                     &tx,
                     &mut self.staging,
@@ -212,8 +204,8 @@ impl Session {
                     method,
                     &info,
                     name,
-                    stmt,
-                    &shape,
+                    *stmt,
+                    shape,
                 )
                 .await?;
             }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use walcast_connect_api::config::{split_list, ConfigKeyDef};
-use walcast_connect_api::data::{Field, SchemaRef, Struct, Value};
+use walcast_connect_api::data::{Field, SchemaRef, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, TransformError, Transformation,
 };
@@ -180,14 +180,7 @@ impl Transformation for ReplaceField {
                     })
                     .collect();
                 drop(schema);
-                t.put(
-                    &mut record,
-                    Some(Arc::clone(&new_schema)),
-                    Value::Struct(Struct {
-                        schema: new_schema,
-                        values,
-                    }),
-                );
+                t.put_struct(&mut record, new_schema, values);
             }
         }
         Ok(Some(record))

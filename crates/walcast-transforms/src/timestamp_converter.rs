@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use walcast_connect_api::config::ConfigKeyDef;
-use walcast_connect_api::data::{logical, Field, Schema, SchemaType, Struct, Value};
+use walcast_connect_api::data::{logical, Field, Schema, SchemaType, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, Importance, TransformError, Transformation,
 };
@@ -329,14 +329,7 @@ impl Transformation for TimestampConverter {
                     }
                 }
                 values[idx] = self.convert(from, &v)?;
-                t.put(
-                    &mut record,
-                    Some(Arc::clone(&new_schema)),
-                    Value::Struct(Struct {
-                        schema: new_schema,
-                        values,
-                    }),
-                );
+                t.put_struct(&mut record, new_schema, values);
             }
         }
         Ok(Some(record))

@@ -48,6 +48,15 @@ impl Target {
         }
     }
 
+    /// Put a rebuilt struct back: `schema` is both the half's schema and the struct's.
+    pub(crate) fn put_struct(self, r: &mut ConnectRecord, schema: SchemaRef, values: Vec<Value>) {
+        self.put(
+            r,
+            Some(Arc::clone(&schema)),
+            Value::Struct(Struct { schema, values }),
+        );
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Target::Key => "key",
