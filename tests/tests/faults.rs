@@ -507,7 +507,8 @@ async fn full_spill_disk_fails_the_task_without_confirming_the_transaction() {
     let trace = status["tasks"][0]["trace"].as_str().unwrap_or_default();
     assert!(
         trace.contains("spill file")
-            && trace.contains("walcast.state.dir/spill")
+            && trace.contains(&spill.join("sp").display().to_string())
+            && trace.contains(".spill")
             && trace.contains("No space left on device"),
         "the trace does not name the spill file and the full disk: {status}"
     );

@@ -72,9 +72,12 @@ pub mod metric {
 /// confirmed position).
 /// A spill file operation that failed, naming the transaction; retried like other transient
 /// failures (the slot is not confirmed past the transaction, so it is streamed again).
-fn spill_error(what: &str, xid: u32, e: &std::io::Error) -> SourceError {
+fn spill_error(what: &str, xid: u32, file: &std::path::Path, e: &std::io::Error) -> SourceError {
+    let dir = file.parent().unwrap_or(file);
     SourceError::Transient(format!(
-        "{what} the spill file of streamed transaction {xid}: {e} (check free space and permissions under walcast.state.dir/spill)"
+        "{what} the spill file {} of streamed transaction {xid}: {e} (check free space and permissions in {}, under walcast.state.dir/spill)",
+        file.display(),
+        dir.display()
     ))
 }
 
@@ -370,17 +373,18 @@ impl<'a> Engine<'a> {
                     commit_time: c.commit_time,
                     token: self.token_for(c.xid, c.commit_lsn)?,
                 };
+                let file = self.spill.file_of(c.xid);
                 if let Some(mut reader) = self
                     .spill
                     .commit(c.xid)
                     .await
-                    .map_err(|e| spill_error("reading", c.xid, &e))?
+                    .map_err(|e| spill_error("reading", c.xid, &file, &e))?
                 {
                     self.tx = Some(tx);
                     while let Some((msg_lsn, raw)) = reader
                         .next_message()
                         .await
-                        .map_err(|e| spill_error("reading", c.xid, &e))?
+                        .map_err(|e| spill_error("reading", c.xid, &file, &e))?
                     {
                         let m = walcast_pgoutput::decode(&raw, true).map_err(|e| {
                             SourceError::Protocol(format!(
@@ -398,10 +402,11 @@ impl<'a> Engine<'a> {
                 return Ok(());
             }
             Message::StreamAbort(a) => {
+                let file = self.spill.file_of(a.xid);
                 self.spill
                     .abort(a.xid, a.subxid)
                     .await
-                    .map_err(|e| spill_error("truncating", a.xid, &e))?;
+                    .map_err(|e| spill_error("truncating", a.xid, &file, &e))?;
                 return Ok(());
             }
             _ => {}
@@ -414,10 +419,11 @@ impl<'a> Engine<'a> {
             if matches!(msg, Message::Relation(_) | Message::Type(_)) {
                 self.apply(msg, lsn).await?;
             }
+            let file = self.spill.file_of(xid);
             self.spill
                 .append(xid, subxid, lsn, &data)
                 .await
-                .map_err(|e| spill_error("writing", xid, &e))?;
+                .map_err(|e| spill_error("writing", xid, &file, &e))?;
             gauge!(metric::SPILLED, "connector" => self.connector.to_string())
                 .set(self.spill.len() as f64);
             return Ok(());

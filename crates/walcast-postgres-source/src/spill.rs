@@ -55,6 +55,11 @@ impl SpillStore {
         })
     }
 
+    /// The spill file of transaction `xid` (for error messages).
+    pub fn file_of(&self, xid: u32) -> PathBuf {
+        self.dir.join(format!("{xid}.spill"))
+    }
+
     /// Number of transactions with spilled changes.
     pub fn len(&self) -> usize {
         self.open.len()
