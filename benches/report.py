@@ -57,6 +57,10 @@ def main():
             d_rate = statistics.median(d["rows_per_s"] for d in dbz)
             after = [d["rows_per_s_after_first_event"] for d in dbz if d.get("rows_per_s_after_first_event")]
             after_text = f"; {statistics.median(after):,.0f} rows/s after its first event" if after else ""
+            d_secs = statistics.median(d["seconds"] for d in dbz)
+            d_cpu = statistics.median(d["cpu_s"] for d in dbz)
+            b_cpu = [d["broker_cpu_s"] for d in dbz if d.get("broker_cpu_s") is not None]
+            after_text += f"; CPU JVM {d_cpu / d_secs:.0%}" + (f", broker {statistics.median(b_cpu) / d_secs:.0%}" if b_cpu else "") + " of one core"
             rows.append((scen, f"Debezium 3.6.3 embedded + Java producer (compression {dbz[0]['compression']}), "
                                f"from JVM start to the last ack (median of {len(dbz)})", d_rate,
                          f"walcast {wal / d_rate:.1f}× Debezium{after_text}",

@@ -339,6 +339,7 @@ async fn main() -> Result<()> {
                 .into_iter()
                 .collect();
             eprintln!("Debezium draining the same backlog from slot dbz_bench");
+            let broker_before = broker.and_then(cpu_seconds).unwrap_or(0.0);
             let r = d
                 .run(
                     &config,
@@ -350,11 +351,12 @@ async fn main() -> Result<()> {
                 )
                 .await
                 .context("Debezium's drain")?;
+            let broker_cpu = broker.and_then(cpu_seconds).unwrap_or(0.0) - broker_before;
             let in_kafka = walcast_kafka::read_topic_to_end(&tansu.bootstrap(), "dbz.public.orders")
                 .await
                 .context("reading Debezium's topic back")?
                 .len() as u64;
-            Some((r, in_kafka))
+            Some((r, in_kafka, broker_cpu))
         }
         None => None,
     };
@@ -399,7 +401,7 @@ async fn main() -> Result<()> {
         walcast_time.as_secs_f64()
     );
     println!("records in Kafka:           {records}");
-    if let Some((d, in_kafka)) = &dbz_run {
+    if let Some((d, in_kafka, broker_cpu)) = &dbz_run {
         println!(
             "Debezium 3.6.3 -> tansu:    {:>9.0} rows/s  ({:.2} s from JVM start to the last ack; {} after the first event; compression {})",
             rate(Duration::from_secs_f64(d.seconds)),
@@ -412,9 +414,10 @@ async fn main() -> Result<()> {
             "walcast / Debezium:         {:>9.2}x",
             rate(walcast_time) / rate(Duration::from_secs_f64(d.seconds))
         );
+        println!("Debezium JVM peak RSS:      {:>9.1} MB", d.peak_mb);
         println!(
-            "Debezium JVM peak RSS:      {:>9.1} MB (CPU {:.2} s)",
-            d.peak_mb, d.cpu_s
+            "CPU during Debezium's drain: JVM {:.2} s, broker {broker_cpu:.2} s (of {:.2} s x 2 cores)",
+            d.cpu_s, d.seconds
         );
         println!("records in Debezium's topic: {in_kafka}");
     }
@@ -432,7 +435,7 @@ async fn main() -> Result<()> {
             "walcast_cpu_s": walcast_cpu,
             "broker_cpu_s": broker_cpu,
             "records_in_kafka": records,
-            "debezium": dbz_run.as_ref().map(|(d, in_kafka)| serde_json::json!({
+            "debezium": dbz_run.as_ref().map(|(d, in_kafka, broker_cpu)| serde_json::json!({
                 "version": "3.6.3.Final",
                 "compression": a.compression.as_deref().unwrap_or("none"),
                 "rows_per_s": a.rows as f64 / d.seconds,
@@ -440,6 +443,7 @@ async fn main() -> Result<()> {
                 "rows_per_s_after_first_event": d.after_first_record_seconds.map(|s| a.rows as f64 / s),
                 "peak_rss_mb": d.peak_mb,
                 "cpu_s": d.cpu_s,
+                "broker_cpu_s": broker_cpu,
                 "records_in_kafka": in_kafka,
                 "walcast_over_debezium": rate(walcast_time) * d.seconds / a.rows as f64,
             })),
@@ -450,7 +454,7 @@ async fn main() -> Result<()> {
     if records < a.rows {
         bail!("only {records} of {} rows reached Kafka", a.rows);
     }
-    if let Some((_, in_kafka)) = &dbz_run {
+    if let Some((_, in_kafka, _)) = &dbz_run {
         if *in_kafka < a.rows {
             bail!(
                 "only {in_kafka} of {} rows reached Debezium's topic",
