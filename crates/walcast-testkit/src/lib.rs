@@ -163,6 +163,27 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: Duration) ->
     }
 }
 
+/// Whether a Redis server answers PING on the port.
+fn redis_pong(port: u16) -> Result<()> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"PING\r\n")?;
+    let mut reply = [0u8; 7];
+    let mut got = 0;
+    while got < reply.len() {
+        match stream.read(&mut reply[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if &reply[..got] == b"+PONG\r\n" {
+        Ok(())
+    } else {
+        bail!("port {port} did not answer PING like redis-server")
+    }
+}
+
 /// Kills a child process and reaps it.
 fn kill_child(child: &mut Child, signal: i32) {
     #[allow(unsafe_code)]
@@ -349,6 +370,14 @@ impl Postgres {
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ok {
+                // pg_isready also answers for another server that took the port first.
+                if let Some(status) = child.try_wait()? {
+                    let log = std::fs::read_to_string(dir.path().join("postgres.log"))
+                        .unwrap_or_default();
+                    bail!(
+                        "postgres exited during startup with {status} (port {port} taken?)\n{log}"
+                    );
+                }
                 break;
             }
             if Instant::now() > deadline {
@@ -517,32 +546,52 @@ impl Redis {
         let dir = tempfile::Builder::new()
             .prefix("walcast-redis-")
             .tempdir()?;
-        let port = free_port();
-        let mut child = Command::new(bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server")?;
-        wait_for_port(port, &mut child, "redis-server", Duration::from_secs(20))?;
-        Ok(Self {
-            port,
-            _dir: dir,
-            child,
-        })
+        // A free port can be taken by a parallel test between `free_port` and the bind, and the
+        // port then answers for someone else: only a PONG from our own child counts, else a new
+        // port is tried.
+        let mut last = None;
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&bin)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting redis-server")?;
+            let ready = wait_for_port(port, &mut child, "redis-server", Duration::from_secs(20))
+                .and_then(|()| redis_pong(port))
+                .and_then(|()| match child.try_wait()? {
+                    None => Ok(()),
+                    Some(status) => bail!("redis-server exited during startup with {status}"),
+                });
+            match ready {
+                Ok(()) => {
+                    return Ok(Self {
+                        port,
+                        _dir: dir,
+                        child,
+                    })
+                }
+                Err(e) => {
+                    kill_child(&mut child, libc::SIGKILL);
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
     }
 
     pub fn port(&self) -> u16 {
@@ -578,7 +627,19 @@ pub struct Tansu {
 
 impl Tansu {
     pub async fn start() -> Result<Self> {
-        tokio::task::spawn_blocking(|| Self::start_on(free_port())).await?
+        tokio::task::spawn_blocking(|| {
+            // A free port can be taken by a parallel test before tansu binds it; the port then
+            // answers while tansu exits: try another port.
+            let mut last = None;
+            for _ in 0..5 {
+                match Self::start_on(free_port()) {
+                    Ok(t) => return Ok(t),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| anyhow::anyhow!("tansu did not start")))
+        })
+        .await?
     }
 
     fn start_on(port: u16) -> Result<Self> {
@@ -598,7 +659,23 @@ impl Tansu {
             .stderr(log)
             .spawn()
             .context("starting tansu")?;
-        wait_for_port(port, &mut child, "tansu", Duration::from_secs(30))?;
+        let ready =
+            wait_for_port(port, &mut child, "tansu", Duration::from_secs(30)).and_then(|()| {
+                // A listener of another process on the port answers too; ours must still be running
+                // once it would have failed to bind.
+                std::thread::sleep(Duration::from_millis(100));
+                match child.try_wait()? {
+                    None => Ok(()),
+                    Some(status) => bail!(
+                        "tansu exited during startup with {status} (port {port} taken?): {}",
+                        std::fs::read_to_string(dir.path().join("tansu.log")).unwrap_or_default()
+                    ),
+                }
+            });
+        if let Err(e) = ready {
+            kill_child(&mut child, libc::SIGKILL);
+            return Err(e);
+        }
         Ok(Self {
             port,
             child: Some(child),
