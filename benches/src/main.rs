@@ -198,7 +198,10 @@ async fn main() -> Result<()> {
             .await?;
         written += n;
     }
-    let end = lsn_of(&client, "SELECT pg_current_wal_lsn()::text").await?;
+    // The insert position, not pg_current_wal_lsn() (the write position): the throwaway servers
+    // run with synchronous_commit=off, so the last commit's WAL may not be written yet, and a
+    // one-transaction backlog then ended before its own commit (the slot's start already passed it).
+    let end = lsn_of(&client, "SELECT pg_current_wal_insert_lsn()::text").await?;
     eprintln!(
         "backlog written in {:.1} s, WAL end {}",
         write_start.elapsed().as_secs_f64(),
