@@ -168,6 +168,18 @@ async fn seed_pipeline_enriches_orders_into_results_and_redis() {
     .await
     .unwrap();
     let _: () = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+
+    // RedisLookup's metrics say which connector they belong to: both sinks looked customers up.
+    for connector in ["results-sink", "orders-cache"] {
+        let misses = w
+            .metric("walcast_redis_lookup_cache_misses_total", connector)
+            .await
+            .unwrap();
+        assert!(
+            misses.is_some_and(|m| m >= 1.0),
+            "no RedisLookup cache misses for {connector}: {misses:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -51,6 +51,10 @@ pub trait Transformation: Send + Sync {
 
     /// Transform one record; `Ok(None)` drops it.
     fn apply(&mut self, record: ConnectRecord) -> Result<Option<ConnectRecord>, TransformError>;
+
+    /// The name of the connector running this transform, told once before the first batch,
+    /// for the `connector` label of the transform's own metrics. Default: nothing.
+    fn set_connector(&mut self, _name: &str) {}
 }
 
 /// A condition on a record (`predicates=...`), e.g. `TopicNameMatches`.

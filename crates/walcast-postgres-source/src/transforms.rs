@@ -70,7 +70,7 @@ impl SourceTransforms {
     ) -> Result<Option<Self>, Vec<ConfigIssue>> {
         let mut issues = header_issues(config);
         let chain = match TransformChain::from_config(config) {
-            Ok(chain) if issues.is_empty() => chain,
+            Ok(chain) if issues.is_empty() => chain.with_connector(connector),
             Ok(_) => return Err(issues),
             Err(mut chain_issues) => {
                 chain_issues.append(&mut issues);

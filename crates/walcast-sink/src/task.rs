@@ -96,7 +96,9 @@ pub(crate) async fn run(
 ) -> Result<(), ConnectorError> {
     let settings =
         Settings::new(&ctx.config, &ctx.worker.properties).map_err(|i| issues_error(&i))?;
-    let chain = TransformChain::from_config(&ctx.config).map_err(|i| issues_error(&i))?;
+    let chain = TransformChain::from_config(&ctx.config)
+        .map_err(|i| issues_error(&i))?
+        .with_connector(&ctx.name);
     let mut task = match Task::start(ctx, settings, options, writer, chain).await {
         Ok(t) => t,
         Err(h) => return halt_to_result(h),

@@ -230,6 +230,14 @@ pub(crate) fn read_config<'a>(
 }
 
 impl TransformChain {
+    /// Tells every transform the connector it runs for (its metrics carry the name).
+    pub fn with_connector(mut self, name: &str) -> Self {
+        for step in &mut self.steps {
+            step.transform.set_connector(name);
+        }
+        self
+    }
+
     /// Build the chain from a connector config, or every problem found, each under its full
     /// key.
     pub fn from_config(config: &ConnectorConfig) -> Result<TransformChain, Vec<ConfigIssue>> {

@@ -189,6 +189,7 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<Co
         batch: HashMap::new(),
         schemas: Vec::new(),
         json_types: HashMap::new(),
+        metrics: LookupMetrics::new(""),
     }))
 }
 
@@ -255,6 +256,26 @@ struct RedisLookup {
     schemas: Vec<(SchemaRef, Signature, SchemaRef)>,
     /// For `type=json` with schemas: the last type of each added field, used while it is null.
     json_types: HashMap<String, SchemaType>,
+    metrics: LookupMetrics,
+}
+
+/// Cache hits and misses and the latency of one batch's pipelined lookups, labelled with the
+/// connector.
+struct LookupMetrics {
+    hits: metrics::Counter,
+    misses: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+impl LookupMetrics {
+    fn new(connector: &str) -> Self {
+        let label = || [("connector", connector.to_string())];
+        Self {
+            hits: metrics::counter!("walcast_redis_lookup_cache_hits_total", &label()),
+            misses: metrics::counter!("walcast_redis_lookup_cache_misses_total", &label()),
+            latency: metrics::histogram!("walcast_redis_lookup_seconds", &label()),
+        }
+    }
 }
 
 impl RedisLookup {
@@ -313,8 +334,8 @@ impl RedisLookup {
                 }
             }
         }
-        metrics::counter!("walcast_redis_lookup_cache_hits_total").increment(hits);
-        metrics::counter!("walcast_redis_lookup_cache_misses_total").increment(misses);
+        self.metrics.hits.increment(hits);
+        self.metrics.misses.increment(misses);
         if to_fetch.is_empty() {
             return Ok(());
         }
@@ -342,7 +363,7 @@ impl RedisLookup {
                 )));
             }
         };
-        metrics::histogram!("walcast_redis_lookup_seconds").record(started.elapsed().as_secs_f64());
+        self.metrics.latency.record(started.elapsed().as_secs_f64());
         if replies.len() != to_fetch.len() {
             self.batch.clear();
             return Err(TransformError::transient(format!(
@@ -712,6 +733,10 @@ impl Transformation for RedisLookup {
 
     fn apply(&mut self, record: ConnectRecord) -> Result<Option<ConnectRecord>, TransformError> {
         self.enrich(record).map(Some)
+    }
+
+    fn set_connector(&mut self, name: &str) {
+        self.metrics = LookupMetrics::new(name);
     }
 }
 
