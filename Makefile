@@ -56,8 +56,8 @@ SMOKE_BIN = $${CARGO_TARGET_DIR:-target}/debug
 bench-smoke: services
 	$(CARGO) build -p walcast -p walcast-benches
 	mkdir -p $(SMOKE_OUT) && rm -f $(SMOKE_OUT)/drain-*.json
-	$(SMOKE_BIN)/drain-bench --rows 2000 --json $(SMOKE_OUT)/drain-default-1.json
-	$(SMOKE_BIN)/pipeline-bench --rows 2000 --customers 100 --seed-rows 0 --runs 1 \
+	env -u BENCH_DEBEZIUM $(SMOKE_BIN)/drain-bench --rows 2000 --json $(SMOKE_OUT)/drain-default-1.json
+	env -u BENCH_DEBEZIUM $(SMOKE_BIN)/pipeline-bench --rows 2000 --customers 100 --seed-rows 0 --runs 1 \
 	  --latency-rates 500 --latency-secs 1 --big-rows 10000 --big-tx-timeout 60 --out $(SMOKE_OUT) --venv target/bench/venv
 	target/bench/venv/bin/python benches/report.py $(SMOKE_OUT)
 
