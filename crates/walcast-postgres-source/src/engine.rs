@@ -27,8 +27,7 @@ use tracing::{debug, info, warn};
 use walcast_debezium::{EncodedRecords, EventConfig, MessageEncoder, SourceInfo};
 use walcast_kafka::Producer;
 use walcast_pgoutput::{
-    pg_micros_to_unix_millis, ColumnSchema, Lsn, Message, ReplicaIdentity, TableId, TableSchema,
-    TupleValue,
+    ColumnSchema, Lsn, Message, ReplicaIdentity, TableId, TableSchema, TupleValue,
 };
 use walcast_pgwire::{
     load_table_schema, PgError, ReplicationMessage, ReplicationReader, ReplicationWriter,
@@ -38,38 +37,10 @@ use walcast_pgwire::{
 use crate::config::SourceConfig;
 use crate::error::SourceError;
 use crate::events::{self, Op, RecordBuf, SnapshotMarker, SourcePosition, TableEncoder};
+use crate::metric;
 use crate::spill::SpillStore;
 use crate::transforms::{produce, SourceTransforms};
 
-/// Metric names, defined once.
-pub mod metric {
-    pub const EVENTS: &str = "walcast_source_events_total";
-    pub const BYTES: &str = "walcast_source_bytes_total";
-    pub const RECEIVED_LSN: &str = "walcast_source_received_lsn";
-    pub const CONFIRMED_LSN: &str = "walcast_source_confirmed_lsn";
-    pub const SLOT_LAG: &str = "walcast_source_slot_lag_bytes";
-    pub const SNAPSHOT_ROWS: &str = "walcast_source_snapshot_rows_total";
-    pub const SNAPSHOT_ESTIMATE: &str = "walcast_source_snapshot_rows_estimated";
-    pub const SNAPSHOT_RUNNING: &str = "walcast_source_snapshot_running";
-    /// 1 while the task streams from the slot (the snapshot, if any, is done and its records
-    /// acknowledged), 0 while it snapshots, connects or waits to retry. Wait for this, not for
-    /// the slot being active, before treating a connector as caught up: the slot is active
-    /// during the snapshot too.
-    pub const STREAMING: &str = "walcast_source_streaming";
-    pub const TRANSACTIONS: &str = "walcast_source_transactions_total";
-    pub const SPILLED: &str = "walcast_source_spilled_transactions";
-    /// Records a transform dropped (e.g. a tombstone `ExtractNewRecordState` drops).
-    pub const TRANSFORM_DROPPED: &str = "walcast_source_transform_dropped_total";
-    /// Records a transform failed on and `errors.tolerance=all` skipped.
-    pub const TRANSFORM_SKIPPED: &str = "walcast_source_transform_skipped_total";
-}
-
-/// The token of a transaction's records: its commit LSN. PostgreSQL sends transactions in commit
-/// order and keepalives report positions already decoded, so a commit before the last position
-/// walcast marked (`last_token`) cannot happen; if it did, that position may already be
-/// confirmed and the slot past this transaction. Patching the order up would hide exactly that,
-/// so it is a protocol error that fails the task (restarting it resumes from the slot's
-/// confirmed position).
 /// A spill file operation that failed, naming the transaction; retried like other transient
 /// failures (the slot is not confirmed past the transaction, so it is streamed again).
 fn spill_error(what: &str, xid: u32, file: &std::path::Path, e: &std::io::Error) -> SourceError {
@@ -81,6 +52,12 @@ fn spill_error(what: &str, xid: u32, file: &std::path::Path, e: &std::io::Error)
     ))
 }
 
+/// The token of a transaction's records: its commit LSN. PostgreSQL sends transactions in commit
+/// order and keepalives report positions already decoded, so a commit before the last position
+/// walcast marked (`last_token`) cannot happen; if it did, that position may already be
+/// confirmed and the slot past this transaction. Patching the order up would hide exactly that,
+/// so it is a protocol error that fails the task (restarting it resumes from the slot's
+/// confirmed position).
 fn commit_token(last_token: u64, xid: u32, commit_lsn: Lsn) -> Result<u64, SourceError> {
     if commit_lsn.0 < last_token {
         return Err(SourceError::Protocol(format!(
@@ -551,7 +528,6 @@ impl<'a> Engine<'a> {
             )));
         };
         let pos = SourcePosition {
-            commit_time_ms: pg_micros_to_unix_millis(tx.commit_time),
             commit_time_us: tx.commit_time + walcast_pgoutput::PG_EPOCH_UNIX_MICROS,
             snapshot: SnapshotMarker::False,
             xid: Some(tx.xid),
@@ -634,11 +610,6 @@ impl<'a> Engine<'a> {
             produce(self.producer, transforms, &topic, record, token, Some(lsn)).await?;
         }
         Ok(())
-    }
-
-    /// The highest token handed to the producer.
-    pub fn last_token(&self) -> u64 {
-        self.last_token
     }
 }
 

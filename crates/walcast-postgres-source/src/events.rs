@@ -10,9 +10,7 @@ pub use walcast_debezium::{EncodeError, Op, SnapshotMarker, TableEncoder};
 /// Where a change comes from, as the source knows it.
 #[derive(Debug, Clone, Copy)]
 pub struct SourcePosition {
-    /// Commit time (snapshot rows: snapshot start), ms since the Unix epoch.
-    pub commit_time_ms: i64,
-    /// The same in µs.
+    /// Commit time (snapshot rows: snapshot start), µs since the Unix epoch.
     pub commit_time_us: i64,
     pub snapshot: SnapshotMarker,
     pub xid: Option<u32>,

@@ -9,15 +9,16 @@
 //! records before they are produced, when one is configured; [`spill`] keeps streamed
 //! in-progress transactions on disk; [`state`] remembers whether the snapshot finished.
 
-pub mod config;
-pub mod engine;
-pub mod error;
-pub mod events;
-pub mod snapshot;
-pub mod spill;
-pub mod state;
-pub mod task;
-pub mod transforms;
+mod config;
+mod engine;
+mod error;
+mod events;
+mod metric;
+mod snapshot;
+mod spill;
+mod state;
+mod task;
+mod transforms;
 
 use std::collections::BTreeMap;
 

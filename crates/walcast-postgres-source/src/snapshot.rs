@@ -13,9 +13,10 @@ use walcast_pgoutput::{Lsn, TableId, TupleValue};
 use walcast_pgwire::{connect_client, PgConnectConfig};
 
 use crate::config::SourceConfig;
-use crate::engine::{metric, now_ms, TableState};
+use crate::engine::{now_ms, TableState};
 use crate::error::SourceError;
 use crate::events::{self, Op, RecordBuf, SnapshotMarker, SourcePosition, TableEncoder};
+use crate::metric;
 use crate::transforms::{produce, SourceTransforms};
 
 /// A row held back until the next one is known, so the last row of a table and of the whole
@@ -164,7 +165,6 @@ impl Emit<'_> {
             return Ok(());
         };
         let pos = SourcePosition {
-            commit_time_ms: self.started,
             commit_time_us: self.started * 1000,
             snapshot: marker,
             xid: self.xid,

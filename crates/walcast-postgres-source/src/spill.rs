@@ -65,6 +65,7 @@ impl SpillStore {
         self.open.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.open.is_empty()
     }

@@ -31,8 +31,9 @@ use walcast_pgwire::{
 };
 
 use crate::config::{PublicationMode, SnapshotMode, SourceConfig};
-use crate::engine::{metric, status_loop, Engine};
+use crate::engine::{status_loop, Engine};
 use crate::error::SourceError;
+use crate::metric;
 use crate::snapshot;
 use crate::spill::SpillStore;
 use crate::state::{SourceState, StateStore};

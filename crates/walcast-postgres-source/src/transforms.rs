@@ -31,9 +31,9 @@ use walcast_pgoutput::Lsn;
 use walcast_transforms::{Outcome, TransformChain};
 
 use crate::config::SourceConfig;
-use crate::engine::metric;
 use crate::error::SourceError;
 use crate::events::OwnedRecord;
+use crate::metric;
 
 /// A configured transform chain and what the source needs to run it.
 pub struct SourceTransforms {
