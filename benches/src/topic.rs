@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use clap::Parser;
 use serde_json::Value;
-use walcast_connect_api::data::logical;
+use walcast_connect_api::logical;
 
 #[derive(Parser)]
 #[command(

@@ -1,6 +1,6 @@
 //! Configuration keys declared once, like Connect's `ConfigDef`: each connector and transform
 //! lists its keys as [`ConfigKeyDef`]s; parsing ([`ConfigValues`]), defaults, the REST
-//! validate endpoint, unknown-key warnings with "did you mean" ([`unknown_keys`]) and the
+//! validate endpoint, unknown-key warnings with "did you mean" ([`did_you_mean`]) and the
 //! README's configuration tables ([`docs_markdown`]) all read that one list.
 
 use std::collections::BTreeMap;
@@ -125,22 +125,6 @@ pub fn did_you_mean<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> 
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
-}
-
-/// Keys of `config` that no definition in `defs` declares (and that no prefix in
-/// `open_prefixes` covers, e.g. `transforms.` or `consumer.override.`), each with a suggestion.
-pub fn unknown_keys<'a>(
-    config: &'a BTreeMap<String, String>,
-    defs: &[&[ConfigKeyDef]],
-    open_prefixes: &[&str],
-) -> Vec<(&'a str, Option<&'static str>)> {
-    let known = || defs.iter().flat_map(|d| d.iter().map(|k| k.name));
-    config
-        .keys()
-        .filter(|k| !known().any(|n| n == k.as_str()))
-        .filter(|k| !open_prefixes.iter().any(|p| k.starts_with(p)))
-        .map(|k| (k.as_str(), did_you_mean(k, known())))
-        .collect()
 }
 
 /// A config read against its definitions: defaults applied, types checked.

@@ -7,12 +7,12 @@
 //! two writers of the same path must be serialised by the caller.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Replaces `path` with `bytes` atomically and durably: writes `<file name>.tmp` in the same
 /// directory, fsyncs it, renames it over `path`, then fsyncs the directory so the rename
-/// survives a power loss. The directory must exist. Blocking; from async code use
-/// [`write_atomic_async`].
+/// survives a power loss. The directory must exist. Blocking (two fsyncs); async callers can run
+/// it on `tokio::task::spawn_blocking`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let file_name = path.file_name().ok_or_else(|| {
         std::io::Error::new(
@@ -35,16 +35,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::File::open(dir)?.sync_all()
-}
-
-/// [`write_atomic`] on tokio's blocking pool, so fsyncs never stall the async workers.
-pub async fn write_atomic_async(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
-    match tokio::task::spawn_blocking(move || write_atomic(&path, &bytes)).await {
-        Ok(result) => result,
-        Err(e) => Err(std::io::Error::other(format!(
-            "the state file writer did not finish: {e}"
-        ))),
-    }
 }
 
 #[cfg(test)]
@@ -77,15 +67,5 @@ mod tests {
             write_atomic(dir.path(), b"x").is_err(),
             "a directory is not replaced"
         );
-    }
-
-    #[tokio::test]
-    async fn the_async_wrapper_writes_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
-        write_atomic_async(path.clone(), b"1".to_vec())
-            .await
-            .unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"1");
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use walcast_connect_api::state::write_atomic;
+use walcast_connect_api::write_atomic;
 
 /// File name inside the state dir.
 pub const STATE_FILE: &str = "connectors.json";

@@ -141,9 +141,7 @@ pub fn check(
         .map(|d| d.name)
         .collect();
     for key in unknown_keys(plugin, submitted) {
-        if let Some(suggestion) =
-            walcast_connect_api::config::did_you_mean(&key, known.iter().copied())
-        {
+        if let Some(suggestion) = walcast_connect_api::did_you_mean(&key, known.iter().copied()) {
             if !submitted.contains_key(suggestion) {
                 issues.push(ConfigIssue::new(
                     key.clone(),

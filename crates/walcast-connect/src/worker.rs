@@ -128,12 +128,12 @@ impl Worker {
                 .collect();
             let unknown: Vec<String> = unknown
                 .into_iter()
-                .map(|k| {
-                    match walcast_connect_api::config::did_you_mean(&k, known.iter().copied()) {
+                .map(
+                    |k| match walcast_connect_api::did_you_mean(&k, known.iter().copied()) {
                         Some(s) => format!("{k} (did you mean {s}?)"),
                         None => k,
-                    }
-                })
+                    },
+                )
                 .collect();
             tracing::warn!(
                 connector = %submitted.get("name").map(String::as_str).unwrap_or_default(),

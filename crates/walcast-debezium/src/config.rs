@@ -290,7 +290,7 @@ fn regex_list(
 ) -> Result<Option<Vec<Regex>>, ConfigError> {
     for key in keys {
         if let Some(v) = prop(p, key) {
-            return walcast_connect_api::config::split_list(v)
+            return walcast_connect_api::split_list(v)
                 .iter()
                 .map(|pat| regex(key, pat))
                 .collect::<Result<Vec<_>, _>>()

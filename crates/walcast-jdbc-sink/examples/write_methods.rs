@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::SinkExt;
-use walcast_connect_api::data::logical;
+use walcast_connect_api::logical;
 use walcast_connect_api::{
     ConnectRecord, Field, Position, Schema, SchemaType, SinkWriter, Struct, TopicPartition, Value,
 };
@@ -156,7 +156,7 @@ async fn plain_copy(pg: &Postgres, recs: &[ConnectRecord]) -> Result<f64> {
             if i > 0 {
                 text.push('\t');
             }
-            if !walcast_jdbc_sink::types::render(Some(&f.schema), v, &mut text) {
+            if !walcast_jdbc_sink::render_pg_text(Some(&f.schema), v, &mut text) {
                 text.push_str("\\N");
             }
         }

@@ -62,8 +62,6 @@ pub struct Change<'a> {
     pub values: Vec<Column<'a>>,
     /// The record, for error messages (topic, partition, offset) and for DDL (schemas).
     pub record: &'a ConnectRecord,
-    /// The schema the row's columns come from (`after`'s or the flat value's), for DDL.
-    pub row_schema: Option<&'a Schema>,
 }
 
 static TOPIC_SCHEMA: LazyLock<Schema> = LazyLock::new(|| Schema::primitive(SchemaType::String));
@@ -170,7 +168,6 @@ impl ChangeBuilder {
                 key: Vec::new(),
                 values: Vec::new(),
                 record: r,
-                row_schema: None,
             }));
         }
         let key = self.key_columns(r, payload, payload_schema)?;
@@ -206,7 +203,6 @@ impl ChangeBuilder {
             key,
             values,
             record: r,
-            row_schema: payload_schema,
         }))
     }
 

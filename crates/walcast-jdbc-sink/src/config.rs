@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use walcast_connect_api::config::split_list;
 use walcast_connect_api::{ConfigIssue, ConfigKeyDef, ConfigValues, Importance};
 use walcast_pgwire::{PgConnectConfig, SslMode};
 
@@ -740,11 +739,6 @@ pub fn list_matches(list: &[String], topic: &str, field: &str) -> bool {
         Some((t, f)) => t == topic && f == field,
         None => e == field,
     })
-}
-
-/// Parse a list value the way both connectors do.
-pub fn list(v: &str) -> Vec<String> {
-    split_list(v)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The JDBC sink connectors, writing into PostgreSQL: Confluent's
 //! `io.confluent.connect.jdbc.JdbcSinkConnector` ([`JdbcSinkPlugin::CONFLUENT`]) and Debezium's
 //! `io.debezium.connector.jdbc.JdbcSinkConnector` ([`JdbcSinkPlugin::DEBEZIUM`]), each with its
-//! own keys ([`config`]), both running the same writer ([`writer::PgSinkWriter`]) on the shared
+//! own keys (`config`), both running the same writer ([`PgSinkWriter`]) on the shared
 //! sink runtime (`walcast-sink`).
 //!
 //! In: batches of [`ConnectRecord`](walcast_connect_api::ConnectRecord)s (already converted
@@ -41,7 +41,7 @@
 //! `auto.create` / `schema.evolution=basic` create a missing table from the record's Connect
 //! schema (never from guessing at JSON values) with the key columns as primary key, and
 //! `auto.evolve` / `schema.evolution=basic` add missing columns (`ALTER TABLE ... ADD COLUMN`,
-//! always nullable). Types ([`types::pg_type`]): int8/int16 smallint, int32 integer, int64
+//! always nullable). Types (`types::pg_type`): int8/int16 smallint, int32 integer, int64
 //! bigint, float32 real, float64 double precision, boolean, string text (`varchar(n)` with
 //! Debezium's `__debezium.source.column.type`/`length` hints), bytes bytea, Decimal
 //! `numeric(p,s)` (`connect.decimal.precision`, or the source column hints) with the exact
@@ -72,7 +72,7 @@
 //! To start over: `DELETE FROM walcast_offsets WHERE connector = '<name>';` while it is stopped.
 //!
 //! # Errors
-//! By SQLSTATE ([`error::classify`]): lost connections, 40001, 40P01, 55P03, 57P0x are
+//! By SQLSTATE (`error::classify`): lost connections, 40001, 40P01, 55P03, 57P0x are
 //! transient; 22xxx/23xxx are data errors (the runtime isolates the record); missing tables or
 //! columns without auto-create/evolve, permissions and the rest are fatal, with what to set.
 //! Messages carry SQLSTATE, message, hint and table/column/constraint names, never values.
@@ -102,20 +102,20 @@
 //!
 //! A plain `COPY` of the same rows into the empty table (one transaction, no key check, the
 //! ceiling): 172,700 / 181,300 rows/s. The default is unnest below
-//! [`writer::DEFAULT_COPY_THRESHOLD`] (1,000) rows per batch and COPY + merge from there on;
+//! `writer::DEFAULT_COPY_THRESHOLD` (1,000) rows per batch and COPY + merge from there on;
 //! VALUES is never faster. The COPY is text format (PostgreSQL parses each value), not binary:
 //! binary COPY would need a client-side encoder per PostgreSQL type (numeric, timestamptz,
 //! arrays...) and was not built.
 
-pub mod change;
-pub mod config;
-pub mod error;
+mod change;
+mod config;
+mod error;
 mod method;
 mod offsets;
 mod plan;
 mod table;
-pub mod types;
-pub mod writer;
+mod types;
+mod writer;
 
 use std::sync::LazyLock;
 
@@ -127,6 +127,7 @@ use walcast_connect_api::{
 
 pub use config::{Dialect, JdbcSinkConfig};
 pub use method::WriteMethod;
+pub use types::render as render_pg_text;
 pub use writer::PgSinkWriter;
 
 /// Confluent's JDBC sink class.

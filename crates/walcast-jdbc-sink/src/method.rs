@@ -77,8 +77,8 @@ pub(crate) async fn prepared(
 /// Timestamp (an instant, rendered with `+00`) goes through timestamptz so a `timestamp`
 /// column gets the wall time of the session zone (`db.timezone`).
 fn stage_type(schema: Option<&Schema>, target: &str) -> String {
-    let instant = schema.and_then(|s| s.name.as_deref())
-        == Some(walcast_connect_api::data::logical::TIMESTAMP);
+    let instant =
+        schema.and_then(|s| s.name.as_deref()) == Some(walcast_connect_api::logical::TIMESTAMP);
     if instant && target.starts_with("timestamp without") {
         "timestamp with time zone".into()
     } else {

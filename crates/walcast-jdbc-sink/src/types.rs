@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
-use walcast_connect_api::data::logical;
+use walcast_connect_api::logical;
 use walcast_connect_api::{Schema, SchemaType, Value};
 
 /// PostgreSQL's longest bit string.

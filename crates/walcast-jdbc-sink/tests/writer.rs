@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
-use walcast_connect_api::data::logical;
+use walcast_connect_api::logical;
 use walcast_connect_api::{
     ConnectRecord, Field, Position, Schema, SchemaRef, SchemaType, SinkErrorKind, SinkWriter,
     Struct, TopicPartition, Value,

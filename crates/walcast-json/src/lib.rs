@@ -1,5 +1,5 @@
 //! Kafka Connect's `JsonConverter`, both ways, for walcast's data model
-//! ([`walcast_connect_api::data`]).
+//! ([`walcast_connect_api::Schema`], [`walcast_connect_api::Value`]).
 //!
 //! In: a Kafka key or value as bytes (what walcast's source or any Debezium/Connect producer
 //! wrote). Out: an optional [`SchemaRef`] and a [`Value`] that transforms and sinks work on. And
@@ -50,7 +50,7 @@ mod tests {
     use std::sync::Arc;
 
     use serde_json::Value as Json;
-    use walcast_connect_api::data::{logical, Value};
+    use walcast_connect_api::{logical, Value};
 
     use super::*;
     use crate::error::Path;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
-use walcast_connect_api::data::{SchemaRef, Value};
+use walcast_connect_api::{SchemaRef, Value};
 
 use crate::error::{JsonError, Path};
 use crate::schema::read_schema;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value as Json;
-use walcast_connect_api::data::{Field, Schema, SchemaType};
+use walcast_connect_api::{Field, Schema, SchemaType};
 
 use crate::error::{invalid, node_type, JsonError, Path};
 use crate::tree::to_connect;

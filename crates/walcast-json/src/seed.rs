@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use walcast_connect_api::data::{logical, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::{logical, Schema, SchemaRef, SchemaType, Struct, Value};
 
 use crate::error::{invalid, JsonError, Path};
 use crate::number::unscaled_bytes;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use serde_json::Value as Json;
-use walcast_connect_api::data::{logical, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::{logical, Schema, SchemaRef, SchemaType, Struct, Value};
 
 use crate::error::{invalid, node_type, JsonError, Path};
 use crate::number::{number_text, unscaled_bytes};

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use serde_json::{Map as JsonMap, Number, Value as Json};
-use walcast_connect_api::data::{Schema, SchemaType, Value};
+use walcast_connect_api::{Schema, SchemaType, Value};
 
 /// Write a key or value as Connect's JsonConverter does: `None` (null bytes) for a null value
 /// without schema (a tombstone), else the envelope (`schemas_enable`) or the bare payload.

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use regex::{Regex, RegexBuilder};
-use walcast_connect_api::config::validate;
+use walcast_connect_api::validate;
 use walcast_connect_api::{ConfigIssue, ConfigValues};
 use walcast_pgoutput::TableId;
 

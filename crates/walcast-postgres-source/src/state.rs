@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use walcast_connect_api::state::write_atomic;
+use walcast_connect_api::write_atomic;
 
 /// The persisted state of one source connector.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -228,7 +228,7 @@ pub async fn produce(
 pub fn header_issues(config: &ConnectorConfig) -> Vec<ConfigIssue> {
     let aliases = config
         .get("transforms")
-        .map(|v| walcast_connect_api::config::split_list(v))
+        .map(|v| walcast_connect_api::split_list(v))
         .unwrap_or_default();
     aliases
         .iter()

@@ -4,16 +4,16 @@
 //! In: batches of [`ConnectRecord`](walcast_connect_api::ConnectRecord)s from the shared sink
 //! runtime (`walcast-sink`: consume, convert, transform), each with the Kafka positions it
 //! reaches. Out: one `MULTI ... EXEC` per batch holding the record commands and the positions
-//! ([`writer`]), which is what makes the sink exactly-once where the Redis Kafka Connect sink
+//! (`writer`), which is what makes the sink exactly-once where the Redis Kafka Connect sink
 //! (offsets written apart from the data) is at-least-once.
 //!
-//! [`config`] declares and checks the keys, [`template`] parses `redis.key`, [`render`] turns
+//! `config` declares and checks the keys, `template` parses `redis.key`, `render` turns
 //! Connect values into Redis text (a Decimal as `19.99`, timestamps ISO-8601).
 
-pub mod config;
-pub mod render;
-pub mod template;
-pub mod writer;
+mod config;
+mod render;
+mod template;
+mod writer;
 
 pub use config::{RedisSinkConfig, REDIS_KEYS};
 pub use writer::{offsets_key, RedisWriter};

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta};
-use walcast_connect_api::data::{logical, Schema, Value};
+use walcast_connect_api::{logical, Schema, Value};
 
 /// The bytes of one non-null value, or `None` for null.
 pub fn value_bytes(schema: Option<&Schema>, value: &Value) -> Option<Vec<u8>> {
@@ -216,7 +216,7 @@ fn write_json(out: &mut String, schema: Option<&Schema>, value: &Value) {
 mod tests {
     use std::sync::Arc;
 
-    use walcast_connect_api::data::{Field, SchemaType, Struct};
+    use walcast_connect_api::{Field, SchemaType, Struct};
 
     use super::*;
 

@@ -26,8 +26,8 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, RedisError};
-use walcast_connect_api::data::{Schema, Value};
 use walcast_connect_api::{ConnectRecord, Position, SinkError, SinkWriter, TopicPartition};
+use walcast_connect_api::{Schema, Value};
 
 use crate::config::{Command, KeyMode, RedisSinkConfig};
 use crate::render::{json, value_bytes, value_text};
@@ -631,7 +631,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use walcast_connect_api::data::{Field, SchemaType, Struct};
+    use walcast_connect_api::{Field, SchemaType, Struct};
 
     use super::*;
 

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{ConnectRecord, Position, SinkErrorKind, SinkWriter, TopicPartition};
 use walcast_redis_sink::{offsets_key, RedisSinkConfig, RedisWriter};
 use walcast_testkit::Redis;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use regex::Regex;
-use walcast_connect_api::config::split_list;
+use walcast_connect_api::split_list;
 use walcast_connect_api::{ConfigIssue, ConfigKeyDef, ConfigValues, ConnectorConfig, Importance};
 
 /// Keys every sink connector has; connector plugins append their own to these.
@@ -156,7 +156,7 @@ pub const SINK_KEYS: &[ConfigKeyDef] = &[
 /// regex compiles, the dead letter queue is not one of the consumed topics, and the transform
 /// chain's own validation.
 pub fn validate(config: &ConnectorConfig) -> Vec<ConfigIssue> {
-    let mut issues = walcast_connect_api::config::validate(SINK_KEYS, config);
+    let mut issues = walcast_connect_api::validate(SINK_KEYS, config);
     let topics = config
         .get("topics")
         .map(|v| split_list(v))
@@ -307,7 +307,7 @@ impl Settings {
                     .or_insert_with(|| v.clone());
             }
         }
-        let worker_issues = walcast_connect_api::config::validate(SINK_KEYS, &merged);
+        let worker_issues = walcast_connect_api::validate(SINK_KEYS, &merged);
         if !worker_issues.is_empty() {
             return Err(worker_issues);
         }

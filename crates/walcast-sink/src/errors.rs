@@ -252,7 +252,7 @@ impl ErrorHandler {
 pub(crate) fn transform_class(config: &walcast_connect_api::ConnectorConfig) -> String {
     let aliases = config
         .get("transforms")
-        .map(|v| walcast_connect_api::config::split_list(v))
+        .map(|v| walcast_connect_api::split_list(v))
         .unwrap_or_default();
     match aliases.as_slice() {
         [one] => config

@@ -130,8 +130,7 @@ impl Task {
         chain: TransformChain,
     ) -> Result<Self, Halt> {
         let metrics = TaskMetrics::new(&ctx.name);
-        let servers: Vec<String> =
-            walcast_connect_api::config::split_list(&ctx.worker.bootstrap_servers);
+        let servers: Vec<String> = walcast_connect_api::split_list(&ctx.worker.bootstrap_servers);
         let mut backoff = Backoff::new(
             DEFAULT_RETRY_BACKOFF,
             settings.retry_delay_max,

@@ -21,11 +21,11 @@
 
 use std::sync::Arc;
 
-use walcast_connect_api::config::ConfigKeyDef;
-use walcast_connect_api::data::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::ConfigKeyDef;
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, Header, Importance, TransformError, Transformation,
 };
+use walcast_connect_api::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
 
 use crate::read_config;
 use crate::util::{struct_basics, SchemaCache};

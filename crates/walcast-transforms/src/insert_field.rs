@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use walcast_connect_api::config::ConfigKeyDef;
-use walcast_connect_api::data::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
+use walcast_connect_api::ConfigKeyDef;
+use walcast_connect_api::{logical, Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, TransformError, Transformation,
 };

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use walcast_connect_api::config::{did_you_mean, split_list, ConfigKeyDef};
+use walcast_connect_api::{did_you_mean, split_list, ConfigKeyDef};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, Predicate, TransformError, Transformation,
 };

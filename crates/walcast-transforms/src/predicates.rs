@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use regex::Regex;
-use walcast_connect_api::config::ConfigKeyDef;
+use walcast_connect_api::ConfigKeyDef;
 use walcast_connect_api::{ConfigIssue, ConnectRecord, ConnectorConfig, Predicate};
 
 use crate::{read_config, unknown_keys};

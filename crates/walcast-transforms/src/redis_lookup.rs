@@ -38,12 +38,12 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use walcast_connect_api::config::ConfigValues;
-use walcast_connect_api::data::{Field, Schema, SchemaRef, SchemaType, Value};
+use walcast_connect_api::ConfigValues;
 use walcast_connect_api::{
     ConfigIssue, ConfigKeyDef, ConnectRecord, ConnectorConfig, Importance, TransformError,
     Transformation,
 };
+use walcast_connect_api::{Field, Schema, SchemaRef, SchemaType, Value};
 
 use key::KeyTemplate;
 use lookup::{Added, Cache, Lookup, LookupType};

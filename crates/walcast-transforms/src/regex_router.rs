@@ -2,7 +2,7 @@
 //! `regex`, the topic becomes `replacement` with Java's `$1`/`${name}` group references.
 
 use regex::Regex;
-use walcast_connect_api::config::ConfigKeyDef;
+use walcast_connect_api::ConfigKeyDef;
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, TransformError, Transformation,
 };

@@ -10,11 +10,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use walcast_connect_api::config::{split_list, ConfigKeyDef};
-use walcast_connect_api::data::{Field, SchemaRef, Value};
+use walcast_connect_api::{split_list, ConfigKeyDef};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, TransformError, Transformation,
 };
+use walcast_connect_api::{Field, SchemaRef, Value};
 
 use crate::read_config;
 use crate::util::{require_map, require_struct, struct_basics, SchemaCache, Target};

@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
-use walcast_connect_api::config::ConfigKeyDef;
-use walcast_connect_api::data::{logical, Field, Schema, SchemaType, Value};
+use walcast_connect_api::ConfigKeyDef;
+use walcast_connect_api::{logical, Field, Schema, SchemaType, Value};
 use walcast_connect_api::{
     ConfigIssue, ConnectRecord, ConnectorConfig, Importance, TransformError, Transformation,
 };

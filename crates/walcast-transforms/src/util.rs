@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use walcast_connect_api::data::{Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{ConnectRecord, TransformError};
+use walcast_connect_api::{Schema, SchemaRef, SchemaType, Struct, Value};
 
 /// The `$Key` or `$Value` variant of a transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use walcast_connect_api::data::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{ConnectRecord, ConnectorConfig, Header};
+use walcast_connect_api::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_transforms::{validate, Outcome, TransformChain};
 
 fn cfg(pairs: &[(&str, &str)]) -> ConnectorConfig {
@@ -246,8 +246,7 @@ async fn timestamp_converter_whole_values_and_schemaless_fields() {
         vec![{
             let mut r = record("t", None, map(&[("at", Value::Int64(1_709_214_330))]));
             r.key_schema = Some(Arc::new(
-                Schema::primitive(SchemaType::Int64)
-                    .named(walcast_connect_api::data::logical::TIMESTAMP),
+                Schema::primitive(SchemaType::Int64).named(walcast_connect_api::logical::TIMESTAMP),
             ));
             r.key = Value::Int64(-1);
             r
@@ -261,10 +260,7 @@ async fn timestamp_converter_whole_values_and_schemaless_fields() {
         "a millisecond before the epoch is the day before"
     );
     let ks = r.key_schema.as_ref().expect("key schema");
-    assert_eq!(
-        ks.name.as_deref(),
-        Some(walcast_connect_api::data::logical::DATE)
-    );
+    assert_eq!(ks.name.as_deref(), Some(walcast_connect_api::logical::DATE));
     assert!(!ks.optional);
     assert_eq!(
         r.value.get("at"),

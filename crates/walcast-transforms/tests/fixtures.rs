@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
-use walcast_connect_api::data::Value;
+use walcast_connect_api::Value;
 use walcast_connect_api::{ConnectRecord, Header};
 use walcast_transforms::{Outcome, TransformChain};
 

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use walcast_connect_api::data::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_connect_api::{ConnectRecord, ConnectorConfig};
+use walcast_connect_api::{Field, Schema, SchemaRef, SchemaType, Struct, Value};
 use walcast_testkit::Redis;
 use walcast_transforms::{Outcome, TransformChain};
 

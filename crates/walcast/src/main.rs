@@ -87,13 +87,13 @@ fn config_docs() -> String {
                 p.aliases().join(", ")
             ));
         }
-        out.push_str(&walcast_connect_api::config::docs_markdown(p.config_keys()));
+        out.push_str(&walcast_connect_api::docs_markdown(p.config_keys()));
         out.push('\n');
     }
     out.push_str("## Transforms\n\nKeys go under `transforms.<alias>.` (with `transforms.<alias>.type` naming the class).\n\n");
     for (class, keys) in walcast_transforms::config_defs() {
         out.push_str(&format!("### `{class}`\n\n"));
-        out.push_str(&walcast_connect_api::config::docs_markdown(keys));
+        out.push_str(&walcast_connect_api::docs_markdown(keys));
         out.push('\n');
     }
     out

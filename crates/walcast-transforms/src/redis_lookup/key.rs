@@ -2,7 +2,7 @@
 //! record field names. In: the template text, then a row (struct or map). Out: the Redis key
 //! for that row, or the name of the field it lacks.
 
-use walcast_connect_api::data::{logical, Schema, Value};
+use walcast_connect_api::{logical, Schema, Value};
 
 /// `customer:${customer_id}`: literals and record field names.
 #[derive(Debug, Clone, PartialEq, Eq)]
