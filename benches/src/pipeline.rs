@@ -205,6 +205,36 @@ async fn count(pg: &tokio_postgres::Client, sql: &str) -> Result<i64> {
     Ok(pg.query_one(sql, &[]).await?.get::<_, i64>(0))
 }
 
+/// The seed's source connector streaming only (`snapshot.mode=no_data`) under its own topic
+/// prefix, with slot and publication `<prefix>_bench`.
+fn streaming_source(
+    prefix: &str,
+    orders: &Postgres,
+    results: &Postgres,
+    redis: &Redis,
+) -> Result<Value> {
+    let mut source = deploy_config("orders-source", orders, results, redis)?;
+    source["config"]["topic.prefix"] = prefix.into();
+    source["config"]["slot.name"] = format!("{prefix}_bench").into();
+    source["config"]["publication.name"] = format!("{prefix}_bench").into();
+    source["config"]["snapshot.mode"] = "no_data".into();
+    Ok(source)
+}
+
+/// Waits up to 60 s until the slot of [`streaming_source`]`(prefix)` is active.
+async fn wait_bench_slot(oc: &tokio_postgres::Client, prefix: &str) -> Result<()> {
+    let sql = format!(
+        "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{prefix}_bench' AND active"
+    );
+    walcast_testkit::eventually(
+        Duration::from_secs(60),
+        &format!("the {prefix}_bench slot"),
+        || async { (count(oc, &sql).await.unwrap_or(0) == 1).then_some(()) },
+    )
+    .await?;
+    Ok(())
+}
+
 async fn fill_orders(client: &tokio_postgres::Client, rows: u64, customers: u64) -> Result<()> {
     let mut written = 0u64;
     while written < rows {
@@ -643,21 +673,10 @@ async fn main() -> Result<()> {
     let wal = if a.no_wal {
         None
     } else {
-        let mut wal_source = deploy_config("orders-source", &orders, &results, &redis)?;
-        wal_source["config"]["topic.prefix"] = "wal".into();
-        wal_source["config"]["slot.name"] = "wal_bench".into();
-        wal_source["config"]["publication.name"] = "wal_bench".into();
-        wal_source["config"]["snapshot.mode"] = "no_data".into();
+        let wal_source = streaming_source("wal", &orders, &results, &redis)?;
         // The slot exists once the connector ran; then the backlog is written while nothing reads.
-        let w = Walcast::start(&bootstrap, &[wal_source.clone()])?;
-        walcast_testkit::eventually(Duration::from_secs(60), "the bench slot", || async {
-            (count(&oc, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'wal_bench' AND active")
-                .await
-                .unwrap_or(0)
-                == 1)
-                .then_some(())
-        })
-        .await?;
+        let w = Walcast::start(&bootstrap, std::slice::from_ref(&wal_source))?;
+        wait_bench_slot(&oc, "wal").await?;
         w.stop();
         oc.batch_execute("TRUNCATE orders").await?;
         rc.batch_execute("TRUNCATE results; DROP TABLE IF EXISTS walcast_offsets")
@@ -705,11 +724,7 @@ async fn main() -> Result<()> {
         // commit's WAL to the WAL writer's next round (wal_writer_delay, 200 ms) before a
         // walsender may send it; production commits are synchronous, so the offered load is too.
         oc.batch_execute("SET synchronous_commit = on").await?;
-        let mut lat_source = deploy_config("orders-source", &orders, &results, &redis)?;
-        lat_source["config"]["topic.prefix"] = "lat".into();
-        lat_source["config"]["slot.name"] = "lat_bench".into();
-        lat_source["config"]["publication.name"] = "lat_bench".into();
-        lat_source["config"]["snapshot.mode"] = "no_data".into();
+        let lat_source = streaming_source("lat", &orders, &results, &redis)?;
         let mut lat_sink = sink.clone();
         lat_sink["config"]["topics"] = "lat.public.orders".into();
         let mut lat_cache = deploy_config("orders-cache", &orders, &results, &redis)?;
@@ -728,14 +743,7 @@ async fn main() -> Result<()> {
             Duration::from_millis(a.latency_fetch_wait_ms),
         ));
         let outcome = async {
-            walcast_testkit::eventually(Duration::from_secs(60), "the latency slot", || async {
-                (count(&oc, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'lat_bench' AND active")
-                    .await
-                    .unwrap_or(0)
-                    == 1)
-                    .then_some(())
-            })
-            .await?;
+            wait_bench_slot(&oc, "lat").await?;
             // One warm-up row through the whole pipeline before the clock matters.
             let (_, warm, _) = offer_load(&oc, 200, 1, a.customers).await?;
             walcast_testkit::eventually(Duration::from_secs(60), "the warm-up row in results", || async {
@@ -823,20 +831,9 @@ async fn main() -> Result<()> {
     let big = if a.big_rows == 0 {
         None
     } else {
-        let mut big_source = deploy_config("orders-source", &orders, &results, &redis)?;
-        big_source["config"]["topic.prefix"] = "big".into();
-        big_source["config"]["slot.name"] = "big_bench".into();
-        big_source["config"]["publication.name"] = "big_bench".into();
-        big_source["config"]["snapshot.mode"] = "no_data".into();
-        let w = Walcast::start(&bootstrap, &[big_source.clone()])?;
-        walcast_testkit::eventually(Duration::from_secs(60), "the big-transaction slot", || async {
-            (count(&oc, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'big_bench' AND active")
-                .await
-                .unwrap_or(0)
-                == 1)
-                .then_some(())
-        })
-        .await?;
+        let big_source = streaming_source("big", &orders, &results, &redis)?;
+        let w = Walcast::start(&bootstrap, std::slice::from_ref(&big_source))?;
+        wait_bench_slot(&oc, "big").await?;
         w.stop();
         // Slots the earlier scenarios left behind would keep the WAL of the big transaction.
         oc.batch_execute(
