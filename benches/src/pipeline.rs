@@ -167,7 +167,10 @@ impl Walcast {
         let log = std::fs::File::create(dir.path().join("walcast.log"))?;
         let started = Instant::now();
         let child = cmd
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_WALCAST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -198,6 +201,10 @@ impl Walcast {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
         let _ = self.child.wait();
+        if std::env::var_os("BENCH_WALCAST_LOG").is_some() {
+            let kept = self.dir.keep();
+            eprintln!("walcast's log: {}", kept.join("walcast.log").display());
+        }
     }
 }
 

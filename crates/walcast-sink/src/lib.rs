@@ -34,6 +34,7 @@ mod fetch;
 pub mod metrics;
 mod retry;
 mod task;
+mod write;
 
 use std::time::Duration;
 

@@ -14,15 +14,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::stream::{BoxStream, SelectAll, StreamExt};
 use futures::FutureExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Mutex, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use walcast_connect_api::{
-    ConnectRecord, ConnectorError, Position, SinkError, SinkErrorKind, SinkWriter, TaskContext,
+    ConnectRecord, ConnectorError, Position, SinkErrorKind, SinkWriter, TaskContext,
     TopicPartition,
 };
 use walcast_kafka::Client;
@@ -30,16 +31,14 @@ use walcast_transforms::{Outcome, TransformChain};
 
 use crate::batch::{buffered_records, take_batch, Batch, Part};
 use crate::config::Settings;
-use crate::convert::{convert, is_delete, source_ts_ms};
+use crate::convert::convert;
 use crate::errors::{failed_transform_class, transform_class, ErrorHandler, Failure, Stage};
 use crate::fetch::{self, FetchEvent, FetchSettings, Start};
 use crate::metrics::TaskMetrics;
 use crate::retry::{Backoff, Halt};
+use crate::write::{WriteEvent, WriteJob, WriteStage, DEFAULT_RETRY_BACKOFF};
 use crate::SinkOptions;
 
-/// The initial wait before retrying a transient failure when the connector has no
-/// `retry.backoff.ms` (Connect's error handler starts at 300 ms as well).
-const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(300);
 /// How long connecting to Kafka may take before one attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -47,16 +46,21 @@ pub(crate) struct Task {
     ctx: TaskContext,
     settings: Settings,
     options: SinkOptions,
-    writer: Box<dyn SinkWriter>,
     chain: TransformChain,
     /// `__connect.errors.class.name` for transformation failures.
     transform_class: String,
-    /// `__connect.errors.class.name` for write failures (the connector class).
-    connector_class: String,
     client: Arc<Client>,
-    errors: ErrorHandler,
+    errors: Arc<Mutex<ErrorHandler>>,
     metrics: TaskMetrics,
     parts: Vec<Part>,
+    /// The topic-partition of each of `parts`, shared with the write jobs.
+    tps: Arc<Vec<TopicPartition>>,
+    /// Batches for the write stage, and what it reports back.
+    jobs: mpsc::Sender<WriteJob>,
+    written: mpsc::UnboundedReceiver<WriteEvent>,
+    write_stage: Option<JoinHandle<()>>,
+    /// Cancelled when the task loop stops: the write stage starts no further batch.
+    stop_writing: CancellationToken,
     index: HashMap<TopicPartition, usize>,
     /// Positions stored in the destination (what `open` returned, advanced by each write).
     stored: HashMap<TopicPartition, i64>,
@@ -72,6 +76,7 @@ pub(crate) struct Task {
 impl Drop for Task {
     fn drop(&mut self) {
         self.fetchers.cancel();
+        self.stop_writing.cancel();
     }
 }
 
@@ -103,9 +108,12 @@ pub(crate) async fn run(
         Ok(t) => t,
         Err(h) => return halt_to_result(h),
     };
-    match task.run_loop().await {
-        Ok(()) => Ok(()),
-        Err(h) => halt_to_result(h),
+    let result = task.run_loop().await;
+    let write_failure = task.finish().await;
+    match (result, write_failure) {
+        (Err(h), _) => halt_to_result(h),
+        (Ok(()), Some(h)) => halt_to_result(h),
+        (Ok(()), None) => Ok(()),
     }
 }
 
@@ -194,19 +202,40 @@ impl Task {
             key_schemas_enable: ctx.key_schemas_enable,
             value_schemas_enable: ctx.value_schemas_enable,
         };
+        let errors = Arc::new(Mutex::new(errors));
+        let (jobs, job_rx) = mpsc::channel(1);
+        let (events, written) = mpsc::unbounded_channel();
+        let stop_writing = ctx.shutdown.child_token();
+        let stage = WriteStage {
+            name: ctx.name.clone(),
+            shutdown: ctx.shutdown.clone(),
+            stop: stop_writing.clone(),
+            writer,
+            errors: errors.clone(),
+            metrics: metrics.clone(),
+            connector_class,
+            options: options.clone(),
+            retry_delay_max: settings.retry_delay_max,
+            retry_timeout: settings.retry_timeout,
+            events,
+        };
+        let write_stage = Some(stage.spawn(job_rx));
         let mut task = Self {
             fetchers: ctx.shutdown.child_token(),
             ctx,
             settings,
             options,
-            writer,
             chain,
             transform_class,
-            connector_class,
             client,
             errors,
             metrics,
             parts: Vec::new(),
+            tps: Arc::new(Vec::new()),
+            jobs,
+            written,
+            write_stage,
+            stop_writing,
             index: HashMap::new(),
             stored,
             events: SelectAll::new(),
@@ -267,6 +296,9 @@ impl Task {
         if let Some(&pos) = self.stored.get(&tp) {
             metrics.position.set(pos as f64);
         }
+        let mut tps = self.tps.as_ref().clone();
+        tps.push(tp.clone());
+        self.tps = Arc::new(tps);
         self.parts.push(Part {
             tp: tp.clone(),
             high_watermark: -1,
@@ -306,50 +338,52 @@ impl Task {
         }
     }
 
+    /// Batches go to the write stage as soon as it can take one, holding everything fetched
+    /// meanwhile (up to `batch.size`): one record at a time when records trickle in, full
+    /// batches when the destination is the bottleneck.
     async fn run_loop(&mut self) -> Result<(), Halt> {
         let shutdown = self.ctx.shutdown.clone();
         let batch_size = self.options.batch_size.max(1);
+        let jobs = self.jobs.clone();
         loop {
-            if !self.parts.iter().any(Part::has_records) {
-                let wait_events = async {
-                    if self.events.is_empty() {
-                        futures::future::pending::<Option<(usize, FetchEvent)>>().await
-                    } else {
-                        self.events.next().await
-                    }
-                };
-                let next_discovery = self.next_discovery;
-                tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => return Ok(()),
-                    ev = wait_events => {
-                        if let Some(ev) = ev {
-                            self.accept(ev)?;
+            let has_records = self.parts.iter().any(Part::has_records);
+            // Fetched records wait in their fetch tasks (bounded) once a batch's worth is here.
+            let room = self.buffered_records() < batch_size;
+            let wait_events = async {
+                if self.events.is_empty() || !room {
+                    futures::future::pending::<Option<(usize, FetchEvent)>>().await
+                } else {
+                    self.events.next().await
+                }
+            };
+            let next_discovery = self.next_discovery;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                ev = self.written.recv() => self.on_written(ev)?,
+                permit = jobs.reserve(), if has_records => {
+                    let Ok(permit) = permit else {
+                        return Err(self.write_stage_gone());
+                    };
+                    // Take whatever else is ready without waiting.
+                    while self.buffered_records() < batch_size {
+                        match self.events.next().now_or_never() {
+                            Some(Some(ev)) => self.accept(ev)?,
+                            _ => break,
                         }
                     }
-                    _ = tokio::time::sleep_until(next_discovery) => {
-                        self.discover().await;
-                        continue;
+                    let batch = self.take_batch(batch_size);
+                    if !batch.items.is_empty() {
+                        let job = self.transform(batch).await?;
+                        permit.send(job);
                     }
                 }
-            }
-            // Take whatever else is ready without waiting: low latency when records trickle in,
-            // full batches when there is a backlog.
-            while self.buffered_records() < batch_size {
-                match self.events.next().now_or_never() {
-                    Some(Some(ev)) => self.accept(ev)?,
-                    _ => break,
+                ev = wait_events => {
+                    if let Some(ev) = ev {
+                        self.accept(ev)?;
+                    }
                 }
-            }
-            if shutdown.is_cancelled() {
-                return Ok(());
-            }
-            let batch = self.take_batch(batch_size);
-            if !batch.items.is_empty() {
-                self.process(batch).await?;
-            }
-            if Instant::now() >= self.next_discovery {
-                self.discover().await;
+                _ = tokio::time::sleep_until(next_discovery) => self.discover().await,
             }
         }
     }
@@ -360,39 +394,66 @@ impl Task {
         take_batch(&mut self.parts, &mut self.turn, batch_size, per_turn)
     }
 
-    /// Converts, transforms and writes one batch; on return every record of it is stored,
-    /// dead-lettered or skipped, and the positions are stored.
-    async fn process(&mut self, mut batch: Batch) -> Result<(), Halt> {
+    /// Converts and transforms one batch into a job for the write stage.
+    async fn transform(&mut self, mut batch: Batch) -> Result<WriteJob, Halt> {
+        let started = Instant::now();
         let (records, origin) = self.convert_and_transform(&mut batch).await?;
-        let delete_count = records.iter().filter(|r| is_delete(r)).count() as u64;
-        let source_ts: Vec<i64> = records.iter().filter_map(source_ts_ms).collect();
-        match self.write_with_retry(&records, &batch.positions).await {
-            Ok(()) => {
-                self.metrics.written.increment(records.len() as u64);
-                self.metrics.deleted.increment(delete_count);
-                self.metrics.batch_size.record(records.len() as f64);
-                self.observe_end_to_end(&source_ts);
-            }
-            Err(WriteFailure::Data(e)) => {
-                tracing::info!(records = records.len(), error = %e, "a batch write was refused for its data; writing record by record to find the bad records");
-                self.write_one_by_one(&batch, &records, &origin).await?;
-            }
-            Err(WriteFailure::Halt(h)) => return Err(h),
-        }
-        self.stored_advanced(&batch.positions);
-        Ok(())
+        tracing::trace!(
+            records = records.len(),
+            transform_ms = started.elapsed().as_secs_f64() * 1e3,
+            "batch transformed"
+        );
+        Ok(WriteJob {
+            records,
+            origin,
+            items: batch.items,
+            tps: self.tps.clone(),
+            positions: batch.positions,
+        })
     }
 
-    fn observe_end_to_end(&self, source_ts: &[i64]) {
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        for ts in source_ts {
-            self.metrics
-                .end_to_end
-                .record((now - ts).max(0) as f64 / 1000.0);
+    /// Takes the write stage's report: stored positions, or why it stopped.
+    fn on_written(&mut self, ev: Option<WriteEvent>) -> Result<(), Halt> {
+        match ev {
+            Some(WriteEvent::Stored(positions)) => {
+                self.stored_advanced(&positions);
+                Ok(())
+            }
+            Some(WriteEvent::Stopped(h)) => Err(h),
+            None => Err(self.write_stage_gone()),
         }
+    }
+
+    /// The write stage ended: why it said it stopped, or (it panicked) a task failure.
+    fn write_stage_gone(&mut self) -> Halt {
+        while let Ok(ev) = self.written.try_recv() {
+            match ev {
+                WriteEvent::Stored(positions) => self.stored_advanced(&positions),
+                WriteEvent::Stopped(h) => return h,
+            }
+        }
+        Halt::Fail(ConnectorError::new(format!(
+            "the write stage of sink connector {} stopped unexpectedly",
+            self.ctx.name
+        )))
+    }
+
+    /// Stops the write stage after the write in progress and takes its last reports. Returns
+    /// why it stopped if that was a failure.
+    async fn finish(&mut self) -> Option<Halt> {
+        self.stop_writing.cancel();
+        if let Some(handle) = self.write_stage.take() {
+            let _ = handle.await;
+        }
+        let mut failure = None;
+        while let Ok(ev) = self.written.try_recv() {
+            match ev {
+                WriteEvent::Stored(positions) => self.stored_advanced(&positions),
+                WriteEvent::Stopped(Halt::Fail(e)) => failure = Some(Halt::Fail(e)),
+                WriteEvent::Stopped(Halt::Shutdown) => {}
+            }
+        }
+        failure
     }
 
     fn stored_advanced(&mut self, positions: &[Position]) {
@@ -430,6 +491,8 @@ impl Task {
                 }
                 Err(f) => {
                     self.errors
+                        .lock()
+                        .await
                         .report(topic, raw, &f, &self.ctx.shutdown)
                         .await?;
                 }
@@ -494,6 +557,8 @@ impl Task {
                         message: e.message,
                     };
                     self.errors
+                        .lock()
+                        .await
                         .report(&self.parts[*p].tp.topic, raw, &failure, &self.ctx.shutdown)
                         .await?;
                 }
@@ -510,161 +575,8 @@ impl Task {
             self.options.max_retries,
         )
     }
-
-    /// Writes `records` with `positions`, retrying transient failures with backoff (re-opening
-    /// the writer each time). A write whose outcome was unknown (the connection broke during the
-    /// commit) is recognised by the positions the re-opened writer reports, and not repeated.
-    async fn write_with_retry(
-        &mut self,
-        records: &[ConnectRecord],
-        positions: &[Position],
-    ) -> Result<(), WriteFailure> {
-        let mut backoff = self.new_backoff();
-        loop {
-            let started = Instant::now();
-            let result = self.writer.write(&self.ctx.name, records, positions).await;
-            let e = match result {
-                Ok(()) => {
-                    self.metrics
-                        .write_seconds
-                        .record(started.elapsed().as_secs_f64());
-                    return Ok(());
-                }
-                Err(e) => e,
-            };
-            match e.kind {
-                SinkErrorKind::Data => return Err(WriteFailure::Data(e)),
-                SinkErrorKind::Fatal => {
-                    return Err(WriteFailure::Halt(Halt::Fail(write_error(
-                        &self.ctx.name,
-                        positions,
-                        &e,
-                    ))))
-                }
-                SinkErrorKind::Transient => {}
-            }
-            // Transient: wait, re-open, and find out whether the write made it after all.
-            let mut last = e;
-            loop {
-                let Some(wait) = backoff.next_delay() else {
-                    return Err(WriteFailure::Halt(Halt::Fail(ConnectorError::new(
-                        format!(
-                            "writing a batch for connector {} kept failing after {} retries (errors.retry.timeout / max.retries exhausted): {last}",
-                            self.ctx.name, backoff.attempts
-                        ),
-                    ))));
-                };
-                self.metrics.retries.increment(1);
-                tracing::warn!(error = %last, retry = backoff.attempts, retry_in_ms = ms(wait), "write failed transiently, retrying");
-                sleep_or_stop(&self.ctx.shutdown, wait)
-                    .await
-                    .map_err(WriteFailure::Halt)?;
-                match self.writer.open(&self.ctx.name).await {
-                    Ok(stored) => {
-                        let stored: HashMap<TopicPartition, i64> =
-                            stored.into_iter().map(|p| (p.tp, p.next_offset)).collect();
-                        let committed = !positions.is_empty()
-                            && positions
-                                .iter()
-                                .all(|p| stored.get(&p.tp).is_some_and(|&s| s >= p.next_offset));
-                        self.stored.extend(stored);
-                        if committed {
-                            tracing::info!(
-                                "the write that failed had been committed; not repeating it"
-                            );
-                            return Ok(());
-                        }
-                        break;
-                    }
-                    Err(e) if e.kind == SinkErrorKind::Transient => last = e,
-                    Err(e) => {
-                        return Err(WriteFailure::Halt(Halt::Fail(ConnectorError::new(
-                            format!(
-                                "re-opening the destination of connector {} failed: {e}",
-                                self.ctx.name
-                            ),
-                        ))))
-                    }
-                }
-            }
-        }
-    }
-
-    /// After a batch write was refused for its data: write each record alone with its own
-    /// partition's position, dead-letter (or fail on) the refused ones, then store the batch's
-    /// final positions.
-    async fn write_one_by_one(
-        &mut self,
-        batch: &Batch,
-        records: &[ConnectRecord],
-        origin: &[usize],
-    ) -> Result<(), Halt> {
-        for (record, &i) in records.iter().zip(origin) {
-            let (p, raw) = &batch.items[i];
-            let position = [Position {
-                tp: self.parts[*p].tp.clone(),
-                next_offset: raw.offset + 1,
-            }];
-            match self
-                .write_with_retry(std::slice::from_ref(record), &position)
-                .await
-            {
-                Ok(()) => {
-                    self.metrics.written.increment(1);
-                    self.metrics.batch_size.record(1.0);
-                    if is_delete(record) {
-                        self.metrics.deleted.increment(1);
-                    }
-                    if let Some(ts) = source_ts_ms(record) {
-                        self.observe_end_to_end(&[ts]);
-                    }
-                    self.stored_advanced(&position);
-                }
-                Err(WriteFailure::Data(e)) => {
-                    let failure = Failure {
-                        stage: Stage::TaskPut,
-                        class_name: self.connector_class.clone(),
-                        message: e.message,
-                    };
-                    let topic = self.parts[*p].tp.topic.clone();
-                    self.errors
-                        .report(&topic, raw, &failure, &self.ctx.shutdown)
-                        .await?;
-                }
-                Err(WriteFailure::Halt(h)) => return Err(h),
-            }
-        }
-        match self.write_with_retry(&[], &batch.positions).await {
-            Ok(()) => Ok(()),
-            Err(WriteFailure::Halt(h)) => Err(h),
-            Err(WriteFailure::Data(e)) => Err(Halt::Fail(write_error(
-                &self.ctx.name,
-                &batch.positions,
-                &e,
-            ))),
-        }
-    }
 }
 
-enum WriteFailure {
-    /// The destination refused the records' data (nothing stored).
-    Data(SinkError),
-    Halt(Halt),
-}
-
-fn write_error(connector: &str, positions: &[Position], e: &SinkError) -> ConnectorError {
-    let covered: Vec<String> = positions
-        .iter()
-        .map(|p| format!("{}@{}", p.tp, p.next_offset))
-        .collect();
-    ConnectorError {
-        message: format!("sink connector {connector} cannot write: {e}"),
-        trace: format!(
-            "sink connector {connector} cannot write: {e}\nbatch up to positions: {}",
-            covered.join(", ")
-        ),
-    }
-}
 /// Opens the writer, retrying transient failures; returns the stored positions.
 async fn open_writer(
     ctx: &TaskContext,

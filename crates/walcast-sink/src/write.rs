@@ -1,0 +1,314 @@
+//! The write stage: batches of transformed records plus the positions they reach, written by the
+//! connector's [`SinkWriter`] in the order they were taken. It runs in its own tokio task, so the
+//! task loop converts and transforms the next batch while the destination stores this one (the
+//! destination's work and walcast's overlap instead of taking turns).
+//!
+//! In: [`WriteJob`]s through a channel of one. Out: [`WriteEvent`]s telling the task loop which
+//! positions are stored, or why the stage stopped. A position is reported only after the write
+//! holding it committed; records the destination refuses for their data are found by writing
+//! the batch record by record, and dead-lettered (or fail the task) before the position moves
+//! past them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, Mutex};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use walcast_connect_api::{
+    ConnectRecord, ConnectorError, Position, SinkError, SinkErrorKind, SinkWriter, TopicPartition,
+};
+use walcast_kafka::ConsumedRecord;
+
+use crate::convert::{is_delete, source_ts_ms};
+use crate::errors::{ErrorHandler, Failure, Stage};
+use crate::metrics::TaskMetrics;
+use crate::retry::{Backoff, Halt};
+use crate::SinkOptions;
+
+/// One batch for the destination.
+pub(crate) struct WriteJob {
+    /// The records the transform chain kept, in the order they were taken.
+    pub records: Vec<ConnectRecord>,
+    /// For each of `records`, the index of its raw record in `items`.
+    pub origin: Vec<usize>,
+    /// (index into `tps`, raw record) of every record taken, kept for the dead letter queue.
+    pub items: Vec<(usize, ConsumedRecord)>,
+    /// The task's topic-partitions when the batch was taken.
+    pub tps: Arc<Vec<TopicPartition>>,
+    /// The next offset of every partition the batch covers.
+    pub positions: Vec<Position>,
+}
+
+/// What the write stage reports to the task loop.
+pub(crate) enum WriteEvent {
+    /// These positions are stored in the destination.
+    Stored(Vec<Position>),
+    /// The stage stopped: shut down, or the task must fail.
+    Stopped(Halt),
+}
+
+/// The write stage's settings and state.
+pub(crate) struct WriteStage {
+    pub name: String,
+    /// The task's shutdown: interrupts waits between retries.
+    pub shutdown: CancellationToken,
+    /// Cancelled by the task loop when it stops: no further batch is started.
+    pub stop: CancellationToken,
+    pub writer: Box<dyn SinkWriter>,
+    pub errors: Arc<Mutex<ErrorHandler>>,
+    pub metrics: TaskMetrics,
+    /// `__connect.errors.class.name` for write failures (the connector class).
+    pub connector_class: String,
+    pub options: SinkOptions,
+    pub retry_delay_max: Duration,
+    pub retry_timeout: Option<Duration>,
+    pub events: mpsc::UnboundedSender<WriteEvent>,
+}
+
+/// The initial wait before retrying a transient failure when the connector has no
+/// `retry.backoff.ms` (Connect's error handler starts at 300 ms as well).
+pub(crate) const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(300);
+
+enum WriteFailure {
+    /// The destination refused the records' data (nothing stored).
+    Data(SinkError),
+    Halt(Halt),
+}
+
+/// Sleeps `wait`, or returns `Halt::Shutdown` if the task is told to stop first.
+async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) -> Result<(), Halt> {
+    tokio::select! {
+        _ = shutdown.cancelled() => Err(Halt::Shutdown),
+        _ = tokio::time::sleep(wait) => Ok(()),
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl WriteStage {
+    /// Starts the stage; it ends when the job channel closes, `stop` fires between batches, or
+    /// a write fails for good (reported as [`WriteEvent::Stopped`]).
+    pub(crate) fn spawn(self, jobs: mpsc::Receiver<WriteJob>) -> tokio::task::JoinHandle<()> {
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(self.run(jobs), span))
+    }
+
+    async fn run(mut self, mut jobs: mpsc::Receiver<WriteJob>) {
+        loop {
+            let job = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return,
+                job = jobs.recv() => match job {
+                    Some(j) => j,
+                    None => return,
+                },
+            };
+            if let Err(h) = self.process(job).await {
+                let _ = self.events.send(WriteEvent::Stopped(h));
+                return;
+            }
+        }
+    }
+
+    fn stored(&self, positions: Vec<Position>) {
+        let _ = self.events.send(WriteEvent::Stored(positions));
+    }
+
+    /// Writes one batch; on return every record of it is stored, dead-lettered or skipped, and
+    /// its positions are stored.
+    async fn process(&mut self, job: WriteJob) -> Result<(), Halt> {
+        let started = Instant::now();
+        match self.write_with_retry(&job.records, &job.positions).await {
+            Ok(()) => {
+                self.metrics.written.increment(job.records.len() as u64);
+                let deletes = job.records.iter().filter(|r| is_delete(r)).count();
+                self.metrics.deleted.increment(deletes as u64);
+                self.metrics.batch_size.record(job.records.len() as f64);
+                self.observe_end_to_end(job.records.iter());
+                tracing::trace!(
+                    records = job.records.len(),
+                    write_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "batch written"
+                );
+            }
+            Err(WriteFailure::Data(e)) => {
+                tracing::info!(records = job.records.len(), error = %e, "a batch write was refused for its data; writing record by record to find the bad records");
+                self.write_one_by_one(&job).await?;
+            }
+            Err(WriteFailure::Halt(h)) => return Err(h),
+        }
+        self.stored(job.positions);
+        Ok(())
+    }
+
+    fn observe_end_to_end<'a>(&self, records: impl Iterator<Item = &'a ConnectRecord>) {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        for ts in records.filter_map(source_ts_ms) {
+            self.metrics
+                .end_to_end
+                .record((now - ts).max(0) as f64 / 1000.0);
+        }
+    }
+
+    fn new_backoff(&self) -> Backoff {
+        Backoff::new(
+            self.options.retry_backoff_or(DEFAULT_RETRY_BACKOFF),
+            self.retry_delay_max,
+            self.retry_timeout,
+            self.options.max_retries,
+        )
+    }
+
+    /// Writes `records` with `positions`, retrying transient failures with backoff (re-opening
+    /// the writer each time). A write whose outcome was unknown (the connection broke during the
+    /// commit) is recognised by the positions the re-opened writer reports, and not repeated.
+    async fn write_with_retry(
+        &mut self,
+        records: &[ConnectRecord],
+        positions: &[Position],
+    ) -> Result<(), WriteFailure> {
+        let mut backoff = self.new_backoff();
+        loop {
+            let started = Instant::now();
+            let result = self.writer.write(&self.name, records, positions).await;
+            let e = match result {
+                Ok(()) => {
+                    self.metrics
+                        .write_seconds
+                        .record(started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            match e.kind {
+                SinkErrorKind::Data => return Err(WriteFailure::Data(e)),
+                SinkErrorKind::Fatal => {
+                    return Err(WriteFailure::Halt(Halt::Fail(write_error(
+                        &self.name, positions, &e,
+                    ))))
+                }
+                SinkErrorKind::Transient => {}
+            }
+            // Transient: wait, re-open, and find out whether the write made it after all.
+            let mut last = e;
+            loop {
+                let Some(wait) = backoff.next_delay() else {
+                    return Err(WriteFailure::Halt(Halt::Fail(ConnectorError::new(
+                        format!(
+                            "writing a batch for connector {} kept failing after {} retries (errors.retry.timeout / max.retries exhausted): {last}",
+                            self.name, backoff.attempts
+                        ),
+                    ))));
+                };
+                self.metrics.retries.increment(1);
+                tracing::warn!(error = %last, retry = backoff.attempts, retry_in_ms = ms(wait), "write failed transiently, retrying");
+                let shutdown = self.shutdown.clone();
+                sleep_or_stop(&shutdown, wait)
+                    .await
+                    .map_err(WriteFailure::Halt)?;
+                match self.writer.open(&self.name).await {
+                    Ok(stored) => {
+                        let found: HashMap<&TopicPartition, i64> =
+                            stored.iter().map(|p| (&p.tp, p.next_offset)).collect();
+                        let committed = !positions.is_empty()
+                            && positions
+                                .iter()
+                                .all(|p| found.get(&p.tp).is_some_and(|&s| s >= p.next_offset));
+                        self.stored(stored);
+                        if committed {
+                            tracing::info!(
+                                "the write that failed had been committed; not repeating it"
+                            );
+                            return Ok(());
+                        }
+                        break;
+                    }
+                    Err(e) if e.kind == SinkErrorKind::Transient => last = e,
+                    Err(e) => {
+                        return Err(WriteFailure::Halt(Halt::Fail(ConnectorError::new(
+                            format!(
+                                "re-opening the destination of connector {} failed: {e}",
+                                self.name
+                            ),
+                        ))))
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a batch write was refused for its data: write each record alone with its own
+    /// partition's position, dead-letter (or fail on) the refused ones, then store the batch's
+    /// final positions.
+    async fn write_one_by_one(&mut self, job: &WriteJob) -> Result<(), Halt> {
+        for (record, &i) in job.records.iter().zip(&job.origin) {
+            let Some((p, raw)) = job.items.get(i) else {
+                continue;
+            };
+            let Some(tp) = job.tps.get(*p) else {
+                continue;
+            };
+            let position = vec![Position {
+                tp: tp.clone(),
+                next_offset: raw.offset + 1,
+            }];
+            match self
+                .write_with_retry(std::slice::from_ref(record), &position)
+                .await
+            {
+                Ok(()) => {
+                    self.metrics.written.increment(1);
+                    self.metrics.batch_size.record(1.0);
+                    if is_delete(record) {
+                        self.metrics.deleted.increment(1);
+                    }
+                    self.observe_end_to_end(std::iter::once(record));
+                    self.stored(position);
+                }
+                Err(WriteFailure::Data(e)) => {
+                    let failure = Failure {
+                        stage: Stage::TaskPut,
+                        class_name: self.connector_class.clone(),
+                        message: e.message,
+                    };
+                    self.errors
+                        .lock()
+                        .await
+                        .report(&tp.topic, raw, &failure, &self.shutdown)
+                        .await?;
+                }
+                Err(WriteFailure::Halt(h)) => return Err(h),
+            }
+        }
+        match self.write_with_retry(&[], &job.positions).await {
+            Ok(()) => Ok(()),
+            Err(WriteFailure::Halt(h)) => Err(h),
+            Err(WriteFailure::Data(e)) => Err(Halt::Fail(write_error(
+                &self.name,
+                &job.positions,
+                &e,
+            ))),
+        }
+    }
+}
+
+fn write_error(connector: &str, positions: &[Position], e: &SinkError) -> ConnectorError {
+    let covered: Vec<String> = positions
+        .iter()
+        .map(|p| format!("{}@{}", p.tp, p.next_offset))
+        .collect();
+    ConnectorError {
+        message: format!("sink connector {connector} cannot write: {e}"),
+        trace: format!(
+            "sink connector {connector} cannot write: {e}\nbatch up to positions: {}",
+            covered.join(", ")
+        ),
+    }
+}
