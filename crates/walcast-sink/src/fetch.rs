@@ -106,21 +106,94 @@ pub(crate) fn spawn(
     cancel: CancellationToken,
 ) -> mpsc::Receiver<FetchEvent> {
     let (tx, rx) = mpsc::channel(1);
+    // Responses go to a second task that converts them, so the next fetch is on the wire while
+    // this one is converted (and each can run on its own core).
+    let (raw_tx, raw_rx) = mpsc::channel(1);
     let span = tracing::info_span!("sink", connector = %settings.connector, topic = %tp.topic, partition = tp.partition);
+    let fetch_cancel = cancel.clone();
+    let fetch_settings = settings.clone();
+    let topic = tp.topic.clone();
+    tokio::spawn(
+        async move {
+            tokio::select! {
+                _ = fetch_cancel.cancelled() => {}
+                failure = fetch_loop(&client, &tp, start, &fetch_settings, &raw_tx) => {
+                    if let Err(e) = failure {
+                        let _ = raw_tx.send(Err(e)).await;
+                    }
+                }
+            }
+        }
+        .instrument(span.clone()),
+    );
     tokio::spawn(
         async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                failure = fetch_loop(&client, &tp, start, &settings, &tx) => {
-                    if let Err(e) = failure {
-                        let _ = tx.send(FetchEvent::Failed(e)).await;
-                    }
-                }
+                _ = convert_loop(&topic, &settings, raw_rx, &tx) => {}
             }
         }
         .instrument(span),
     );
     rx
+}
+
+/// One fetch response, with the budget it holds.
+struct Response {
+    records: Vec<ConsumedRecord>,
+    high_watermark: i64,
+    guard: BudgetGuard,
+}
+
+/// Converts responses and hands them to the task loop. A response can decompress to far more
+/// than was asked for (a broker returns whole record batches): it is converted and handed over
+/// in pieces of about `max.partition.fetch.bytes`, each waiting for the task loop to take the
+/// one before, so converted records never pile up beyond two pieces.
+async fn convert_loop(
+    topic: &str,
+    s: &FetchSettings,
+    mut raw: mpsc::Receiver<Result<Response, ConnectorError>>,
+    tx: &mpsc::Sender<FetchEvent>,
+) {
+    let bytes = s.max_partition_fetch_bytes.clamp(1024, i32::MAX as usize);
+    while let Some(response) = raw.recv().await {
+        let Response {
+            records,
+            high_watermark,
+            guard,
+        } = match response {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(FetchEvent::Failed(e)).await;
+                return;
+            }
+        };
+        let mut records = records.into_iter().peekable();
+        let mut guard = Some(guard);
+        while records.peek().is_some() {
+            let mut piece = VecDeque::new();
+            let mut piece_bytes = 0;
+            while piece_bytes < bytes {
+                let Some(raw) = records.next() else { break };
+                piece_bytes += raw.size();
+                piece.push_back(Fetched {
+                    converted: convert(topic, &raw, s.key_schemas_enable, s.value_schemas_enable),
+                    raw,
+                });
+            }
+            let chunk = Chunk {
+                records: piece,
+                high_watermark,
+                _budget: guard.take().unwrap_or_else(|| BudgetGuard {
+                    budget: s.budget.clone(),
+                    bytes: 0,
+                }),
+            };
+            if tx.send(FetchEvent::Records(chunk)).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Reads the partition until the receiver goes away (`Ok`) or a fatal error (`Err`).
@@ -129,7 +202,7 @@ async fn fetch_loop(
     tp: &TopicPartition,
     start: Start,
     s: &FetchSettings,
-    tx: &mpsc::Sender<FetchEvent>,
+    tx: &mpsc::Sender<Result<Response, ConnectorError>>,
 ) -> Result<(), ConnectorError> {
     let mut backoff = new_backoff(s);
     let mut reader = loop {
@@ -195,40 +268,13 @@ async fn fetch_loop(
                 let held = u32::try_from(held).unwrap_or(u32::MAX).min(reserve);
                 s.budget.add_permits((reserve - held) as usize);
                 guard.bytes = held;
-                // A response can decompress to far more than was asked for (a broker returns
-                // whole record batches). It is converted and handed over in pieces of about
-                // `max.partition.fetch.bytes`, each waiting for the task loop to take the one
-                // before, so converted records never pile up beyond two pieces, and the next
-                // fetch waits until the whole response is handed over.
-                let mut records = records.into_iter().peekable();
-                let mut guard = Some(guard);
-                while records.peek().is_some() {
-                    let mut piece = VecDeque::new();
-                    let mut piece_bytes = 0;
-                    while piece_bytes < bytes {
-                        let Some(raw) = records.next() else { break };
-                        piece_bytes += raw.size();
-                        piece.push_back(Fetched {
-                            converted: convert(
-                                &tp.topic,
-                                &raw,
-                                s.key_schemas_enable,
-                                s.value_schemas_enable,
-                            ),
-                            raw,
-                        });
-                    }
-                    let chunk = Chunk {
-                        records: piece,
-                        high_watermark,
-                        _budget: guard.take().unwrap_or_else(|| BudgetGuard {
-                            budget: s.budget.clone(),
-                            bytes: 0,
-                        }),
-                    };
-                    if tx.send(FetchEvent::Records(chunk)).await.is_err() {
-                        return Ok(());
-                    }
+                let response = Response {
+                    records,
+                    high_watermark,
+                    guard,
+                };
+                if tx.send(Ok(response)).await.is_err() {
+                    return Ok(());
                 }
             }
             Err(KafkaError::OffsetOutOfRange {
