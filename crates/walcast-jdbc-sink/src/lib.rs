@@ -106,6 +106,17 @@
 //! VALUES is never faster. The COPY is text format (PostgreSQL parses each value), not binary:
 //! binary COPY would need a client-side encoder per PostgreSQL type (numeric, timestamptz,
 //! arrays...) and was not built.
+//!
+//! **Insert fast path of upserts.** An upsert of at least `writer::DIRECT_MIN_ROWS` (64) rows
+//! first tries a `COPY` straight into the table inside a savepoint: while the keys a stream
+//! brings are new (an initial load, a stream of inserts) the table takes the rows exactly as
+//! the upsert would have inserted them, at the cost of a plain COPY (in `psql` on this machine,
+//! 200,000 rows: direct COPY 277 ms, COPY into staging plus `INSERT ... ON CONFLICT` 614 ms).
+//! The first key already present (or any other refusal) rolls back to the savepoint and the
+//! batch is merged as above in the same transaction; the attempt is then skipped for 1, 2, 4
+//! ... up to 64 batches, so a stream of updates rarely pays for it. Columns that must be parsed
+//! through another type first (a Connect Timestamp into `timestamp`) always take the merge.
+//! Forcing a method with `PgSinkWriter::with_method` turns the fast path off.
 
 mod change;
 mod config;

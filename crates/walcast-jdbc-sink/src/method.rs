@@ -320,6 +320,64 @@ pub(crate) async fn run_shape(
     Ok(())
 }
 
+/// The name of the savepoint around a direct COPY.
+const DIRECT_SAVEPOINT: &str = "walcast_direct";
+
+/// The upsert's fast path: `COPY` the shape's rows straight into the table, inside a savepoint.
+/// Returns `Ok(true)` when the table took them all (every key was new, so the upsert would
+/// have inserted them exactly like this), `Ok(false)` when it refused them (a key already
+/// there, or anything else) and was rolled back to the savepoint, so the caller runs the merge
+/// instead, which also reports any real problem with the data. Only for shapes whose every
+/// column parses as its own type (see [`stage_type`]): a Connect Timestamp into a `timestamp`
+/// column must go through `timestamptz` first, which a direct COPY cannot do.
+pub(crate) async fn copy_direct(
+    tx: &Transaction<'_>,
+    info: &TableInfo,
+    name: &TableName,
+    shape: &Shape<'_>,
+) -> Result<bool, SinkError> {
+    let mut qcols = Vec::with_capacity(shape.cols.len());
+    for (c, schema, _) in &shape.cols {
+        let Some(target) = info.columns.get(c) else {
+            return Ok(false);
+        };
+        if stage_type(*schema, target) != *target {
+            return Ok(false);
+        }
+        qcols.push(quote_ident(c));
+    }
+    let ctx = || format!("writing table {name}");
+    tx.batch_execute(&format!("SAVEPOINT {DIRECT_SAVEPOINT}"))
+        .await
+        .map_err(|e| classify(&e, &ctx()))?;
+    let buf = copy_text(shape);
+    let copied = async {
+        let sink = tx
+            .copy_in::<_, bytes::Bytes>(&format!(
+                "COPY {} ({}) FROM STDIN",
+                info.sql,
+                qcols.join(", ")
+            ))
+            .await?;
+        futures::pin_mut!(sink);
+        sink.send(buf.freeze()).await?;
+        sink.as_mut().finish().await
+    }
+    .await;
+    match copied {
+        Ok(_) => Ok(true),
+        // The connection broke: nothing to roll back to.
+        Err(e) if e.as_db_error().is_none() => Err(classify(&e, &ctx())),
+        Err(e) => {
+            tracing::debug!(table = %name, error = %classify(&e, &ctx()), "direct COPY refused; merging instead");
+            tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {DIRECT_SAVEPOINT}"))
+                .await
+                .map_err(|e| classify(&e, &ctx()))?;
+            Ok(false)
+        }
+    }
+}
+
 /// The shape's values as one text array per column.
 fn text_columns(shape: &Shape<'_>) -> Vec<Vec<Option<String>>> {
     let mut cols: Vec<Vec<Option<String>>> = (0..shape.cols.len())

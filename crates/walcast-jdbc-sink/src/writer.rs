@@ -23,7 +23,7 @@ use walcast_pgwire::quote_ident;
 use crate::change::{Change, ChangeBuilder, ChangeKind, TableName};
 use crate::config::{InsertMode, JdbcSinkConfig};
 use crate::error::classify;
-use crate::method::{run_shape, Stmt, WriteMethod};
+use crate::method::{copy_direct, run_shape, Stmt, WriteMethod};
 use crate::offsets;
 use crate::plan::{key_shape, plan, write_shapes, TableBatch};
 use crate::table::{ensure_table, TableInfo};
@@ -36,6 +36,7 @@ struct Session {
     staging: HashMap<String, String>,
     statements: HashMap<String, Statement>,
     current_db: String,
+    direct: Direct,
 }
 
 /// The JDBC sink's [`SinkWriter`] for PostgreSQL.
@@ -47,6 +48,47 @@ pub struct PgSinkWriter {
     /// Batches of at least this many rows use [`WriteMethod::Copy`] when the method is
     /// [`WriteMethod::Unnest`] (the default); see the crate docs.
     copy_threshold: usize,
+    /// Whether upserts may try the direct COPY first (see [`Direct`]).
+    direct: bool,
+}
+
+/// Upserts of at least this many rows try a direct `COPY` into the table first.
+pub const DIRECT_MIN_ROWS: usize = 64;
+/// After the table refused a direct COPY, upserts skip the attempt for this many batches at
+/// most (doubling from one after each refusal, back to zero after a success).
+const DIRECT_MAX_SKIP: u32 = 64;
+
+/// The upsert's insert fast path: while the keys a stream brings are new (an initial load, a
+/// stream of inserts), COPY straight into the table costs about half of COPY into a staging
+/// table plus `INSERT ... ON CONFLICT`. The first key already present makes the table refuse
+/// the COPY; the batch is then merged as usual, and the attempt is skipped for a while
+/// (1, 2, 4 ... 64 batches) so a stream of updates pays for it rarely.
+#[derive(Debug, Default)]
+struct Direct {
+    skip: u32,
+    backoff: u32,
+}
+
+impl Direct {
+    fn should_try(&mut self, rows: usize) -> bool {
+        if rows < DIRECT_MIN_ROWS {
+            return false;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn outcome(&mut self, stored: bool) {
+        if stored {
+            self.backoff = 0;
+        } else {
+            self.backoff = (self.backoff * 2).clamp(1, DIRECT_MAX_SKIP);
+            self.skip = self.backoff;
+        }
+    }
 }
 
 impl PgSinkWriter {
@@ -57,6 +99,7 @@ impl PgSinkWriter {
             session: None,
             method: WriteMethod::Unnest,
             copy_threshold: DEFAULT_COPY_THRESHOLD,
+            direct: true,
         }
     }
 
@@ -64,6 +107,7 @@ impl PgSinkWriter {
     pub fn with_method(mut self, method: WriteMethod) -> Self {
         self.method = method;
         self.copy_threshold = usize::MAX;
+        self.direct = false;
         self
     }
 
@@ -101,6 +145,7 @@ impl PgSinkWriter {
                 staging: HashMap::new(),
                 statements: HashMap::new(),
                 current_db,
+                direct: Direct::default(),
             });
         }
         self.session
@@ -128,9 +173,10 @@ impl PgSinkWriter {
             self.method
         };
         let cfg = self.cfg.clone();
+        let direct = self.direct;
         let session = self.connect().await?;
         let result = session
-            .write(&cfg, method, connector, plan, positions)
+            .write(&cfg, method, direct, connector, plan, positions)
             .await;
         if let Err(e) = &result {
             // The transaction rolled back: DDL and staging tables of it are gone.
@@ -153,6 +199,7 @@ impl Session {
         &mut self,
         cfg: &JdbcSinkConfig,
         method: WriteMethod,
+        direct: bool,
         connector: &str,
         plan: BTreeMap<TableName, TableBatch<'_>>,
         positions: &[Position],
@@ -197,6 +244,13 @@ impl Session {
             };
             shapes.extend(write_shapes(&batch.ops).into_iter().map(|s| (stmt, s)));
             for (stmt, shape) in &shapes {
+                if *stmt == Stmt::Upsert && direct && self.direct.should_try(shape.rows.len()) {
+                    let stored = copy_direct(&tx, &info, name, shape).await?;
+                    self.direct.outcome(stored);
+                    if stored {
+                        continue;
+                    }
+                }
                 run_shape(
                     &tx,
                     &mut self.staging,

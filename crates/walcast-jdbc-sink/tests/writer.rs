@@ -774,3 +774,97 @@ async fn primitive_keys_field_lists_folding_and_db_timezone() -> Result<()> {
     );
     Ok(())
 }
+
+/// Upserts of new keys go straight into the table by COPY; a batch with a key already there is
+/// refused by the table and merged instead, within the same transaction; a bad row still fails
+/// the batch as data without storing anything or its offsets.
+#[tokio::test]
+async fn direct_copy_of_new_keys_falls_back_to_the_merge() -> Result<()> {
+    let pg = Postgres::start().await?;
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[
+            ("insert.mode", "upsert"),
+            ("primary.key.mode", "record_key"),
+            ("delete.enabled", "true"),
+            ("schema.evolution", "basic"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    assert!(w.open("c1").await?.is_empty());
+    let events = |ids: std::ops::RangeInclusive<i32>, first_offset: i64, tag: &str| {
+        ids.enumerate()
+            .map(|(i, id)| {
+                let name = format!("{tag}{id}\t\\\n");
+                event(
+                    first_offset + i as i64,
+                    "c",
+                    id,
+                    Some(row(id, Some(&name), Some(i64::from(id)), None)),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let count = |sql: &'static str| {
+        let pg = &pg;
+        async move { rows(pg, sql).await }
+    };
+    // All new: stored by the direct COPY.
+    w.write("c1", &events(1..=100, 0, "a"), &pos(100)).await?;
+    assert_eq!(
+        count("SELECT count(*)::text FROM dbserver1_public_orders").await?,
+        ["100"]
+    );
+    // From here on, which statement inserted each batch (COPY or the merge's INSERT) is logged.
+    pg.execute(
+        "CREATE TABLE stmt_log (seq serial, q text);
+         CREATE FUNCTION log_stmt() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN INSERT INTO stmt_log (q) VALUES (split_part(current_query(), ' ', 1)); RETURN NULL; END $$;
+         CREATE TRIGGER log_stmt BEFORE INSERT ON dbserver1_public_orders
+           FOR EACH STATEMENT EXECUTE FUNCTION log_stmt();",
+    )
+    .await?;
+    // Half of the keys exist: the COPY is refused and the batch merged (updates and inserts).
+    w.write("c1", &events(51..=150, 100, "b"), &pos(200))
+        .await?;
+    assert_eq!(
+        count("SELECT format('%s|%s|%s', count(*), count(*) FILTER (WHERE name LIKE 'b%'), count(*) FILTER (WHERE name = E'a7\\t\\\\\\n')) FROM dbserver1_public_orders").await?,
+        ["150|100|1"]
+    );
+    // The merge again (the direct attempt is skipped for a batch), then the direct COPY.
+    w.write("c1", &events(1..=100, 200, "c"), &pos(300)).await?;
+    w.write("c1", &events(151..=250, 300, "d"), &pos(400))
+        .await?;
+    assert_eq!(
+        count("SELECT format('%s|%s|%s', count(*), count(*) FILTER (WHERE name LIKE 'c%'), count(*) FILTER (WHERE name LIKE 'd%')) FROM dbserver1_public_orders").await?,
+        ["250|100|100"]
+    );
+    // A refused COPY leaves no trace (rolled back to its savepoint).
+    assert_eq!(
+        count("SELECT string_agg(q, ',' ORDER BY seq) FROM stmt_log").await?,
+        ["INSERT,INSERT,COPY"]
+    );
+    assert_eq!(w.open("c1").await?, pos(400));
+    // A row the table refuses: the batch fails as data, nothing of it and no offset stored.
+    pg.execute("ALTER TABLE dbserver1_public_orders ALTER COLUMN price SET NOT NULL")
+        .await?;
+    let mut bad = events(251..=350, 400, "e");
+    bad[70] = event(470, "c", 321, Some(row(321, Some("e"), None, None)));
+    let err = w.write("c1", &bad, &pos(500)).await.unwrap_err();
+    assert_eq!(err.kind, SinkErrorKind::Data, "{err}");
+    assert_eq!(
+        count("SELECT count(*)::text FROM dbserver1_public_orders").await?,
+        ["250"]
+    );
+    assert_eq!(w.open("c1").await?, pos(400));
+    // Without the bad row, the same batch goes in.
+    bad[70] = event(470, "c", 321, Some(row(321, Some("e"), Some(1), None)));
+    w.write("c1", &bad, &pos(500)).await?;
+    assert_eq!(
+        count("SELECT count(*)::text FROM dbserver1_public_orders").await?,
+        ["350"]
+    );
+    assert_eq!(w.open("c1").await?, pos(500));
+    Ok(())
+}

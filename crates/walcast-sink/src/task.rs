@@ -23,8 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use walcast_connect_api::{
-    ConnectRecord, ConnectorError, Position, SinkErrorKind, SinkWriter, TaskContext,
-    TopicPartition,
+    ConnectRecord, ConnectorError, Position, SinkErrorKind, SinkWriter, TaskContext, TopicPartition,
 };
 use walcast_kafka::Client;
 use walcast_transforms::{Outcome, TransformChain};
@@ -39,6 +38,9 @@ use crate::retry::{Backoff, Halt};
 use crate::write::{WriteEvent, WriteJob, WriteStage, DEFAULT_RETRY_BACKOFF};
 use crate::SinkOptions;
 
+/// How many `max.partition.fetch.bytes` of fetched records the task loop holds while the write
+/// stage is busy (fewer when `batch.size` records come first).
+const HOLD_FETCHES: usize = 2;
 /// How long connecting to Kafka may take before one attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -70,6 +72,8 @@ pub(crate) struct Task {
     fetch_settings: FetchSettings,
     /// Where the next round robin turn starts.
     turn: usize,
+    /// Bytes of the records buffered in `parts` (key, value and headers as fetched).
+    held_bytes: usize,
     next_discovery: Instant,
 }
 
@@ -241,6 +245,7 @@ impl Task {
             events: SelectAll::new(),
             fetch_settings,
             turn: 0,
+            held_bytes: 0,
             next_discovery: Instant::now(),
         };
         task.discover().await;
@@ -307,8 +312,12 @@ impl Task {
         });
         self.index.insert(tp, idx);
     }
-    fn buffered_records(&self) -> usize {
-        buffered_records(&self.parts)
+    /// Whether the loop takes more fetched records while the write stage is busy: up to one
+    /// batch, and at most [`HOLD_FETCHES`] fetches' worth of bytes (records are held converted,
+    /// which takes several times their size).
+    fn has_room(&self, batch_size: usize) -> bool {
+        buffered_records(&self.parts) < batch_size
+            && self.held_bytes < HOLD_FETCHES * self.settings.max_partition_fetch_bytes.max(1024)
     }
 
     /// Takes a fetch task's report into the partition's buffer.
@@ -319,6 +328,7 @@ impl Task {
                     return Ok(());
                 };
                 self.metrics.read.increment(chunk.records.len() as u64);
+                self.held_bytes += chunk.records.iter().map(|f| f.raw.size()).sum::<usize>();
                 part.high_watermark = chunk.high_watermark;
                 // Without a stored position yet, the lag counts from the first record read.
                 let from = self
@@ -348,7 +358,7 @@ impl Task {
         loop {
             let has_records = self.parts.iter().any(Part::has_records);
             // Fetched records wait in their fetch tasks (bounded) once a batch's worth is here.
-            let room = self.buffered_records() < batch_size;
+            let room = self.has_room(batch_size);
             let wait_events = async {
                 if self.events.is_empty() || !room {
                     futures::future::pending::<Option<(usize, FetchEvent)>>().await
@@ -366,7 +376,7 @@ impl Task {
                         return Err(self.write_stage_gone());
                     };
                     // Take whatever else is ready without waiting.
-                    while self.buffered_records() < batch_size {
+                    while self.has_room(batch_size) {
                         match self.events.next().now_or_never() {
                             Some(Some(ev)) => self.accept(ev)?,
                             _ => break,
@@ -391,7 +401,10 @@ impl Task {
     /// `max.poll.records` from one partition per turn.
     fn take_batch(&mut self, batch_size: usize) -> Batch {
         let per_turn = self.settings.max_poll_records.max(1);
-        take_batch(&mut self.parts, &mut self.turn, batch_size, per_turn)
+        let batch = take_batch(&mut self.parts, &mut self.turn, batch_size, per_turn);
+        let taken: usize = batch.items.iter().map(|(_, r)| r.size()).sum();
+        self.held_bytes = self.held_bytes.saturating_sub(taken);
+        batch
     }
 
     /// Converts and transforms one batch into a job for the write stage.

@@ -290,11 +290,9 @@ impl WriteStage {
         match self.write_with_retry(&[], &job.positions).await {
             Ok(()) => Ok(()),
             Err(WriteFailure::Halt(h)) => Err(h),
-            Err(WriteFailure::Data(e)) => Err(Halt::Fail(write_error(
-                &self.name,
-                &job.positions,
-                &e,
-            ))),
+            Err(WriteFailure::Data(e)) => {
+                Err(Halt::Fail(write_error(&self.name, &job.positions, &e)))
+            }
         }
     }
 }

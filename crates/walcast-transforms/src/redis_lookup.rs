@@ -504,56 +504,6 @@ impl RedisLookup {
         )
     }
 
-    /// The added field values for a lookup, as (name without prefix, value) with null for
-    /// what is missing.
-    fn added<'a>(&self, lookup: &'a Lookup) -> Vec<(&'a str, Option<&'a Added>)> {
-        match lookup {
-            Lookup::Found(v) => v.iter().map(|(k, a)| (k.as_str(), Some(a))).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Connect value and schema type of an added value, for schema'd or schemaless rows.
-    fn convert(
-        &mut self,
-        name: &str,
-        added: Option<&Added>,
-        schemaless: bool,
-    ) -> (SchemaType, Value) {
-        use serde_json::Value as J;
-        let (t, v) = match added {
-            None | Some(Added::Json(J::Null)) => {
-                let t = if self.kind == LookupType::Json {
-                    self.json_types
-                        .get(name)
-                        .copied()
-                        .unwrap_or(SchemaType::String)
-                } else {
-                    SchemaType::String
-                };
-                return (t, Value::Null);
-            }
-            Some(Added::Text(s)) => (SchemaType::String, Value::String(s.clone())),
-            Some(Added::Json(j)) => match j {
-                J::Bool(b) => (SchemaType::Boolean, Value::Boolean(*b)),
-                J::Number(n) => match n.as_i64() {
-                    Some(i) => (SchemaType::Int64, Value::Int64(i)),
-                    None => (
-                        SchemaType::Float64,
-                        Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
-                    ),
-                },
-                J::String(s) => (SchemaType::String, Value::String(s.clone())),
-                other if schemaless => (SchemaType::String, json_to_value(other)),
-                other => (SchemaType::String, Value::String(other.to_string())),
-            },
-        };
-        if self.kind == LookupType::Json {
-            self.json_types.insert(name.to_string(), t);
-        }
-        (t, v)
-    }
-
     /// The row schema with the added fields appended, cached.
     fn row_schema(
         &mut self,
@@ -628,31 +578,70 @@ impl RedisLookup {
             }
             _ => {}
         }
-        // Field names and values to add: what was found, else the configured fields as null.
-        let found = self.added(&lookup);
-        let names: Vec<(String, Option<Added>)> = if found.is_empty() {
-            if self.kind == LookupType::String || !self.fields.is_empty() {
-                self.fields.iter().map(|f| (f.clone(), None)).collect()
-            } else {
-                Vec::new()
-            }
-        } else {
-            found
-                .into_iter()
-                .map(|(k, a)| (k.to_string(), a.cloned()))
-                .collect()
+        // Field names (without prefix) and values to add: what was found, else the configured
+        // fields as null.
+        let found: &[(String, Added)] = match &lookup {
+            Lookup::Found(v) => v.as_slice(),
+            _ => &[],
         };
         let schemaless = record.value_schema.is_none();
-        let mut added: Vec<(String, SchemaType, Value)> = Vec::with_capacity(names.len());
-        for (name, a) in &names {
-            let (t, v) = self.convert(name, a.as_ref(), schemaless);
-            added.push((format!("{}{name}", self.prefix), t, v));
+        let mut added: Vec<(&str, SchemaType, Value)> =
+            Vec::with_capacity(found.len().max(self.fields.len()));
+        if !found.is_empty() {
+            for (name, a) in found {
+                let (t, v) =
+                    convert_added(self.kind, &mut self.json_types, name, Some(a), schemaless);
+                added.push((name, t, v));
+            }
+        } else if self.kind == LookupType::String || !self.fields.is_empty() {
+            for name in &self.fields {
+                let (t, v) = convert_added(self.kind, &mut self.json_types, name, None, schemaless);
+                added.push((name, t, v));
+            }
         }
         if added.is_empty() {
             return Ok(record);
         }
-        let coords = Self::coordinates(&record);
-        let bad = |e: String| TransformError::new(format!("RedisLookup: record {coords}: {e}"));
+        let bad = |e: String, r: &ConnectRecord| {
+            TransformError::new(format!("RedisLookup: record {}: {e}", Self::coordinates(r)))
+        };
+        if let (Row::Flat, Some(schema)) = (row, record.value_schema.clone()) {
+            // The hot path: one cached schema per table and field set, found without allocating.
+            let hit = self
+                .schemas
+                .iter()
+                .find(|(i, sig, _)| {
+                    Arc::ptr_eq(i, &schema) && same_signature(sig, &self.prefix, &added)
+                })
+                .map(|(_, _, out)| Arc::clone(out));
+            let (new_schema, values) = match hit {
+                Some(out) => (
+                    out,
+                    added.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
+                ),
+                None => {
+                    let sig: Signature = added
+                        .iter()
+                        .map(|(n, t, _)| (format!("{}{n}", self.prefix), *t))
+                        .collect();
+                    let values: Vec<Value> = added.into_iter().map(|(_, _, v)| v).collect();
+                    let out = self
+                        .row_schema(&schema, &sig)
+                        .map_err(|e| bad(e, &record))?;
+                    (out, values)
+                }
+            };
+            if let Value::Struct(s) = &mut record.value {
+                s.schema = Arc::clone(&new_schema);
+                s.values.extend(values);
+            }
+            record.value_schema = Some(new_schema);
+            return Ok(record);
+        }
+        let added: Vec<(String, SchemaType, Value)> = added
+            .into_iter()
+            .map(|(n, t, v)| (format!("{}{n}", self.prefix), t, v))
+            .collect();
         match (row, record.value_schema.clone()) {
             (Row::Flat, None) => {
                 if let Value::Map(m) = &mut record.value {
@@ -661,15 +650,7 @@ impl RedisLookup {
                     }
                 }
             }
-            (Row::Flat, Some(schema)) => {
-                let sig: Signature = added.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
-                let new_schema = self.row_schema(&schema, &sig).map_err(bad)?;
-                if let Value::Struct(s) = &mut record.value {
-                    s.schema = Arc::clone(&new_schema);
-                    s.values.extend(added.into_iter().map(|(_, _, v)| v));
-                }
-                record.value_schema = Some(new_schema);
-            }
+            (Row::Flat, Some(_)) => {}
             (Row::Image(image), None) => {
                 if let Value::Map(env) = &mut record.value {
                     if let Some((_, Value::Map(m))) =
@@ -687,7 +668,9 @@ impl RedisLookup {
                     return Ok(record);
                 };
                 let row_schema = Arc::clone(&row_field.schema);
-                let new_row = self.row_schema(&row_schema, &sig).map_err(bad)?;
+                let new_row = self
+                    .row_schema(&row_schema, &sig)
+                    .map_err(|e| bad(e, &record))?;
                 // Both images share the row schema in Debezium's envelope: replace it in both.
                 let mut env_fields = env_schema.fields.clone();
                 for f in env_fields.iter_mut() {
@@ -738,6 +721,57 @@ impl Transformation for RedisLookup {
     fn set_connector(&mut self, name: &str) {
         self.metrics = LookupMetrics::new(name);
     }
+}
+
+/// Connect value and schema type of an added value, for schema'd or schemaless rows. For
+/// `type=json`, `json_types` remembers each field's last type, used while it is null.
+fn convert_added(
+    kind: LookupType,
+    json_types: &mut HashMap<String, SchemaType>,
+    name: &str,
+    added: Option<&Added>,
+    schemaless: bool,
+) -> (SchemaType, Value) {
+    use serde_json::Value as J;
+    let (t, v) = match added {
+        None | Some(Added::Json(J::Null)) => {
+            let t = if kind == LookupType::Json {
+                json_types.get(name).copied().unwrap_or(SchemaType::String)
+            } else {
+                SchemaType::String
+            };
+            return (t, Value::Null);
+        }
+        Some(Added::Text(s)) => (SchemaType::String, Value::String(s.clone())),
+        Some(Added::Json(j)) => match j {
+            J::Bool(b) => (SchemaType::Boolean, Value::Boolean(*b)),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => (SchemaType::Int64, Value::Int64(i)),
+                None => (
+                    SchemaType::Float64,
+                    Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
+                ),
+            },
+            J::String(s) => (SchemaType::String, Value::String(s.clone())),
+            other if schemaless => (SchemaType::String, json_to_value(other)),
+            other => (SchemaType::String, Value::String(other.to_string())),
+        },
+    };
+    if kind == LookupType::Json && json_types.get(name) != Some(&t) {
+        json_types.insert(name.to_string(), t);
+    }
+    (t, v)
+}
+
+/// Whether a cached signature (prefixed names) is `prefix` + the names of `added`, same types.
+fn same_signature(sig: &Signature, prefix: &str, added: &[(&str, SchemaType, Value)]) -> bool {
+    sig.len() == added.len()
+        && sig.iter().zip(added).all(|((full, t), (name, at, _))| {
+            t == at
+                && full.len() == prefix.len() + name.len()
+                && full.starts_with(prefix)
+                && full.ends_with(name)
+        })
 }
 
 /// Put `key` in a schemaless map: replace in place, else append.
