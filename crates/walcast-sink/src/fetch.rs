@@ -1,7 +1,8 @@
-//! One fetch task per topic-partition: it reads the partition in offset order from the position
-//! the destination stored and hands whole fetch responses ([`Chunk`]s) to the task loop through
-//! a channel of one, so the next fetch is in flight while the previous one is converted and
-//! written, and a partition never holds more than two fetches.
+//! Two tasks per topic-partition: the fetch task reads the partition in offset order from the
+//! position the destination stored and hands each response to the convert task, which runs the
+//! JsonConverter and hands the records ([`Chunk`]s) to the task loop; both hand over through
+//! channels of one, so the next fetch is on the wire while one is converted and another is
+//! written, and a partition holds at most three fetches beyond what the task loop took.
 //!
 //! Memory: every fetch first reserves `max.partition.fetch.bytes` from the task's byte budget
 //! (`fetch.max.bytes`) and keeps what the response actually holds until the task loop has taken

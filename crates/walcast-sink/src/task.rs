@@ -1,16 +1,24 @@
 //! The task loop: partitions' fetch responses in, batches of converted and transformed records
-//! plus the positions they reach out to the [`SinkWriter`].
+//! plus the positions they reach out to the write stage ([`crate::write`]).
 //!
 //! ```text
-//! fetch task per partition (fetch, JsonConverter) ──Chunk──▶ batch (≤ batch.size, round robin, ≤ max.poll.records
-//!                                     per partition per turn)
-//!   ──TransformChain──▶ kept records
-//!   ──SinkWriter::write(records, positions)──▶ destination (one atomic unit)
+//! per partition: fetch task ──response──▶ convert task (JsonConverter) ──Chunk──▶
+//!   task loop: batch (≤ batch.size, round robin, ≤ max.poll.records per partition per turn)
+//!     ──TransformChain──▶ WriteJob ──channel of one──▶
+//!   write stage: SinkWriter::write(records, positions) ──▶ destination (one atomic unit)
 //! ```
+//!
+//! The three run at once: while the destination stores batch N, the loop transforms batch
+//! N + 1 and the fetch tasks read ahead. A batch is taken as soon as the write stage can take
+//! one, with everything fetched meanwhile (at most `batch.size` records and two
+//! `max.partition.fetch.bytes` of them), so batches are small when records trickle in and grow
+//! when the destination is the slower part.
 //!
 //! A position only moves with a successful write, so the destination never records a position
 //! past data it does not hold; records that failed are logged/dead-lettered (acknowledged) or
-//! fail the task before the write that moves past them.
+//! fail the task before the write that moves past them. A task that stops or fails leaves the
+//! batch it had transformed unwritten (it is read again on restart); records of it that were
+//! dead-lettered then are dead-lettered again, as Connect's dead letter queue is at least once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
