@@ -94,6 +94,10 @@ struct Args {
     /// as the record arrives.
     #[arg(long, default_value_t = 500)]
     latency_fetch_wait_ms: u64,
+    /// Extra `KEY=VALUE` settings of the results sink in the Kafka -> results and WAL ->
+    /// results runs (for trying settings; the report lists them).
+    #[arg(long = "sink-setting", value_name = "KEY=VALUE")]
+    sink_settings: Vec<String>,
     /// Where the JSON and Markdown reports go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -601,6 +605,12 @@ async fn main() -> Result<()> {
 
     let mut sink = deploy_config("results-sink", &orders, &results, &redis)?;
     sink["config"]["topics"] = topic.into();
+    for kv in &a.sink_settings {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--sink-setting {kv}: write KEY=VALUE");
+        };
+        sink["config"][k] = v.into();
+    }
     let mut sink_runs = Vec::new();
     for run in 0..a.runs {
         rc.batch_execute("TRUNCATE results; DROP TABLE IF EXISTS walcast_offsets")
@@ -987,6 +997,7 @@ async fn main() -> Result<()> {
             "copy_ceiling_rows_per_s": copy_rate,
             "seed_consumer_rows_per_s": seed_rate,
             "seed_consumer_rows": a.seed_rows,
+            "sink_settings": a.sink_settings,
         },
         "wal_to_results": wal.as_ref().map(|r| json!({
             "walcast_rows_per_s": a.rows as f64 / r.seconds,

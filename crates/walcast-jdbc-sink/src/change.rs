@@ -87,6 +87,8 @@ pub struct ChangeBuilder {
     placeholder_hex: String,
     /// The placeholder as a JSON string token (inside a JSON document).
     placeholder_json: String,
+    /// The last topic's table, when the table name format depends on the topic alone.
+    last_table: std::sync::Arc<std::sync::Mutex<Option<(String, TableName)>>>,
 }
 
 impl ChangeBuilder {
@@ -101,6 +103,7 @@ impl ChangeBuilder {
             placeholder_b64,
             placeholder_hex,
             placeholder_json,
+            last_table: std::sync::Arc::new(std::sync::Mutex::new(None)),
         }
     }
 
@@ -158,7 +161,7 @@ impl ChangeBuilder {
                 (ChangeKind::Write, Some(v), r.value_schema.as_deref())
             }
         };
-        let Some(table) = self.table_name(r, envelope.is_some())? else {
+        let Some(table) = self.table_of(r, envelope.is_some())? else {
             return Ok(None);
         };
         if kind == ChangeKind::Truncate {
@@ -385,6 +388,32 @@ impl ChangeBuilder {
     /// The destination table of `r` per `table.name.format` / `collection.name.format`; `None`
     /// when a `${source.*}` placeholder cannot be resolved for a record that is not a Debezium
     /// event (Debezium skips those with a warning).
+    /// [`Self::table_name`], remembered for the last topic when the format takes nothing from
+    /// the record but its topic (records of a batch mostly come from one topic).
+    fn table_of(
+        &self,
+        r: &ConnectRecord,
+        is_envelope: bool,
+    ) -> Result<Option<TableName>, SinkError> {
+        if self.cfg.table_format.contains("${source.") {
+            return self.table_name(r, is_envelope);
+        }
+        let mut last = self
+            .last_table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((topic, table)) = last.as_ref() {
+            if *topic == r.topic {
+                return Ok(Some(table.clone()));
+            }
+        }
+        let table = self.table_name(r, is_envelope)?;
+        if let Some(t) = &table {
+            *last = Some((r.topic.clone(), t.clone()));
+        }
+        Ok(table)
+    }
+
     pub fn table_name(
         &self,
         r: &ConnectRecord,

@@ -4,6 +4,7 @@
 //! records. Out: per table, whether to truncate and the deletes and writes as shapes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use walcast_connect_api::{ConnectRecord, Schema, SinkError, Value};
 
@@ -16,7 +17,9 @@ use crate::types::render;
 pub(crate) struct TableBatch<'a> {
     pub(crate) truncate: bool,
     pub(crate) ops: Vec<Change<'a>>,
-    pub(crate) by_key: HashMap<Vec<Option<String>>, usize>,
+    /// Index in `ops` of each key's change; the key is its columns' text, each as `<len>:text`
+    /// or `N` for null (one string per record, unambiguous).
+    pub(crate) by_key: HashMap<String, usize>,
 }
 
 /// The change that has the effect of `prev` followed by `next` on the same key: `next`, with
@@ -58,8 +61,31 @@ pub(crate) fn key_shape<'a>(deletes: &[&'a Change<'a>]) -> Shape<'a> {
 pub(crate) fn write_shapes<'a>(ops: &'a [Change<'a>]) -> Vec<Shape<'a>> {
     let mut shapes: Vec<Shape<'a>> = Vec::new();
     let mut index: HashMap<Vec<&str>, usize> = HashMap::new();
+    let mut last: Option<usize> = None;
     for ch in ops.iter().filter(|c| c.kind == ChangeKind::Write) {
         let present = |c: &&Column<'a>| c.value.is_some();
+        let row = || -> Vec<Option<&'a Value>> {
+            ch.key
+                .iter()
+                .chain(ch.values.iter())
+                .filter_map(|c| c.value.as_ref().map(|v| Some(v.as_ref())))
+                .collect()
+        };
+        // Rows of a batch mostly carry the same columns as the row before.
+        if let Some(i) = last {
+            let mut cols = shapes[i].cols.iter().map(|(n, _, _)| n.as_str());
+            let same = ch
+                .key
+                .iter()
+                .chain(ch.values.iter())
+                .filter(present)
+                .all(|c| cols.next() == Some(c.name.as_ref()))
+                && cols.next().is_none();
+            if same {
+                shapes[i].rows.push(row());
+                continue;
+            }
+        }
         let names: Vec<&str> = ch
             .key
             .iter()
@@ -89,13 +115,8 @@ pub(crate) fn write_shapes<'a>(ops: &'a [Change<'a>]) -> Vec<Shape<'a>> {
                 shapes.len() - 1
             }
         };
-        let row = ch
-            .key
-            .iter()
-            .chain(ch.values.iter())
-            .filter_map(|c| c.value.as_ref().map(|v| Some(v.as_ref())))
-            .collect();
-        shapes[i].rows.push(row);
+        shapes[i].rows.push(row());
+        last = Some(i);
     }
     shapes
 }
@@ -124,14 +145,19 @@ pub(crate) fn plan<'a>(
             batch.ops.push(ch);
             continue;
         }
-        let mut key = Vec::with_capacity(ch.key.len());
+        let mut key = String::new();
         for c in &ch.key {
             scratch.clear();
             let present = c
                 .value
                 .as_deref()
                 .is_some_and(|v| render(c.schema, v, &mut scratch));
-            key.push(present.then(|| scratch.clone()));
+            if present {
+                let _ = write!(key, "{}:", scratch.len());
+                key.push_str(&scratch);
+            } else {
+                key.push('N');
+            }
         }
         match batch.by_key.get(&key) {
             Some(&i) => {
