@@ -366,22 +366,53 @@ impl TransformChain {
         &mut self,
         records: Vec<ConnectRecord>,
     ) -> Result<Vec<Outcome>, TransformError> {
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(records.len());
-        outcomes.resize_with(records.len(), || None);
-        let mut live: Vec<(usize, ConnectRecord)> = records.into_iter().enumerate().collect();
+        let n = records.len();
+        // Every record not kept to the end is dropped or failed; set as it happens.
+        let mut outcomes: Vec<Outcome> = (0..n).map(|_| Outcome::Dropped).collect();
+        // The records still in the chain, with their input positions, in input order. Records
+        // move between two buffers per step (no predicate: the common case) instead of being
+        // regrouped, so a batch costs the same few allocations however long the chain.
+        let mut live = records;
+        let mut ids: Vec<usize> = (0..n).collect();
+        let mut next: Vec<ConnectRecord> = Vec::with_capacity(n);
+        let mut next_ids: Vec<usize> = Vec::with_capacity(n);
+        let failed = |alias: &str, e: TransformError| {
+            Outcome::Failed(TransformError {
+                message: format!("transform {alias}: {}", e.message),
+                transient: e.transient,
+            })
+        };
         for step in &mut self.steps {
             if live.is_empty() {
                 break;
             }
+            let Some((predicate, negate)) = &step.predicate else {
+                step.transform
+                    .prepare(&live)
+                    .await
+                    .map_err(|e| TransformError {
+                        message: format!("transform {}: {}", step.alias, e.message),
+                        transient: e.transient,
+                    })?;
+                for (i, r) in ids.drain(..).zip(live.drain(..)) {
+                    match step.transform.apply(r) {
+                        Ok(Some(r)) => {
+                            next.push(r);
+                            next_ids.push(i);
+                        }
+                        Ok(None) => outcomes[i] = Outcome::Dropped,
+                        Err(e) => outcomes[i] = failed(&step.alias, e),
+                    }
+                }
+                std::mem::swap(&mut live, &mut next);
+                std::mem::swap(&mut ids, &mut next_ids);
+                continue;
+            };
             // Records the predicate lets through go to the transform; the others wait and
             // rejoin in input order.
             let (mut idx, mut recs, mut passed) = (Vec::new(), Vec::new(), Vec::new());
-            for (i, r) in live.drain(..) {
-                let runs = match &step.predicate {
-                    None => true,
-                    Some((p, negate)) => p.test(&r) != *negate,
-                };
-                if runs {
+            for (i, r) in ids.drain(..).zip(live.drain(..)) {
+                if predicate.test(&r) != *negate {
                     idx.push(i);
                     recs.push(r);
                 } else {
@@ -400,25 +431,20 @@ impl TransformChain {
             for (i, r) in idx.into_iter().zip(recs) {
                 match step.transform.apply(r) {
                     Ok(Some(r)) => passed.push((i, r)),
-                    Ok(None) => outcomes[i] = Some(Outcome::Dropped),
-                    Err(e) => {
-                        outcomes[i] = Some(Outcome::Failed(TransformError {
-                            message: format!("transform {}: {}", step.alias, e.message),
-                            transient: e.transient,
-                        }))
-                    }
+                    Ok(None) => outcomes[i] = Outcome::Dropped,
+                    Err(e) => outcomes[i] = failed(&step.alias, e),
                 }
             }
             passed.sort_by_key(|(i, _)| *i);
-            live = passed;
+            for (i, r) in passed {
+                ids.push(i);
+                live.push(r);
+            }
         }
-        for (i, r) in live {
-            outcomes[i] = Some(Outcome::Keep(r));
+        for (i, r) in ids.into_iter().zip(live) {
+            outcomes[i] = Outcome::Keep(r);
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(Outcome::Dropped))
-            .collect())
+        Ok(outcomes)
     }
 }
 
