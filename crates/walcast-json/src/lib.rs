@@ -17,7 +17,7 @@
 //! as the default, and a null value with a default writes the default.
 //!
 //! Speed (the sink reads every record through here): each distinct schema text is parsed once
-//! per thread and its `Arc` shared by every record that repeats it; an envelope in
+//! per process and its `Arc` shared by every record that repeats it; an envelope in
 //! JsonConverter's compact form with a known schema is matched byte for byte instead of being
 //! scanned; payloads are read straight from the bytes per schema (`seed`), without an
 //! intermediate `serde_json::Value`. `examples/read_speed.rs` measures it.

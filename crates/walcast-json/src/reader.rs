@@ -1,9 +1,8 @@
-//! Bytes to a Connect schema and value (`toConnectData`): the envelope, the per-thread cache of
+//! Bytes to a Connect schema and value (`toConnectData`): the envelope, the process-wide cache of
 //! parsed schemas, and the fast path for the compact envelope.
 
-use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
@@ -40,42 +39,46 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for RawEnvelope<'a> {
     }
 }
 
-/// How many distinct schemas each thread keeps parsed (a sink task sees a few per topic).
+/// How many distinct schemas the process keeps parsed (a sink task sees a few per topic).
 const SCHEMA_CACHE_SIZE: usize = 64;
 
-thread_local! {
-    /// Recently read schemas by their exact JSON text, most recent last.
-    static SCHEMAS: RefCell<Vec<(Box<str>, SchemaRef)>> = const { RefCell::new(Vec::new()) };
+/// Recently read schemas by their exact JSON text, most recent last. One for the process, not
+/// one per thread: records of a table then share one `Arc` whichever thread converted them, so
+/// transforms and writers downstream recognise the schema with a pointer compare.
+static SCHEMAS: Mutex<Vec<(Box<str>, SchemaRef)>> = Mutex::new(Vec::new());
+
+fn schemas() -> MutexGuard<'static, Vec<(Box<str>, SchemaRef)>> {
+    SCHEMAS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The schema of this JSON text, parsed once per thread and shared (the same `Arc`) by every
-/// record that repeats it, which also lets transforms recognise it with a pointer compare.
+/// The schema of this JSON text, parsed once and shared (the same `Arc`) by every record that
+/// repeats it.
 fn cached_schema(text: &str) -> Result<SchemaRef, JsonError> {
-    let hit = SCHEMAS.with(|c| {
-        let mut c = c.borrow_mut();
-        let i = c.iter().rposition(|(t, _)| &**t == text)?;
-        let entry = c.remove(i);
-        let schema = Arc::clone(&entry.1);
-        c.push(entry);
-        Some(schema)
-    });
-    if let Some(s) = hit {
-        return Ok(s);
+    {
+        let mut c = schemas();
+        if let Some(i) = c.iter().rposition(|(t, _)| &**t == text) {
+            let entry = c.remove(i);
+            let schema = Arc::clone(&entry.1);
+            c.push(entry);
+            return Ok(schema);
+        }
     }
     let json: Json = serde_json::from_str(text).map_err(|e| JsonError::Syntax(e.to_string()))?;
     let schema = Arc::new(read_schema(&json, &Path::Root("schema"))?);
-    SCHEMAS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= SCHEMA_CACHE_SIZE {
-            c.remove(0);
-        }
-        c.push((text.into(), Arc::clone(&schema)));
-    });
+    let mut c = schemas();
+    // Another thread may have parsed the same text meanwhile: keep the first `Arc`.
+    if let Some((_, s)) = c.iter().rev().find(|(t, _)| &**t == text) {
+        return Ok(Arc::clone(s));
+    }
+    if c.len() >= SCHEMA_CACHE_SIZE {
+        c.remove(0);
+    }
+    c.push((text.into(), Arc::clone(&schema)));
     Ok(schema)
 }
 
 /// The fast path for the envelope exactly as JsonConverter and walcast's source write it,
-/// `{"schema":<S>,"payload":<P>}` with no whitespace, when `<S>` is a schema this thread has
+/// `{"schema":<S>,"payload":<P>}` with no whitespace, when `<S>` is a schema the process has
 /// already read: the schema text is compared byte for byte instead of being scanned as JSON,
 /// and only `<P>` is parsed. Since `<S>` was valid JSON when it was cached, the bytes are a
 /// valid two-member envelope exactly when `<P>` parses as one JSON value. `None` sends the
@@ -87,14 +90,11 @@ fn read_compact(bytes: &[u8]) -> Option<Result<(Option<SchemaRef>, Value), JsonE
     let (schema, after_schema) = if let Some(after) = rest.strip_prefix(b"null") {
         (None, after)
     } else {
-        SCHEMAS.with(|c| {
-            let c = c.borrow();
-            c.iter().rev().find_map(|(text, schema)| {
-                let after = rest.strip_prefix(text.as_bytes())?;
-                after
-                    .starts_with(MID)
-                    .then(|| (Some(Arc::clone(schema)), after))
-            })
+        schemas().iter().rev().find_map(|(text, schema)| {
+            let after = rest.strip_prefix(text.as_bytes())?;
+            after
+                .starts_with(MID)
+                .then(|| (Some(Arc::clone(schema)), after))
         })?
     };
     let payload = after_schema
