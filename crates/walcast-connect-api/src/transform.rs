@@ -55,6 +55,16 @@ pub trait Transformation: Send + Sync {
     /// The name of the connector running this transform, told once before the first batch,
     /// for the `connector` label of the transform's own metrics. Default: nothing.
     fn set_connector(&mut self, _name: &str) {}
+
+    /// The top-level fields of a Debezium change event envelope (`before`, `after`, `source`,
+    /// `op`...) this transform reads from the events it is given, when it reads nothing else of
+    /// them and passes on nothing else (it replaces the envelope). As the first transform of a
+    /// sink's chain, the JsonConverter then leaves the other fields of envelope values out
+    /// (parsed, not built: they read as nulls), which saves most of the conversion of an event.
+    /// Default: `None` (the transform may read anything).
+    fn envelope_fields(&self) -> Option<&'static [&'static str]> {
+        None
+    }
 }
 
 /// A condition on a record (`predicates=...`), e.g. `TopicNameMatches`.

@@ -241,7 +241,8 @@ impl ChangeBuilder {
                 s == p
                     || *s == self.placeholder_b64
                     || *s == self.placeholder_hex
-                    || (s.starts_with(['{', '[']) && s.contains(&self.placeholder_json))
+                    || (matches!(s.as_bytes().first(), Some(b'{' | b'['))
+                        && s.contains(&self.placeholder_json))
             }
             Value::Bytes(b) => b == p.as_bytes(),
             Value::Array(items) => {

@@ -40,7 +40,7 @@ mod tree;
 mod writer;
 
 pub use error::JsonError;
-pub use reader::read;
+pub use reader::{read, read_projected};
 pub use schema::schema_from_json;
 pub use writer::{schema_to_json, value_to_json, write};
 
@@ -134,6 +134,50 @@ mod tests {
             read(Some(b"[1]"), true).unwrap_err(),
             JsonError::MissingEnvelope
         );
+    }
+
+    #[test]
+    fn projected_envelopes_build_only_the_kept_fields() {
+        let row = r#"{"type":"struct","optional":true,"fields":[{"type":"int32","optional":false,"field":"id"}]}"#;
+        let source = r#"{"type":"struct","optional":false,"fields":[{"type":"string","optional":false,"field":"db"}]}"#;
+        let schema = format!(
+            r#"{{"type":"struct","optional":false,"fields":[{},{},{},{{"type":"string","optional":false,"field":"op"}}]}}"#,
+            row.replacen("{", r#"{"field":"before","#, 1),
+            row.replacen("{", r#"{"field":"after","#, 1),
+            source.replacen("{", r#"{"field":"source","#, 1)
+        );
+        let keep: &[&str] = &["before", "after", "op"];
+        let event = env(
+            &schema,
+            r#"{"before":null,"after":{"id":7},"source":{"db":"x"},"op":"c"}"#,
+        );
+        // Twice: the general path, then the compact one with the schema cached.
+        for _ in 0..2 {
+            let (s, v) = read_projected(Some(&event), true, Some(keep)).unwrap();
+            let whole = read(Some(&event), true).unwrap().1;
+            assert_eq!(s.unwrap().fields.len(), 4);
+            assert_eq!(v.get("after"), whole.get("after"));
+            assert_eq!(v.get("op"), Some(&Value::String("c".into())));
+            assert_eq!(v.get("source"), Some(&Value::Null));
+            assert!(matches!(whole.get("source"), Some(Value::Struct(_))));
+        }
+        // Left-out fields are parsed (bad JSON is still an error), not checked against schema.
+        let odd = env(
+            &schema,
+            r#"{"before":null,"after":{"id":7},"source":42,"op":"c"}"#,
+        );
+        assert!(read_projected(Some(&odd), true, Some(keep)).is_ok());
+        assert!(read(Some(&odd), true).is_err());
+        let broken = env(
+            &schema,
+            r#"{"before":null,"after":{"id":7},"source":[1,,"op":"c"}"#,
+        );
+        assert!(read_projected(Some(&broken), true, Some(keep)).is_err());
+        // A value that is not an envelope is read whole.
+        let plain = r#"{"type":"struct","optional":false,"fields":[{"type":"int32","optional":false,"field":"source"}]}"#;
+        let (_, v) =
+            read_projected(Some(&env(plain, r#"{"source":3}"#)), true, Some(keep)).unwrap();
+        assert_eq!(v.get("source"), Some(&Value::Int32(3)));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
-use walcast_connect_api::{SchemaRef, Value};
+use walcast_connect_api::{SchemaRef, SchemaType, Value};
 
 use crate::error::{JsonError, Path};
 use crate::schema::read_schema;
@@ -83,7 +83,10 @@ fn cached_schema(text: &str) -> Result<SchemaRef, JsonError> {
 /// and only `<P>` is parsed. Since `<S>` was valid JSON when it was cached, the bytes are a
 /// valid two-member envelope exactly when `<P>` parses as one JSON value. `None` sends the
 /// bytes to the general path (which also produces the precise errors).
-fn read_compact(bytes: &[u8]) -> Option<Result<(Option<SchemaRef>, Value), JsonError>> {
+fn read_compact(
+    bytes: &[u8],
+    keep: Option<&[&str]>,
+) -> Option<Result<(Option<SchemaRef>, Value), JsonError>> {
     const HEAD: &[u8] = b"{\"schema\":";
     const MID: &[u8] = b",\"payload\":";
     let rest = bytes.strip_prefix(HEAD)?;
@@ -101,7 +104,11 @@ fn read_compact(bytes: &[u8]) -> Option<Result<(Option<SchemaRef>, Value), JsonE
         .strip_prefix(MID)?
         .trim_ascii_end()
         .strip_suffix(b"}")?;
-    match seed::read_payload(schema.as_ref(), payload) {
+    match seed::read_payload(
+        schema.as_ref(),
+        payload,
+        envelope_keep(schema.as_ref(), keep),
+    ) {
         // Not one JSON value: let the general path say what the bytes are.
         Err(JsonError::Syntax(_)) => None,
         read => Some(read.map(|value| (schema, value))),
@@ -114,14 +121,44 @@ pub fn read(
     bytes: Option<&[u8]>,
     schemas_enable: bool,
 ) -> Result<(Option<SchemaRef>, Value), JsonError> {
+    read_projected(bytes, schemas_enable, None)
+}
+
+/// Whether a schema is a Debezium change event envelope's (a struct with `before`, `after`,
+/// `source` and `op`).
+fn is_envelope(schema: &SchemaRef) -> bool {
+    schema.kind == SchemaType::Struct
+        && ["before", "after", "source", "op"]
+            .iter()
+            .all(|n| schema.fields.iter().any(|f| f.name == *n))
+}
+
+/// `keep` when the value is a Debezium envelope, else nothing to leave out.
+fn envelope_keep<'k>(
+    schema: Option<&SchemaRef>,
+    keep: Option<&'k [&'k str]>,
+) -> Option<&'k [&'k str]> {
+    keep.filter(|_| schema.is_some_and(is_envelope))
+}
+
+/// [`read`], building only the `keep` fields of a value that is a Debezium change event
+/// envelope with a schema (the others read as nulls; they are still parsed, so the bytes must
+/// be JSON, but not checked against their schema). For a sink whose first transform reads only
+/// those fields ([`walcast_connect_api::Transformation::envelope_fields`]). Any other value is
+/// read whole.
+pub fn read_projected(
+    bytes: Option<&[u8]>,
+    schemas_enable: bool,
+    keep: Option<&[&str]>,
+) -> Result<(Option<SchemaRef>, Value), JsonError> {
     let bytes = match bytes {
         None | Some([]) => return Ok((None, Value::Null)),
         Some(b) => b,
     };
     if !schemas_enable {
-        return Ok((None, seed::read_payload(None, bytes)?));
+        return Ok((None, seed::read_payload(None, bytes, None)?));
     }
-    if let Some(read) = read_compact(bytes) {
+    if let Some(read) = read_compact(bytes, keep) {
         return read;
     }
     // The envelope's members are kept as raw text: the schema text is the key of the schema
@@ -147,6 +184,10 @@ pub fn read(
         "null" => None,
         text => Some(cached_schema(text)?),
     };
-    let value = seed::read_payload(schema.as_ref(), payload_raw.get().as_bytes())?;
+    let value = seed::read_payload(
+        schema.as_ref(),
+        payload_raw.get().as_bytes(),
+        envelope_keep(schema.as_ref(), keep),
+    )?;
     Ok((schema, value))
 }

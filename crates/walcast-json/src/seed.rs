@@ -18,13 +18,18 @@ use crate::error::{invalid, JsonError, Path};
 use crate::number::unscaled_bytes;
 
 /// Read one payload from `bytes` per `schema` (schemaless when `None`).
-pub(crate) fn read_payload(schema: Option<&SchemaRef>, bytes: &[u8]) -> Result<Value, JsonError> {
+pub(crate) fn read_payload(
+    schema: Option<&SchemaRef>,
+    bytes: &[u8],
+    keep: Option<&[&str]>,
+) -> Result<Value, JsonError> {
     let error = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let seed = Payload {
         schema,
         path: &Path::Root("payload"),
         error: &error,
+        keep,
     };
     let out = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
     match (out, error.into_inner()) {
@@ -39,6 +44,9 @@ struct Payload<'a, 'p> {
     schema: Option<&'a SchemaRef>,
     path: &'a Path<'p>,
     error: &'a RefCell<Option<JsonError>>,
+    /// At the root of a struct value only: the fields to build; the others are parsed and
+    /// read as nulls (see [`crate::read_projected`]).
+    keep: Option<&'a [&'a str]>,
 }
 
 impl Payload<'_, '_> {
@@ -88,6 +96,7 @@ impl Payload<'_, '_> {
             schema,
             path,
             error: self.error,
+            keep: None,
         }
     }
 
@@ -320,6 +329,14 @@ impl<'de> Visitor<'de> for Payload<'_, '_> {
                         s.fields.iter().position(|f| f.name == *k)
                     };
                     match i {
+                        Some(i)
+                            if self
+                                .keep
+                                .is_some_and(|k| !k.contains(&s.fields[i].name.as_str())) =>
+                        {
+                            map.next_value::<IgnoredAny>()?;
+                            next = i + 1;
+                        }
                         Some(i) => {
                             let f = &s.fields[i];
                             let path = Path::Field(self.path, &f.name);
@@ -336,6 +353,9 @@ impl<'de> Visitor<'de> for Payload<'_, '_> {
                 for (f, v) in s.fields.iter().zip(values) {
                     match v {
                         Some(v) => out.push(v),
+                        None if self.keep.is_some_and(|k| !k.contains(&f.name.as_str())) => {
+                            out.push(Value::Null)
+                        }
                         // A missing field reads as a JSON null would.
                         None => {
                             let path = Path::Field(self.path, &f.name);

@@ -13,6 +13,7 @@ pub(crate) fn convert(
     raw: &ConsumedRecord,
     key_schemas_enable: bool,
     value_schemas_enable: bool,
+    value_fields: Option<&[&str]>,
 ) -> Result<ConnectRecord, Failure> {
     let (key_schema, key) =
         walcast_json::read(raw.key.as_deref(), key_schemas_enable).map_err(|e| Failure {
@@ -20,12 +21,13 @@ pub(crate) fn convert(
             class_name: JSON_CONVERTER_CLASS.to_owned(),
             message: e.to_string(),
         })?;
-    let (value_schema, value) = walcast_json::read(raw.value.as_deref(), value_schemas_enable)
-        .map_err(|e| Failure {
-            stage: Stage::ValueConverter,
-            class_name: JSON_CONVERTER_CLASS.to_owned(),
-            message: e.to_string(),
-        })?;
+    let (value_schema, value) =
+        walcast_json::read_projected(raw.value.as_deref(), value_schemas_enable, value_fields)
+            .map_err(|e| Failure {
+                stage: Stage::ValueConverter,
+                class_name: JSON_CONVERTER_CLASS.to_owned(),
+                message: e.to_string(),
+            })?;
     Ok(ConnectRecord {
         topic: topic.to_owned(),
         partition: Some(raw.partition),
@@ -90,7 +92,7 @@ mod tests {
 
     #[test]
     fn converts_with_coordinates_and_byte_headers() {
-        let r = convert("t", &raw(b"1", br#"{"a":1}"#), false, false).expect("converts");
+        let r = convert("t", &raw(b"1", br#"{"a":1}"#), false, false, None).expect("converts");
         assert_eq!(r.topic, "t");
         assert_eq!((r.partition, r.offset), (Some(2), Some(41)));
         assert_eq!(r.timestamp_ms, Some(1_700_000_000_000));
@@ -101,11 +103,12 @@ mod tests {
 
     #[test]
     fn conversion_failures_name_the_stage() {
-        let f = convert("t", &raw(b"{", b"{}"), false, false).expect_err("bad key");
+        let f = convert("t", &raw(b"{", b"{}"), false, false, None).expect_err("bad key");
         assert_eq!(f.stage, Stage::KeyConverter);
-        let f = convert("t", &raw(b"1", b"not json"), false, false).expect_err("bad value");
+        let f = convert("t", &raw(b"1", b"not json"), false, false, None).expect_err("bad value");
         assert_eq!(f.stage, Stage::ValueConverter);
-        let f = convert("t", &raw(b"1", br#"{"a":1}"#), false, true).expect_err("no envelope");
+        let f =
+            convert("t", &raw(b"1", br#"{"a":1}"#), false, true, None).expect_err("no envelope");
         assert_eq!(f.stage, Stage::ValueConverter);
     }
 
@@ -116,6 +119,7 @@ mod tests {
             &raw(b"1", br#"{"op":"d","source":{"ts_ms":123}}"#),
             false,
             false,
+            None,
         )
         .expect("converts");
         assert!(is_delete(&r));
@@ -125,13 +129,14 @@ mod tests {
             &raw(b"1", br#"{"id":1,"__deleted":"false","__source_ts_ms":9}"#),
             false,
             false,
+            None,
         )
         .expect("converts");
         assert!(!is_delete(&r));
         assert_eq!(source_ts_ms(&r), Some(9));
         let mut tomb = raw(b"1", b"");
         tomb.value = None;
-        let r = convert("t", &tomb, false, false).expect("converts");
+        let r = convert("t", &tomb, false, false, None).expect("converts");
         assert!(is_delete(&r));
     }
 }

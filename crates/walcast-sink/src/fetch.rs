@@ -96,6 +96,9 @@ pub(crate) struct FetchSettings {
     /// JsonConverter `schemas.enable` for keys and values.
     pub key_schemas_enable: bool,
     pub value_schemas_enable: bool,
+    /// The only fields of Debezium envelope values the transform chain reads, if it says so
+    /// ([`walcast_transforms::TransformChain::envelope_projection`]).
+    pub value_fields: Option<&'static [&'static str]>,
 }
 
 /// Starts the fetch task of `tp`; it stops when `cancel` fires or the receiver is dropped.
@@ -178,7 +181,13 @@ async fn convert_loop(
                 let Some(raw) = records.next() else { break };
                 piece_bytes += raw.size();
                 piece.push_back(Fetched {
-                    converted: convert(topic, &raw, s.key_schemas_enable, s.value_schemas_enable),
+                    converted: convert(
+                        topic,
+                        &raw,
+                        s.key_schemas_enable,
+                        s.value_schemas_enable,
+                        s.value_fields,
+                    ),
                     raw,
                 });
             }

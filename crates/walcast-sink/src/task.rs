@@ -213,6 +213,7 @@ impl Task {
             retries: metrics.retries.clone(),
             key_schemas_enable: ctx.key_schemas_enable,
             value_schemas_enable: ctx.value_schemas_enable,
+            value_fields: chain.envelope_projection(),
         };
         let errors = Arc::new(Mutex::new(errors));
         let (jobs, job_rx) = mpsc::channel(1);
@@ -548,7 +549,14 @@ impl Task {
                         .iter()
                         .filter_map(|&i| {
                             let (p, raw) = &batch.items[i];
-                            convert(&self.parts[*p].tp.topic, raw, key_se, value_se).ok()
+                            convert(
+                                &self.parts[*p].tp.topic,
+                                raw,
+                                key_se,
+                                value_se,
+                                self.fetch_settings.value_fields,
+                            )
+                            .ok()
                         })
                         .collect();
                 }

@@ -276,7 +276,19 @@ fn routed_topic(field_value: Option<&Value>) -> Option<&str> {
 }
 
 impl Transformation for ExtractNewRecordState {
-    fn apply(
+    fn apply(&mut self, record: ConnectRecord) -> Result<Option<ConnectRecord>, TransformError> {
+        self.unwrap(record)
+    }
+
+    fn envelope_fields(&self) -> Option<&'static [&'static str]> {
+        // `add.fields` / `add.headers` read `source`, `transaction` and the timestamps.
+        (self.add_fields.is_empty() && self.add_headers.is_empty())
+            .then_some(&["before", "after", "op"])
+    }
+}
+
+impl ExtractNewRecordState {
+    fn unwrap(
         &mut self,
         mut record: ConnectRecord,
     ) -> Result<Option<ConnectRecord>, TransformError> {

@@ -353,6 +353,17 @@ impl TransformChain {
         }
     }
 
+    /// The envelope fields the chain reads of Debezium change events, when its first step
+    /// runs on every record and reads only those ([`Transformation::envelope_fields`]): the
+    /// converter need not build the others.
+    pub fn envelope_projection(&self) -> Option<&'static [&'static str]> {
+        let first = self.steps.first()?;
+        if first.predicate.is_some() {
+            return None;
+        }
+        first.transform.envelope_fields()
+    }
+
     /// Whether the chain has no transforms (records pass as they are).
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
@@ -552,6 +563,53 @@ mod tests {
     fn empty_chain() {
         let c = TransformChain::from_config(&cfg(&[])).unwrap();
         assert!(c.is_empty());
+        assert_eq!(c.envelope_projection(), None);
+    }
+
+    #[test]
+    fn envelope_projection_only_for_a_plain_leading_unwrap() {
+        let unwrap = (
+            "transforms.u.type",
+            "io.debezium.transforms.ExtractNewRecordState",
+        );
+        let rename = (
+            "transforms.r.type",
+            "org.apache.kafka.connect.transforms.ReplaceField$Value",
+        );
+        let renames = ("transforms.r.renames", "id:order_id");
+        let chain = |pairs: &[(&str, &str)]| TransformChain::from_config(&cfg(pairs)).unwrap();
+        let c = chain(&[("transforms", "u,r"), unwrap, rename, renames]);
+        assert_eq!(
+            c.envelope_projection(),
+            Some(&["before", "after", "op"][..])
+        );
+        // Reading source fields, after another transform, or behind a predicate: whole events.
+        let c = chain(&[
+            ("transforms", "u"),
+            unwrap,
+            ("transforms.u.add.fields", "lsn"),
+        ]);
+        assert_eq!(c.envelope_projection(), None);
+        let c = chain(&[
+            ("transforms", "u"),
+            unwrap,
+            ("transforms.u.add.headers", "db"),
+        ]);
+        assert_eq!(c.envelope_projection(), None);
+        let c = chain(&[("transforms", "r,u"), unwrap, rename, renames]);
+        assert_eq!(c.envelope_projection(), None);
+        let c = chain(&[
+            ("transforms", "u"),
+            unwrap,
+            ("transforms.u.predicate", "p"),
+            ("predicates", "p"),
+            (
+                "predicates.p.type",
+                "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+            ),
+            ("predicates.p.pattern", ".*"),
+        ]);
+        assert_eq!(c.envelope_projection(), None);
     }
 
     #[test]
