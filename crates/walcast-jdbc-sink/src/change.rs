@@ -176,7 +176,9 @@ impl ChangeBuilder {
         let key = self.key_columns(r, payload, payload_schema)?;
         let mut values = Vec::new();
         if let Some(p) = payload {
-            for (name, schema, v) in fields(p, payload_schema) {
+            let all = fields(p, payload_schema);
+            values.reserve(all.len());
+            for (name, schema, v) in all {
                 if key.iter().any(|k| k.name == self.fold(name)) {
                     continue;
                 }

@@ -6,8 +6,14 @@
 //! ```text
 //! Kafka ──fetch (per partition, pipelined, bounded)──▶ ConsumedRecord
 //!   ──walcast_json::read──▶ ConnectRecord ──TransformChain──▶ batch (≤ batch.size)
-//!   ──SinkWriter::write(records, positions)──▶ destination {rows + positions, one transaction}
+//!   ──write stage: SinkWriter::write(records, positions)──▶ destination {rows + positions, one transaction}
 //! ```
+//!
+//! Fetching, converting, transforming and writing run at once (see `task.rs`): the destination
+//! stores one batch while the next is transformed and later ones are fetched and converted.
+//! When the chain starts with a plain `ExtractNewRecordState`, Debezium envelopes are converted
+//! with only `before`, `after` and `op` built (the other fields are parsed but read as nulls:
+//! nothing after the unwrap can see them).
 //!
 //! - No consumer group and no offset commits: positions come from [`SinkWriter::open`]; a
 //!   partition without one starts at the earliest offset (`consumer.override.auto.offset.reset`).
