@@ -39,6 +39,8 @@ demo: services release
 # next to COPY and the seed's Python consumer, WAL -> results, latency at a steady load, a 1M-row
 # snapshot next to COPY TO STDOUT, one 1M-row transaction. Writes target/bench/bench.{md,json,png}.
 BENCH_OUT ?= target/bench
+# Extra pipeline-bench arguments, e.g. PIPELINE_ARGS="--latency-fetch-wait-ms 20".
+PIPELINE_ARGS ?=
 BENCH_BIN = $${CARGO_TARGET_DIR:-target}/release
 bench: services release
 	mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/drain-*.json
@@ -46,7 +48,7 @@ bench: services release
 	  $(BENCH_BIN)/drain-bench --json $(BENCH_OUT)/drain-default-$$run.json || exit 1; \
 	  $(BENCH_BIN)/drain-bench --compression none --json $(BENCH_OUT)/drain-none-$$run.json || exit 1; \
 	done
-	$(BENCH_BIN)/pipeline-bench --out $(BENCH_OUT) --venv $(BENCH_OUT)/venv
+	$(BENCH_BIN)/pipeline-bench --out $(BENCH_OUT) --venv $(BENCH_OUT)/venv $(PIPELINE_ARGS)
 	$(BENCH_OUT)/venv/bin/python benches/report.py $(BENCH_OUT)
 
 # The same harness once on a tiny workload (debug build, no timing claims): proves every scenario
