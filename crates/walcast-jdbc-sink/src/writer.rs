@@ -54,6 +54,9 @@ pub struct PgSinkWriter {
 
 /// Upserts of at least this many rows try a direct `COPY` into the table first.
 pub const DIRECT_MIN_ROWS: usize = 64;
+/// Direct COPYs per transaction at most: each runs in a savepoint, and a transaction with more
+/// than 64 subtransactions slows every other session's snapshots (PostgreSQL's subxid cache).
+const DIRECT_MAX_PER_TRANSACTION: usize = 16;
 /// After the table refused a direct COPY, upserts skip the attempt for this many batches at
 /// most (doubling from one after each refusal, back to zero after a success).
 const DIRECT_MAX_SKIP: u32 = 64;
@@ -209,6 +212,7 @@ impl Session {
             .transaction()
             .await
             .map_err(|e| classify(&e, "beginning a transaction"))?;
+        let mut savepoints = 0;
         for (name, batch) in &plan {
             let Some(info) = ensure_table(
                 &tx,
@@ -244,7 +248,12 @@ impl Session {
             };
             shapes.extend(write_shapes(&batch.ops).into_iter().map(|s| (stmt, s)));
             for (stmt, shape) in &shapes {
-                if *stmt == Stmt::Upsert && direct && self.direct.should_try(shape.rows.len()) {
+                if *stmt == Stmt::Upsert
+                    && direct
+                    && savepoints < DIRECT_MAX_PER_TRANSACTION
+                    && self.direct.should_try(shape.rows.len())
+                {
+                    savepoints += 1;
                     let stored = copy_direct(&tx, &info, name, shape).await?;
                     self.direct.outcome(stored);
                     if stored {
