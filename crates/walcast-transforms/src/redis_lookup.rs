@@ -29,6 +29,7 @@
 //!   template field the record lacks, or a missing key with `on.missing=fail` fail that record
 //!   only, so `errors.tolerance` and the dead letter queue decide.
 
+mod added;
 mod key;
 mod lookup;
 
@@ -45,6 +46,7 @@ use walcast_connect_api::{
 };
 use walcast_connect_api::{Field, Schema, SchemaRef, SchemaType, Value};
 
+use added::{convert_added, map_put, same_signature, Signature};
 use key::KeyTemplate;
 use lookup::{Added, Cache, Lookup, LookupType};
 
@@ -192,9 +194,6 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<Co
         metrics: LookupMetrics::new(""),
     }))
 }
-
-/// The names and types of the fields one record gets added.
-type Signature = Vec<(String, SchemaType)>;
 
 /// Which part of a record is the row to enrich.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -514,13 +513,19 @@ impl RedisLookup {
             .schemas
             .iter()
             .find(|(i, a, _)| Arc::ptr_eq(i, schema) && a.as_slice() == added)
-            .or_else(|| {
-                self.schemas
-                    .iter()
-                    .find(|(i, a, _)| a.as_slice() == added && **i == **schema)
-            })
         {
             return Ok(Arc::clone(out));
+        }
+        // The same schema under another `Arc`: remembered under this one too, so the records
+        // that follow find it by pointer.
+        if let Some(out) = self
+            .schemas
+            .iter()
+            .find(|(i, a, _)| a.as_slice() == added && **i == **schema)
+            .map(|(_, _, out)| Arc::clone(out))
+        {
+            self.remember(schema, added, &out);
+            return Ok(out);
         }
         let mut fields = schema.fields.clone();
         for (name, t) in added {
@@ -535,12 +540,16 @@ impl RedisLookup {
             fields,
             ..(**schema).clone()
         });
+        self.remember(schema, added, &out);
+        Ok(out)
+    }
+
+    fn remember(&mut self, schema: &SchemaRef, added: &[(String, SchemaType)], out: &SchemaRef) {
         if self.schemas.len() >= 64 {
             self.schemas.remove(0);
         }
         self.schemas
-            .push((Arc::clone(schema), added.to_vec(), Arc::clone(&out)));
-        Ok(out)
+            .push((Arc::clone(schema), added.to_vec(), Arc::clone(out)));
     }
 
     fn enrich(&mut self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
@@ -720,85 +729,6 @@ impl Transformation for RedisLookup {
 
     fn set_connector(&mut self, name: &str) {
         self.metrics = LookupMetrics::new(name);
-    }
-}
-
-/// Connect value and schema type of an added value, for schema'd or schemaless rows. For
-/// `type=json`, `json_types` remembers each field's last type, used while it is null.
-fn convert_added(
-    kind: LookupType,
-    json_types: &mut HashMap<String, SchemaType>,
-    name: &str,
-    added: Option<&Added>,
-    schemaless: bool,
-) -> (SchemaType, Value) {
-    use serde_json::Value as J;
-    let (t, v) = match added {
-        None | Some(Added::Json(J::Null)) => {
-            let t = if kind == LookupType::Json {
-                json_types.get(name).copied().unwrap_or(SchemaType::String)
-            } else {
-                SchemaType::String
-            };
-            return (t, Value::Null);
-        }
-        Some(Added::Text(s)) => (SchemaType::String, Value::String(s.clone())),
-        Some(Added::Json(j)) => match j {
-            J::Bool(b) => (SchemaType::Boolean, Value::Boolean(*b)),
-            J::Number(n) => match n.as_i64() {
-                Some(i) => (SchemaType::Int64, Value::Int64(i)),
-                None => (
-                    SchemaType::Float64,
-                    Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
-                ),
-            },
-            J::String(s) => (SchemaType::String, Value::String(s.clone())),
-            other if schemaless => (SchemaType::String, json_to_value(other)),
-            other => (SchemaType::String, Value::String(other.to_string())),
-        },
-    };
-    if kind == LookupType::Json && json_types.get(name) != Some(&t) {
-        json_types.insert(name.to_string(), t);
-    }
-    (t, v)
-}
-
-/// Whether a cached signature (prefixed names) is `prefix` + the names of `added`, same types.
-fn same_signature(sig: &Signature, prefix: &str, added: &[(&str, SchemaType, Value)]) -> bool {
-    sig.len() == added.len()
-        && sig.iter().zip(added).all(|((full, t), (name, at, _))| {
-            t == at
-                && full.len() == prefix.len() + name.len()
-                && full.starts_with(prefix)
-                && full.ends_with(name)
-        })
-}
-
-/// Put `key` in a schemaless map: replace in place, else append.
-fn map_put(map: &mut Vec<(Value, Value)>, key: &str, value: Value) {
-    match map.iter().position(|(k, _)| k.as_str() == Some(key)) {
-        Some(i) => map[i].1 = value,
-        None => map.push((Value::String(key.to_string()), value)),
-    }
-}
-
-/// A JSON value as a schemaless Connect value (JsonConverter's reading without schemas).
-fn json_to_value(j: &serde_json::Value) -> Value {
-    use serde_json::Value as J;
-    match j {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Boolean(*b),
-        J::Number(n) => n.as_i64().map_or_else(
-            || Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
-            Value::Int64,
-        ),
-        J::String(s) => Value::String(s.clone()),
-        J::Array(a) => Value::Array(a.iter().map(json_to_value).collect()),
-        J::Object(o) => Value::Map(
-            o.iter()
-                .map(|(k, v)| (Value::String(k.clone()), json_to_value(v)))
-                .collect(),
-        ),
     }
 }
 
