@@ -113,8 +113,8 @@
 //! the upsert would have inserted them, at the cost of a plain COPY (in `psql` on this machine,
 //! 200,000 rows: direct COPY 277 ms, COPY into staging plus `INSERT ... ON CONFLICT` 614 ms).
 //! The first key already present (or any other refusal) rolls back to the savepoint and the
-//! batch is merged as above in the same transaction; the attempt is then skipped for 1, 2, 4
-//! ... up to 64 batches, so a stream of updates rarely pays for it; at most 16 tables' rows of
+//! batch is merged as above in the same transaction; the attempt is then skipped for the next
+//! 1, 2, 4 ... up to 64 upserts (one per table and column set of a batch), so a stream of updates rarely pays for it; at most 16 tables' rows of
 //! one transaction take it (each savepoint is a subtransaction). Columns that must be parsed
 //! through another type first (a Connect Timestamp into `timestamp`) always take the merge.
 //! Forcing a method with `PgSinkWriter::with_method` turns the fast path off.

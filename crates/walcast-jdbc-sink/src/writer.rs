@@ -57,15 +57,16 @@ pub const DIRECT_MIN_ROWS: usize = 64;
 /// Direct COPYs per transaction at most: each runs in a savepoint, and a transaction with more
 /// than 64 subtransactions slows every other session's snapshots (PostgreSQL's subxid cache).
 const DIRECT_MAX_PER_TRANSACTION: usize = 16;
-/// After the table refused a direct COPY, upserts skip the attempt for this many batches at
-/// most (doubling from one after each refusal, back to zero after a success).
+/// After the table refused a direct COPY, the next upserts (one per table and column set of a
+/// batch) skip the attempt, this many at most (doubling from one after each refusal, back to
+/// zero after a success).
 const DIRECT_MAX_SKIP: u32 = 64;
 
 /// The upsert's insert fast path: while the keys a stream brings are new (an initial load, a
 /// stream of inserts), COPY straight into the table costs about half of COPY into a staging
 /// table plus `INSERT ... ON CONFLICT`. The first key already present makes the table refuse
 /// the COPY; the batch is then merged as usual, and the attempt is skipped for a while
-/// (1, 2, 4 ... 64 batches) so a stream of updates pays for it rarely.
+/// (the next 1, 2, 4 ... 64 upserts) so a stream of updates pays for it rarely.
 #[derive(Debug, Default)]
 struct Direct {
     skip: u32,
