@@ -33,7 +33,7 @@ use walcast_kafka::{Client, ConsumedRecord, KafkaError, PartitionReader};
 
 use crate::convert::convert;
 use crate::errors::Failure;
-use crate::retry::Backoff;
+use crate::retry::{ms, Backoff};
 
 /// One fetched record, already through the JsonConverter (conversion runs here, in the
 /// partition's fetch task, so it overlaps with the task loop's transforms and writes and uses a
@@ -371,7 +371,7 @@ async fn wait_or_fail(
         )));
     };
     s.retries.increment(1);
-    tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "{what} failed, retrying");
+    tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = ms(wait), "{what} failed, retrying");
     tokio::time::sleep(wait).await;
     Ok(())
 }

@@ -1,10 +1,34 @@
 //! Exponential backoff for transient failures, bounded by `errors.retry.timeout` (and a
-//! connector's `max.retries` when it has one), and the two ways a task loop stops early.
+//! connector's `max.retries` when it has one), the two ways a task loop stops early, and the
+//! wait between retries that a shutdown cuts short.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use walcast_connect_api::ConnectorError;
+
+use crate::SinkOptions;
+
+/// The initial wait before retrying a transient failure when the connector has no
+/// `retry.backoff.ms` (Connect's error handler starts at 300 ms as well).
+pub(crate) const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(300);
+
+/// Sleeps `wait`, or returns `Halt::Shutdown` if the task is told to stop first.
+pub(crate) async fn sleep_or_stop(
+    shutdown: &CancellationToken,
+    wait: Duration,
+) -> Result<(), Halt> {
+    tokio::select! {
+        _ = shutdown.cancelled() => Err(Halt::Shutdown),
+        _ = tokio::time::sleep(wait) => Ok(()),
+    }
+}
+
+/// A duration in whole milliseconds, for log fields.
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// Why a task loop stopped before its work was done.
 #[derive(Debug)]
@@ -47,6 +71,22 @@ impl Backoff {
             retries_left: max_retries,
             attempts: 0,
         }
+    }
+
+    /// Retries of the connector's own operations (opening and writing the destination,
+    /// transforms): its `retry.backoff.ms` (default [`DEFAULT_RETRY_BACKOFF`]) and
+    /// `max.retries`, doubling up to `max` (`errors.retry.delay.max.ms`) until `timeout`.
+    pub(crate) fn for_connector(
+        options: &SinkOptions,
+        max: Duration,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Self::new(
+            options.retry_backoff_or(DEFAULT_RETRY_BACKOFF),
+            max,
+            timeout,
+            options.max_retries,
+        )
     }
 
     /// The wait before the next retry, or `None` when retrying must stop. The last wait is

@@ -42,8 +42,8 @@ use crate::convert::convert;
 use crate::errors::{failed_transform_class, transform_class, ErrorHandler, Failure, Stage};
 use crate::fetch::{self, FetchEvent, FetchSettings, Start};
 use crate::metrics::TaskMetrics;
-use crate::retry::{Backoff, Halt};
-use crate::write::{WriteEvent, WriteJob, WriteStage, DEFAULT_RETRY_BACKOFF};
+use crate::retry::{ms, sleep_or_stop, Backoff, Halt, DEFAULT_RETRY_BACKOFF};
+use crate::write::{WriteEvent, WriteJob, WriteStage};
 use crate::SinkOptions;
 
 /// How many `max.partition.fetch.bytes` of fetched records the task loop holds while the write
@@ -127,18 +127,6 @@ pub(crate) async fn run(
         (Ok(()), Some(h)) => halt_to_result(h),
         (Ok(()), None) => Ok(()),
     }
-}
-
-/// Sleeps `wait`, or returns `Halt::Shutdown` if the task is told to stop first.
-async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) -> Result<(), Halt> {
-    tokio::select! {
-        _ = shutdown.cancelled() => Err(Halt::Shutdown),
-        _ = tokio::time::sleep(wait) => Ok(()),
-    }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Task {
@@ -597,11 +585,10 @@ impl Task {
     }
 
     fn new_backoff(&self) -> Backoff {
-        Backoff::new(
-            self.options.retry_backoff_or(DEFAULT_RETRY_BACKOFF),
+        Backoff::for_connector(
+            &self.options,
             self.settings.retry_delay_max,
             self.settings.retry_timeout,
-            self.options.max_retries,
         )
     }
 }
@@ -614,12 +601,8 @@ async fn open_writer(
     writer: &mut dyn SinkWriter,
     metrics: &TaskMetrics,
 ) -> Result<HashMap<TopicPartition, i64>, Halt> {
-    let mut backoff = Backoff::new(
-        options.retry_backoff_or(DEFAULT_RETRY_BACKOFF),
-        settings.retry_delay_max,
-        settings.retry_timeout,
-        options.max_retries,
-    );
+    let mut backoff =
+        Backoff::for_connector(options, settings.retry_delay_max, settings.retry_timeout);
     loop {
         let result = tokio::select! {
             _ = ctx.shutdown.cancelled() => return Err(Halt::Shutdown),

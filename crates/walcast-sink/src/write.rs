@@ -24,7 +24,7 @@ use walcast_kafka::ConsumedRecord;
 use crate::convert::{is_delete, source_ts_ms};
 use crate::errors::{ErrorHandler, Failure, Stage};
 use crate::metrics::TaskMetrics;
-use crate::retry::{Backoff, Halt};
+use crate::retry::{ms, sleep_or_stop, Backoff, Halt};
 use crate::SinkOptions;
 
 /// One batch for the destination.
@@ -67,26 +67,10 @@ pub(crate) struct WriteStage {
     pub events: mpsc::UnboundedSender<WriteEvent>,
 }
 
-/// The initial wait before retrying a transient failure when the connector has no
-/// `retry.backoff.ms` (Connect's error handler starts at 300 ms as well).
-pub(crate) const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(300);
-
 enum WriteFailure {
     /// The destination refused the records' data (nothing stored).
     Data(SinkError),
     Halt(Halt),
-}
-
-/// Sleeps `wait`, or returns `Halt::Shutdown` if the task is told to stop first.
-async fn sleep_or_stop(shutdown: &CancellationToken, wait: Duration) -> Result<(), Halt> {
-    tokio::select! {
-        _ = shutdown.cancelled() => Err(Halt::Shutdown),
-        _ = tokio::time::sleep(wait) => Ok(()),
-    }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl WriteStage {
@@ -158,12 +142,7 @@ impl WriteStage {
     }
 
     fn new_backoff(&self) -> Backoff {
-        Backoff::new(
-            self.options.retry_backoff_or(DEFAULT_RETRY_BACKOFF),
-            self.retry_delay_max,
-            self.retry_timeout,
-            self.options.max_retries,
-        )
+        Backoff::for_connector(&self.options, self.retry_delay_max, self.retry_timeout)
     }
 
     /// Writes `records` with `positions`, retrying transient failures with backoff (re-opening
