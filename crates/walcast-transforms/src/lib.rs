@@ -387,11 +387,10 @@ impl TransformChain {
         let mut ids: Vec<usize> = (0..n).collect();
         let mut next: Vec<ConnectRecord> = Vec::with_capacity(n);
         let mut next_ids: Vec<usize> = Vec::with_capacity(n);
-        let failed = |alias: &str, e: TransformError| {
-            Outcome::Failed(TransformError {
-                message: format!("transform {alias}: {}", e.message),
-                transient: e.transient,
-            })
+        // A step's error, named after the step's alias.
+        let in_step = |alias: &str, e: TransformError| TransformError {
+            message: format!("transform {alias}: {}", e.message),
+            transient: e.transient,
         };
         for step in &mut self.steps {
             if live.is_empty() {
@@ -401,10 +400,7 @@ impl TransformChain {
                 step.transform
                     .prepare(&live)
                     .await
-                    .map_err(|e| TransformError {
-                        message: format!("transform {}: {}", step.alias, e.message),
-                        transient: e.transient,
-                    })?;
+                    .map_err(|e| in_step(&step.alias, e))?;
                 for (i, r) in ids.drain(..).zip(live.drain(..)) {
                     match step.transform.apply(r) {
                         Ok(Some(r)) => {
@@ -412,7 +408,7 @@ impl TransformChain {
                             next_ids.push(i);
                         }
                         Ok(None) => outcomes[i] = Outcome::Dropped,
-                        Err(e) => outcomes[i] = failed(&step.alias, e),
+                        Err(e) => outcomes[i] = Outcome::Failed(in_step(&step.alias, e)),
                     }
                 }
                 std::mem::swap(&mut live, &mut next);
@@ -434,16 +430,13 @@ impl TransformChain {
                 step.transform
                     .prepare(&recs)
                     .await
-                    .map_err(|e| TransformError {
-                        message: format!("transform {}: {}", step.alias, e.message),
-                        transient: e.transient,
-                    })?;
+                    .map_err(|e| in_step(&step.alias, e))?;
             }
             for (i, r) in idx.into_iter().zip(recs) {
                 match step.transform.apply(r) {
                     Ok(Some(r)) => passed.push((i, r)),
                     Ok(None) => outcomes[i] = Outcome::Dropped,
-                    Err(e) => outcomes[i] = failed(&step.alias, e),
+                    Err(e) => outcomes[i] = Outcome::Failed(in_step(&step.alias, e)),
                 }
             }
             passed.sort_by_key(|(i, _)| *i);
