@@ -86,6 +86,32 @@ fn stage_type(schema: Option<&Schema>, target: &str) -> String {
     }
 }
 
+/// The shape's columns as the statements use them.
+struct Columns<'i> {
+    /// Quoted names.
+    quoted: Vec<String>,
+    /// The table's type of each.
+    targets: Vec<&'i str>,
+    /// The type each value's text is parsed as (see [`stage_type`]).
+    stages: Vec<String>,
+}
+
+/// The shape's [`Columns`], or the name of a column the table lacks.
+fn columns<'i>(info: &'i TableInfo, shape: &Shape<'_>) -> Result<Columns<'i>, String> {
+    let mut out = Columns {
+        quoted: Vec::with_capacity(shape.cols.len()),
+        targets: Vec::with_capacity(shape.cols.len()),
+        stages: Vec::with_capacity(shape.cols.len()),
+    };
+    for (c, schema, _) in &shape.cols {
+        let target = info.columns.get(c).ok_or_else(|| c.clone())?;
+        out.quoted.push(quote_ident(c));
+        out.stages.push(stage_type(*schema, target));
+        out.targets.push(target.as_str());
+    }
+    Ok(out)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_shape(
     tx: &Transaction<'_>,
@@ -101,22 +127,15 @@ pub(crate) async fn run_shape(
         return Ok(());
     }
     let ctx = || format!("writing table {name}");
-    let mut targets = Vec::with_capacity(shape.cols.len());
-    for (c, _, _) in &shape.cols {
-        let t = info.columns.get(c).ok_or_else(|| {
-            SinkError::fatal(format!(
-                "table {name} has no column {c}; add it, or set auto.evolve=true (Confluent) / schema.evolution=basic (Debezium)"
-            ))
-        })?;
-        targets.push(t.as_str());
-    }
-    let stages: Vec<String> = shape
-        .cols
-        .iter()
-        .zip(&targets)
-        .map(|((_, s, _), t)| stage_type(*s, t))
-        .collect();
-    let qcols: Vec<String> = shape.cols.iter().map(|(c, _, _)| quote_ident(c)).collect();
+    let Columns {
+        quoted: qcols,
+        targets,
+        stages,
+    } = columns(info, shape).map_err(|c| {
+        SinkError::fatal(format!(
+            "table {name} has no column {c}; add it, or set auto.evolve=true (Confluent) / schema.evolution=basic (Debezium)"
+        ))
+    })?;
     let keys: Vec<&String> = shape
         .cols
         .iter()
@@ -336,15 +355,16 @@ pub(crate) async fn copy_direct(
     name: &TableName,
     shape: &Shape<'_>,
 ) -> Result<bool, SinkError> {
-    let mut qcols = Vec::with_capacity(shape.cols.len());
-    for (c, schema, _) in &shape.cols {
-        let Some(target) = info.columns.get(c) else {
-            return Ok(false);
-        };
-        if stage_type(*schema, target) != *target {
-            return Ok(false);
-        }
-        qcols.push(quote_ident(c));
+    let Ok(Columns {
+        quoted: qcols,
+        targets,
+        stages,
+    }) = columns(info, shape)
+    else {
+        return Ok(false);
+    };
+    if stages.iter().zip(&targets).any(|(s, t)| s != t) {
+        return Ok(false);
     }
     let ctx = || format!("writing table {name}");
     tx.batch_execute(&format!("SAVEPOINT {DIRECT_SAVEPOINT}"))
