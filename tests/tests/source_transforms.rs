@@ -1,8 +1,9 @@
 //! The source connector's transform chain, end to end: `transforms=unwrap,route`
 //! (Debezium's ExtractNewRecordState and Kafka's RegexRouter) turns snapshot and streamed
 //! events into flat rows on the routed topic, the slot is still confirmed past changes whose
-//! records a transform dropped, a transform that fails on a record fails the task naming topic
-//! and LSN, and a chain that cannot be built is refused when the connector is created.
+//! records a transform dropped, headers the chain adds (`add.headers`) are produced in Connect's
+//! string form, a transform that fails on a record fails the task naming topic and LSN, and a
+//! chain that cannot be built is refused when the connector is created.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -131,6 +132,63 @@ async fn unwrap_and_route_produce_flat_rows_to_the_routed_topic() {
         Some(1.0)
     );
     assert_eq!(records(&bootstrap, "flat.orders").await.len(), want.len());
+    w.wait_state("src", "RUNNING", T).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_added_by_the_chain_are_produced_as_connect_writes_them() {
+    let pg = Postgres::start().await.unwrap();
+    let tansu = Tansu::start().await.unwrap();
+    let bootstrap = tansu.bootstrap();
+    pg.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, item text NOT NULL);
+         INSERT INTO orders VALUES (1, 'apple');",
+    )
+    .await
+    .unwrap();
+    let mut cfg = pg_connector_config(&pg, "h", "h_slot");
+    for (k, v) in [
+        ("transforms", "unwrap"),
+        (
+            "transforms.unwrap.type",
+            "io.debezium.transforms.ExtractNewRecordState",
+        ),
+        ("transforms.unwrap.add.headers", "op,source.ts_ms,table:tbl"),
+    ] {
+        cfg[k] = json!(v);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = Worker::start(&bootstrap, work.path()).await.unwrap();
+    w.create_connector("src", cfg).await.unwrap();
+    w.wait_streaming("src", T).await.unwrap();
+    pg.execute("INSERT INTO orders VALUES (2, 'pear');")
+        .await
+        .unwrap();
+
+    let got = walcast_testkit::eventually(T, "2 records in h.public.orders", || async {
+        let r = walcast_kafka::read_topic_to_end(&bootstrap, "h.public.orders")
+            .await
+            .unwrap();
+        (r.len() >= 2).then_some(r)
+    })
+    .await
+    .unwrap();
+    let text = |r: &walcast_kafka::ConsumedRecord, name: &str| {
+        let v = r
+            .headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no header {name}: {r:?}"));
+        String::from_utf8(v.clone()).unwrap()
+    };
+    for (r, op) in got.iter().zip(["r", "c"]) {
+        let names: Vec<&str> = r.headers.keys().map(String::as_str).collect();
+        assert_eq!(names, ["__op", "__source_ts_ms", "__tbl"], "{r:?}");
+        assert_eq!(text(r, "__op"), op);
+        assert_eq!(text(r, "__tbl"), "orders");
+        // An int64 in its decimal text, as SimpleHeaderConverter writes it.
+        let ts: i64 = text(r, "__source_ts_ms").parse().unwrap();
+        assert!(ts > 1_700_000_000_000, "{ts}");
+    }
     w.wait_state("src", "RUNNING", T).await.unwrap();
 }
 

@@ -19,6 +19,7 @@ mod record;
 mod sink;
 mod state;
 mod transform;
+mod values;
 
 pub use config::{
     did_you_mean, docs_markdown, split_list, validate, ConfigIssue, ConfigKeyDef, ConfigValues,
@@ -32,3 +33,4 @@ pub use record::{ConnectRecord, Header};
 pub use sink::{Position, SinkError, SinkErrorKind, SinkWriter, TopicPartition};
 pub use state::write_atomic;
 pub use transform::{Predicate, TransformError, TransformFactory, Transformation};
+pub use values::convert_to_string;

@@ -45,7 +45,7 @@ pub use admin::{
 pub use client::Client;
 pub use error::{BrokerError, ErrorClass, KafkaError};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
-pub use producer::{Compression, Producer, ProducerConfig};
+pub use producer::{Compression, Headers, Producer, ProducerConfig};
 pub use reader::{
     is_retryable as is_fetch_retryable, read_topic_to_end, ConsumedRecord, PartitionReader,
 };

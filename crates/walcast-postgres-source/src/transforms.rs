@@ -25,8 +25,8 @@
 use futures::future::BoxFuture;
 use metrics::{counter, Counter};
 use tracing::warn;
-use walcast_connect_api::{ConfigIssue, ConnectRecord, ConnectorConfig};
-use walcast_kafka::Producer;
+use walcast_connect_api::{convert_to_string, ConfigIssue, ConnectRecord, ConnectorConfig};
+use walcast_kafka::{Headers, Producer};
 use walcast_pgoutput::Lsn;
 use walcast_transforms::{Outcome, TransformChain};
 
@@ -68,15 +68,7 @@ impl SourceTransforms {
         key_schemas: bool,
         value_schemas: bool,
     ) -> Result<Option<Self>, Vec<ConfigIssue>> {
-        let mut issues = header_issues(config);
-        let chain = match TransformChain::from_config(config) {
-            Ok(chain) if issues.is_empty() => chain.with_connector(connector),
-            Ok(_) => return Err(issues),
-            Err(mut chain_issues) => {
-                chain_issues.append(&mut issues);
-                return Err(chain_issues);
-            }
-        };
+        let chain = TransformChain::from_config(config)?.with_connector(connector);
         if chain.is_empty() {
             return Ok(None);
         }
@@ -114,22 +106,22 @@ impl SourceTransforms {
         token: u64,
         lsn: Option<Lsn>,
     ) -> Result<(), SourceError> {
-        if let Some((topic, r)) = self.transform(topic, record, lsn).await? {
+        if let Some((topic, r, headers)) = self.transform(topic, record, lsn).await? {
             producer
-                .send(&topic, r.key, r.value, r.timestamp_ms, token)
+                .send_with_headers(&topic, r.key, r.value, headers, r.timestamp_ms, token)
                 .await?;
         }
         Ok(())
     }
 
-    /// The record after the chain, with the topic it goes to; `None` when a transform dropped
-    /// it or it failed and `errors.tolerance=all` skips it.
+    /// The record after the chain, with the topic it goes to and the headers the chain added;
+    /// `None` when a transform dropped it or it failed and `errors.tolerance=all` skips it.
     async fn transform(
         &mut self,
         topic: &str,
         record: OwnedRecord,
         lsn: Option<Lsn>,
-    ) -> Result<Option<(String, OwnedRecord)>, SourceError> {
+    ) -> Result<Option<(String, OwnedRecord, Headers)>, SourceError> {
         let failed = |message: String, transient: bool| SourceError::Transform {
             topic: topic.to_string(),
             lsn,
@@ -162,12 +154,19 @@ impl SourceTransforms {
                 return Ok(None);
             }
         };
-        if let Some(h) = kept.headers.first() {
-            return Err(failed(
-                format!("the transform chain added header {}, and walcast's source producer does not write record headers yet: remove add.headers from the transform's configuration", h.key),
-                false,
-            ));
-        }
+        // Header values as Connect's default header converter (SimpleHeaderConverter) writes
+        // them. A null value is sent as an empty one (the producer has no null header value).
+        let headers: Headers = kept
+            .headers
+            .iter()
+            .map(|h| {
+                let text = convert_to_string(h.schema.as_deref(), &h.value);
+                (
+                    h.key.clone(),
+                    text.map(String::into_bytes).unwrap_or_default(),
+                )
+            })
+            .collect();
         let out = OwnedRecord {
             key: walcast_json::write(kept.key_schema.as_deref(), &kept.key, self.key_schemas),
             value: walcast_json::write(
@@ -177,7 +176,7 @@ impl SourceTransforms {
             ),
             timestamp_ms: kept.timestamp_ms.unwrap_or(record.timestamp_ms),
         };
-        Ok(Some((kept.topic, out)))
+        Ok(Some((kept.topic, out, headers)))
     }
 
     /// The record in Connect's data model, as a JsonConverter with the connector's settings
@@ -223,26 +222,6 @@ pub async fn produce(
     Ok(())
 }
 
-/// `add.headers` of an `ExtractNewRecordState` in the chain: the source's producer writes no
-/// record headers, so a chain that adds them is refused rather than silently losing them.
-pub fn header_issues(config: &ConnectorConfig) -> Vec<ConfigIssue> {
-    let aliases = config
-        .get("transforms")
-        .map(|v| walcast_connect_api::split_list(v))
-        .unwrap_or_default();
-    aliases
-        .iter()
-        .map(|alias| format!("transforms.{alias}.add.headers"))
-        .filter(|key| config.get(key).is_some_and(|v| !v.trim().is_empty()))
-        .map(|key| {
-            ConfigIssue::new(
-                key.clone(),
-                format!("walcast's source does not write record headers yet: remove {key} (add.fields puts the same values into the record's value)"),
-            )
-        })
-        .collect()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -276,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    fn chain_problems_and_headers_are_reported_by_key() {
+    fn chain_problems_are_reported_by_key() {
         let issues = build(&[
             ("transforms", "unwrap"),
             ("transforms.unwrap.type", "ExtractNewRecordStat"),
@@ -284,17 +263,6 @@ mod tests {
         .unwrap_err();
         assert_eq!(issues[0].key, "transforms.unwrap.type");
         assert!(issues[0].message.contains("Did you mean"), "{issues:?}");
-        let issues = build(&[
-            ("transforms", "unwrap"),
-            (
-                "transforms.unwrap.type",
-                "io.debezium.transforms.ExtractNewRecordState",
-            ),
-            ("transforms.unwrap.add.headers", "op"),
-        ])
-        .unwrap_err();
-        assert_eq!(issues.len(), 1, "{issues:?}");
-        assert_eq!(issues[0].key, "transforms.unwrap.add.headers");
     }
 
     const ROW: &str = r#"{"type":"struct","fields":[{"type":"int32","optional":false,"field":"id"},{"type":"string","optional":true,"field":"item"}],"optional":true,"name":"p.public.t.Value""#;
@@ -326,12 +294,13 @@ mod tests {
         let mut kv = UNWRAP_ROUTE.to_vec();
         kv.push(("transforms", "unwrap,route"));
         let mut t = build(&kv).unwrap().unwrap();
-        let (topic, r) = t
+        let (topic, r, headers) = t
             .transform("p.public.t", create_event(), Some(Lsn(42)))
             .await
             .unwrap()
             .unwrap();
         assert_eq!(topic, "flat.t");
+        assert!(headers.is_empty(), "{headers:?}");
         assert_eq!(r.timestamp_ms, 5);
         let value: serde_json::Value = serde_json::from_slice(&r.value.unwrap()).unwrap();
         assert_eq!(value["payload"], serde_json::json!({"id": 7, "item": "x"}));
@@ -348,6 +317,27 @@ mod tests {
             .await
             .unwrap()
             .is_none());
+    }
+
+    #[tokio::test]
+    async fn added_headers_are_sent_in_their_string_form() {
+        let mut kv = UNWRAP_ROUTE.to_vec();
+        kv.extend([
+            ("transforms", "unwrap"),
+            ("transforms.unwrap.add.headers", "op,after.id:row_id"),
+        ]);
+        let mut t = build(&kv).unwrap().unwrap();
+        let (topic, _, headers) = t
+            .transform("p.public.t", create_event(), Some(Lsn(42)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(topic, "p.public.t");
+        let text: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), std::str::from_utf8(v).unwrap()))
+            .collect();
+        assert_eq!(text, [("__op", "c"), ("__row_id", "7")]);
     }
 
     #[tokio::test]

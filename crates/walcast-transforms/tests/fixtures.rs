@@ -43,17 +43,10 @@ fn diff(a: &Json, b: &Json, path: &str) -> Option<String> {
     }
 }
 
-/// Connect's `Values.convertToString` for the header values transforms add.
+/// A header value in the reference's string form (Connect's `Values.convertToString`).
 fn header_string(h: &Header) -> Json {
-    match &h.value {
-        Value::Null => Json::Null,
-        Value::String(s) => Json::from(s.as_str()),
-        Value::Boolean(b) => Json::from(b.to_string()),
-        v => match v.as_i64() {
-            Some(i) => Json::from(i.to_string()),
-            None => Json::from(format!("{v:?}")),
-        },
-    }
+    walcast_connect_api::convert_to_string(h.schema.as_deref(), &h.value)
+        .map_or(Json::Null, Json::from)
 }
 
 fn read_part(json: &Json, schemas: bool) -> (Option<walcast_connect_api::SchemaRef>, Value) {

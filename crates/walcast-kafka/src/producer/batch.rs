@@ -101,7 +101,16 @@ impl Batch {
 }
 
 fn record_size(r: &Record) -> usize {
-    r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len) + RECORD_OVERHEAD
+    r.key.as_ref().map_or(0, Vec::len)
+        + r.value.as_ref().map_or(0, Vec::len)
+        + headers_size(&r.headers)
+        + RECORD_OVERHEAD
+}
+
+/// Bytes of record headers on the wire, near enough for batch and budget sizes (names, values
+/// and two length prefixes each).
+pub(super) fn headers_size(headers: &super::Headers) -> usize {
+    headers.iter().map(|(k, v)| k.len() + v.len() + 2).sum()
 }
 
 #[cfg(test)]

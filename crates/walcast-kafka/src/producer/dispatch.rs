@@ -49,6 +49,7 @@ impl Engine {
         };
         let size = rec.key.as_ref().map_or(0, Vec::len)
             + rec.value.as_ref().map_or(0, Vec::len)
+            + super::batch::headers_size(&rec.headers)
             + RECORD_OVERHEAD;
         let Some(part) = t.partitions.get_mut(p as usize) else {
             return;
@@ -77,7 +78,7 @@ impl Engine {
         let record = Record {
             key: rec.key,
             value: rec.value,
-            headers: Default::default(),
+            headers: rec.headers,
             timestamp: DateTime::<Utc>::from_timestamp_millis(rec.timestamp_ms).unwrap_or_default(),
         };
         batch.push(record, size, rec.charge, rec.token);

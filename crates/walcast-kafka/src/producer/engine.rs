@@ -42,6 +42,7 @@ pub(super) enum TopicStatus {
 pub(super) struct Pending {
     pub(super) key: Option<Vec<u8>>,
     pub(super) value: Option<Vec<u8>>,
+    pub(super) headers: super::Headers,
     pub(super) timestamp_ms: i64,
     pub(super) token: u64,
     pub(super) charge: usize,
@@ -199,6 +200,7 @@ impl Engine {
                 topic,
                 key,
                 value,
+                headers,
                 timestamp_ms,
                 token,
                 charge,
@@ -214,6 +216,7 @@ impl Engine {
                 let pending = Pending {
                     key,
                     value,
+                    headers,
                     timestamp_ms,
                     token,
                     charge,

@@ -39,7 +39,7 @@ mod dispatch;
 mod engine;
 mod partition;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,6 +71,7 @@ enum Command {
         topic: u32,
         key: Option<Vec<u8>>,
         value: Option<Vec<u8>>,
+        headers: Headers,
         timestamp_ms: i64,
         token: u64,
         /// Budget bytes this record holds until acknowledged.
@@ -79,6 +80,9 @@ enum Command {
     Mark(u64),
     Flush(oneshot::Sender<Result<u64, KafkaError>>),
 }
+
+/// Record headers: name to value bytes. One value per name, sent in name order.
+pub type Headers = BTreeMap<String, Vec<u8>>;
 
 /// The first fatal error, shared so that every later call returns it.
 type FailureSlot = Arc<Mutex<Option<KafkaError>>>;
@@ -192,6 +196,20 @@ impl Producer {
         timestamp_ms: i64,
         token: u64,
     ) -> Result<(), KafkaError> {
+        self.send_with_headers(topic, key, value, Headers::new(), timestamp_ms, token)
+            .await
+    }
+
+    /// [`Producer::send`] with record headers.
+    pub async fn send_with_headers(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        headers: Headers,
+        timestamp_ms: i64,
+        token: u64,
+    ) -> Result<(), KafkaError> {
         self.check_failed()?;
         if token < self.last_token {
             return Err(KafkaError::TokenWentBackwards {
@@ -199,7 +217,9 @@ impl Producer {
                 previous: self.last_token,
             });
         }
-        let bytes = key.as_ref().map_or(0, Vec::len) + value.as_ref().map_or(0, Vec::len);
+        let bytes = key.as_ref().map_or(0, Vec::len)
+            + value.as_ref().map_or(0, Vec::len)
+            + batch::headers_size(&headers);
         let charge = (bytes + RECORD_OVERHEAD + RECORD_MEMORY).min(self.max_charge);
         // `charge <= max_charge <= u32::MAX`, so the conversion cannot fail.
         let permits = u32::try_from(charge).unwrap_or(u32::MAX);
@@ -217,6 +237,7 @@ impl Producer {
             topic,
             key,
             value,
+            headers,
             timestamp_ms,
             token,
             charge,
