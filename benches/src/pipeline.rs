@@ -630,10 +630,11 @@ async fn main() -> Result<()> {
             bail!("results holds {n} rows, expected {}", a.rows);
         }
         eprintln!(
-            "walcast results sink run {}: {:.0} rows/s, peak RSS {:.1} MB",
+            "walcast results sink run {}: {:.0} rows/s, peak RSS {:.1} MB, CPU {:.2} s",
             run + 1,
             a.rows as f64 / r.seconds,
-            r.peak_mb
+            r.peak_mb,
+            r.cpu_s
         );
         sink_runs.push(r);
     }
