@@ -53,8 +53,15 @@ where
         buf = buf.read_exact(reader)?;
         let key = String::from_utf8(buf.into()).map_err(|e| ReadError::Malformed(Box::new(e)))?;
 
-        // value
+        // value (-1: a null value, which Kafka's clients may write; read as an empty one, since
+        // headers here hold bytes)
         let len = Varint::read(reader)?;
+        if len.0 == -1 {
+            return Ok(Self {
+                key,
+                value: Vec::new(),
+            });
+        }
         let len = usize::try_from(len.0).map_err(|e| ReadError::Malformed(Box::new(e)))?;
         let mut value = VecBuilder::new(len);
         value = value.read_exact(reader)?;
