@@ -19,7 +19,7 @@ pub(crate) struct TableBatch<'a> {
     pub(crate) ops: Vec<Change<'a>>,
     /// Index in `ops` of each key's change; the key is its columns' text, each as `<len>:text`
     /// or `N` for null (one string per record, unambiguous).
-    pub(crate) by_key: HashMap<String, usize>,
+    pub(crate) by_key: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 /// The change that has the effect of `prev` followed by `next` on the same key: `next`, with

@@ -48,7 +48,7 @@ use walcast_connect_api::{Field, Schema, SchemaRef, SchemaType, Value};
 
 use added::{convert_added, map_put, same_signature, Signature};
 use key::KeyTemplate;
-use lookup::{Added, Cache, Lookup, LookupType};
+use lookup::{Added, Cache, Lookup, LookupType, RandomState};
 
 /// The transform's keys (without the `transforms.<alias>.` prefix).
 pub(crate) static KEYS: &[ConfigKeyDef] = &[
@@ -188,7 +188,8 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<Co
             Duration::from_millis(c.i64("cache.ttl.ms").unsigned_abs()),
             usize::try_from(c.i64("cache.max.entries")).unwrap_or(usize::MAX),
         ),
-        batch: HashMap::new(),
+        batch: HashMap::default(),
+        key: String::new(),
         schemas: Vec::new(),
         json_types: HashMap::new(),
         metrics: LookupMetrics::new(""),
@@ -249,7 +250,9 @@ struct RedisLookup {
     cache: Cache,
     /// Everything the current batch's records need, filled by `prepare` (cache hits included,
     /// so a cache eviction between `prepare` and `apply` cannot lose a value).
-    batch: HashMap<String, Lookup>,
+    batch: HashMap<String, Lookup, RandomState>,
+    /// The key of the record at hand, rendered into one reused buffer.
+    key: String,
     /// Output row schemas by input row schema and added fields, a few entries (one per table
     /// and field set); compared by pointer first, then by value.
     schemas: Vec<(SchemaRef, Signature, SchemaRef)>,
@@ -309,30 +312,32 @@ impl RedisLookup {
         let now = Instant::now();
         let mut to_fetch: Vec<String> = Vec::new();
         let (mut hits, mut misses) = (0u64, 0u64);
+        let mut key = std::mem::take(&mut self.key);
         for r in records {
             let Some(row) = row_value(r, row_of(r)) else {
                 continue;
             };
-            let Ok(key) = self.template.render(row) else {
+            if self.template.render_into(row, &mut key).is_err() {
                 continue; // `apply` reports the missing field for this record.
-            };
-            if self.batch.contains_key(&key) {
+            }
+            if self.batch.contains_key(key.as_str()) {
                 hits += 1;
                 continue;
             }
             match self.cache.get(&key, now) {
                 Some(v) => {
                     hits += 1;
-                    self.batch.insert(key, Lookup::Found(v));
+                    self.batch.insert(key.clone(), Lookup::Found(v));
                 }
                 None => {
                     misses += 1;
                     // Placeholder until the reply arrives; keeps the key distinct.
                     self.batch.insert(key.clone(), Lookup::Missing);
-                    to_fetch.push(key);
+                    to_fetch.push(key.clone());
                 }
             }
         }
+        self.key = key;
         self.metrics.hits.increment(hits);
         self.metrics.misses.increment(misses);
         if to_fetch.is_empty() {
@@ -557,14 +562,14 @@ impl RedisLookup {
         let Some(value) = row_value(&record, row) else {
             return Ok(record);
         };
-        let key = self.template.render(value).map_err(|field| {
-            TransformError::new(format!(
+        if let Err(field) = self.template.render_into(value, &mut self.key) {
+            return Err(TransformError::new(format!(
                 "RedisLookup: record {} has no field '{field}' (or it is null) for key template '{}'",
                 Self::coordinates(&record),
                 self.template.text
-            ))
-        })?;
-        let lookup = self.batch.get(&key).cloned().ok_or_else(|| {
+            )));
+        }
+        let lookup = self.batch.get(self.key.as_str()).cloned().ok_or_else(|| {
             TransformError::new(format!(
                 "RedisLookup: record {} was not prepared (prepare must run on the batch before apply)",
                 Self::coordinates(&record)

@@ -47,35 +47,57 @@ impl KeyTemplate {
 
     /// The key for a row, or the name of the field the row lacks (or has null, or of a type
     /// that has no text form).
+    #[cfg(test)]
     pub(crate) fn render(&self, row: &Value) -> Result<String, String> {
         let mut out = String::new();
+        self.render_into(row, &mut out)
+            .map(|()| out)
+            .map_err(str::to_owned)
+    }
+
+    /// [`KeyTemplate::render`] into `out` (cleared first), so one buffer serves every record.
+    pub(crate) fn render_into<'t>(&'t self, row: &Value, out: &mut String) -> Result<(), &'t str> {
+        out.clear();
         for (lit, field) in &self.parts {
             out.push_str(lit);
             if let Some(name) = field {
-                let text = row
+                let ok = row
                     .member(name)
-                    .and_then(|(s, v)| key_text(s, v))
-                    .ok_or_else(|| name.clone())?;
-                out.push_str(&text);
+                    .is_some_and(|(schema, v)| push_key_text(out, schema, v));
+                if !ok {
+                    return Err(name);
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
-/// A field value as key text: strings as-is, numbers and booleans as text, decimals as
-/// `19.99`.
-fn key_text(schema: Option<&Schema>, v: &Value) -> Option<String> {
+/// Appends a field value as key text: strings as-is, numbers and booleans as text, decimals as
+/// `19.99`. `false` for a null or a type with no text form.
+fn push_key_text(out: &mut String, schema: Option<&Schema>, v: &Value) -> bool {
+    use std::fmt::Write;
     if let Some(t) = schema.and_then(|s| logical::as_decimal_text(s, v)) {
-        return Some(t);
+        out.push_str(&t);
+        return true;
     }
-    Some(match v {
-        Value::String(s) => s.clone(),
-        Value::Boolean(b) => b.to_string(),
-        Value::Float32(f) => f.to_string(),
-        Value::Float64(f) => f.to_string(),
-        other => other.as_i64()?.to_string(),
-    })
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Float32(f) => {
+            let _ = write!(out, "{f}");
+        }
+        Value::Float64(f) => {
+            let _ = write!(out, "{f}");
+        }
+        other => match other.as_i64() {
+            Some(i) => {
+                let _ = write!(out, "{i}");
+            }
+            None => return false,
+        },
+    }
+    true
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The hasher of RedisLookup's maps: keys are short and looked up once or twice per record.
+pub(crate) use foldhash::fast::RandomState;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LookupType {
     Hash,
@@ -47,7 +50,7 @@ pub(crate) enum Lookup {
 pub(crate) struct Cache {
     ttl: Duration,
     max: usize,
-    map: HashMap<String, (Instant, Fields)>,
+    map: HashMap<String, (Instant, Fields), RandomState>,
     order: VecDeque<(String, Instant)>,
 }
 
@@ -56,7 +59,7 @@ impl Cache {
         Self {
             ttl,
             max,
-            map: HashMap::new(),
+            map: HashMap::default(),
             order: VecDeque::new(),
         }
     }
