@@ -107,10 +107,13 @@ pub(crate) fn write_shapes<'a>(ops: &'a [Change<'a>]) -> Vec<Shape<'a>> {
                             .map(|c| (c.name.to_string(), c.schema, false)),
                     )
                     .collect();
-                shapes.push(Shape {
-                    cols,
-                    rows: Vec::new(),
-                });
+                // The first shape usually takes every row of the batch.
+                let rows = if shapes.is_empty() {
+                    Vec::with_capacity(ops.len())
+                } else {
+                    Vec::new()
+                };
+                shapes.push(Shape { cols, rows });
                 index.insert(names, shapes.len() - 1);
                 shapes.len() - 1
             }

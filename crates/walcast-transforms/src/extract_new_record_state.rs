@@ -376,8 +376,13 @@ impl ExtractNewRecordState {
             },
             None => Vec::new(),
         };
-        values.reserve(extra.len() + 1);
-        if self.deletes == Deletes::Rewrite {
+        let rewrite = self.deletes == Deletes::Rewrite;
+        // Only when something is added: the row's values are sized exactly, and growing them
+        // copies the row.
+        if rewrite || !extra.is_empty() {
+            values.reserve(extra.len() + usize::from(rewrite));
+        }
+        if rewrite {
             values.push(Value::String(deleted.to_string()));
         }
         values.extend(extra);
