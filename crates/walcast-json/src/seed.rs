@@ -319,47 +319,68 @@ impl<'de> Visitor<'de> for Payload<'_, '_> {
         };
         match s.kind {
             SchemaType::Struct => {
-                let mut values: Vec<Option<Value>> = vec![None; s.fields.len()];
+                let n = s.fields.len();
+                // Fields usually arrive in schema order, each once: they are pushed straight
+                // into the struct's values. The first one out of order (or repeated) moves
+                // them into `slots`, indexed by field, where a repeated field's last value wins.
+                let mut out: Vec<Value> = Vec::with_capacity(n);
+                let mut slots: Option<Vec<Option<Value>>> = None;
                 let mut next = 0;
                 while let Some(k) = map.next_key::<Key<'de>>()?.map(|k| k.0) {
-                    // Fields usually arrive in schema order: try the next one first.
+                    // Try the next field first.
                     let i = if s.fields.get(next).is_some_and(|f| f.name == *k) {
                         Some(next)
                     } else {
                         s.fields.iter().position(|f| f.name == *k)
                     };
-                    match i {
-                        Some(i)
-                            if self
-                                .keep
-                                .is_some_and(|k| !k.contains(&s.fields[i].name.as_str())) =>
-                        {
-                            map.next_value::<IgnoredAny>()?;
-                            next = i + 1;
-                        }
-                        Some(i) => {
-                            let f = &s.fields[i];
-                            let path = Path::Field(self.path, &f.name);
-                            values[i] =
-                                Some(map.next_value_seed(self.child(Some(&f.schema), &path))?);
-                            next = i + 1;
-                        }
+                    let Some(i) = i else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    let f = &s.fields[i];
+                    let v = if self.keep.is_some_and(|k| !k.contains(&f.name.as_str())) {
+                        map.next_value::<IgnoredAny>()?;
+                        Value::Null
+                    } else {
+                        let path = Path::Field(self.path, &f.name);
+                        map.next_value_seed(self.child(Some(&f.schema), &path))?
+                    };
+                    next = i + 1;
+                    match &mut slots {
+                        None if i == out.len() => out.push(v),
                         None => {
-                            map.next_value::<IgnoredAny>()?;
+                            let mut by_field: Vec<Option<Value>> =
+                                out.drain(..).map(Some).collect();
+                            by_field.resize(n, None);
+                            by_field[i] = Some(v);
+                            slots = Some(by_field);
                         }
+                        Some(by_field) => by_field[i] = Some(v),
                     }
                 }
-                let mut out = Vec::with_capacity(values.len());
-                for (f, v) in s.fields.iter().zip(values) {
-                    match v {
-                        Some(v) => out.push(v),
-                        None if self.keep.is_some_and(|k| !k.contains(&f.name.as_str())) => {
-                            out.push(Value::Null)
+                let seen: Vec<Option<Value>> = match slots {
+                    Some(by_field) => by_field,
+                    None => {
+                        let mut seen: Vec<Option<Value>> = Vec::new();
+                        if out.len() < n {
+                            seen = out.drain(..).map(Some).collect();
+                            seen.resize(n, None);
                         }
-                        // A missing field reads as a JSON null would.
-                        None => {
-                            let path = Path::Field(self.path, &f.name);
-                            out.push(self.child(Some(&f.schema), &path).visit_unit()?);
+                        seen
+                    }
+                };
+                if !seen.is_empty() {
+                    for (f, v) in s.fields.iter().zip(seen) {
+                        match v {
+                            Some(v) => out.push(v),
+                            None if self.keep.is_some_and(|k| !k.contains(&f.name.as_str())) => {
+                                out.push(Value::Null)
+                            }
+                            // A missing field reads as a JSON null would.
+                            None => {
+                                let path = Path::Field(self.path, &f.name);
+                                out.push(self.child(Some(&f.schema), &path).visit_unit()?);
+                            }
                         }
                     }
                 }
