@@ -129,9 +129,7 @@ where
             None
         } else {
             let len = usize::try_from(len).map_err(|e| ReadError::Malformed(Box::new(e)))?;
-            let mut key = VecBuilder::new(len);
-            key = key.read_exact(reader)?;
-            Some(key.into())
+            Some(read_bytes(reader, len)?)
         };
 
         // value
@@ -140,9 +138,7 @@ where
             None
         } else {
             let len = usize::try_from(len).map_err(|e| ReadError::Malformed(Box::new(e)))?;
-            let mut value = VecBuilder::new(len);
-            value = value.read_exact(reader)?;
-            Some(value.into())
+            Some(read_bytes(reader, len)?)
         };
 
         // headers
@@ -150,10 +146,15 @@ where
         let n_headers = Varint::read(reader)?;
         let n_headers =
             usize::try_from(n_headers.0).map_err(|e| ReadError::Malformed(Box::new(e)))?;
-        let mut headers = VecBuilder::new(n_headers);
-        for _ in 0..n_headers {
-            headers.push(RecordHeader::read(reader)?);
-        }
+        let headers = if n_headers == 0 {
+            Vec::new()
+        } else {
+            let mut headers = VecBuilder::new(n_headers);
+            for _ in 0..n_headers {
+                headers.push(RecordHeader::read(reader)?);
+            }
+            headers.into()
+        };
 
         // check if there is any trailing data because this is likely a bug
         if reader.limit() != 0 {
@@ -167,7 +168,7 @@ where
             offset_delta,
             key,
             value,
-            headers: headers.into(),
+            headers,
         })
     }
 }
@@ -692,7 +693,9 @@ where
             RecordBatchCompression::Zstd => {
                 use zstd::Decoder;
 
-                let mut decoder = Decoder::new(reader)?;
+                // Through a buffer of decompressed bytes: a record's many small reads (varints of
+                // one byte) then cost a copy from memory each instead of a call into zstd.
+                let mut decoder = std::io::BufReader::with_capacity(DECODED_BUFFER, Decoder::new(reader)?);
                 let records = Self::read_records(&mut decoder, is_control, n_records)?;
 
                 ensure_eof(&mut decoder, "Data left in zstd block")?;
@@ -891,6 +894,30 @@ where
 
 /// Ensure that given reader is at EOF.
 #[allow(dead_code)] // only use by some features
+/// Bytes of decompressed data read ahead of the record being decoded.
+#[cfg(feature = "compression-zstd")]
+const DECODED_BUFFER: usize = 64 * 1024;
+
+/// `len` bytes read into a new vector. The capacity grows with the bytes that actually arrive, so
+/// a corrupt length cannot allocate more than there is, and the bytes are not zeroed before
+/// they are read into (readers that fill uninitialized memory, like `BufReader` and `Cursor`,
+/// copy once).
+fn read_bytes<R>(reader: &mut R, len: usize) -> Result<Vec<u8>, ReadError>
+where
+    R: Read,
+{
+    const FIRST_CAPACITY: usize = 1024 * 1024;
+    let mut out = Vec::with_capacity(len.min(FIRST_CAPACITY));
+    reader.take(len as u64).read_to_end(&mut out)?;
+    if out.len() != len {
+        return Err(ReadError::IO(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("expected {len} bytes, got {}", out.len()),
+        )));
+    }
+    Ok(out)
+}
+
 fn ensure_eof<R>(reader: &mut R, msg: &str) -> Result<(), ReadError>
 where
     R: Read,
