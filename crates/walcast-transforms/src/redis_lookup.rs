@@ -628,11 +628,13 @@ impl RedisLookup {
                     Arc::ptr_eq(i, &schema) && same_signature(sig, &self.prefix, &added)
                 })
                 .map(|(_, _, out)| Arc::clone(out));
-            let (new_schema, values) = match hit {
-                Some(out) => (
-                    out,
-                    added.into_iter().map(|(_, _, v)| v).collect::<Vec<_>>(),
-                ),
+            let new_schema = match hit {
+                Some(out) => {
+                    if let Value::Struct(s) = &mut record.value {
+                        s.values.extend(added.into_iter().map(|(_, _, v)| v));
+                    }
+                    out
+                }
                 None => {
                     let sig: Signature = added
                         .iter()
@@ -642,12 +644,14 @@ impl RedisLookup {
                     let out = self
                         .row_schema(&schema, &sig)
                         .map_err(|e| bad(e, &record))?;
-                    (out, values)
+                    if let Value::Struct(s) = &mut record.value {
+                        s.values.extend(values);
+                    }
+                    out
                 }
             };
             if let Value::Struct(s) = &mut record.value {
                 s.schema = Arc::clone(&new_schema);
-                s.values.extend(values);
             }
             record.value_schema = Some(new_schema);
             return Ok(record);

@@ -170,15 +170,22 @@ impl Transformation for ReplaceField {
                 let old = require_struct(value, t, PURPOSE)?;
                 let (new_schema, sources) = self.updated_schema(&old.schema);
                 let mut old_values = old.values;
-                let values = sources
-                    .iter()
-                    .map(|&i| {
-                        old_values
-                            .get_mut(i)
-                            .map(|v| std::mem::replace(v, Value::Null))
-                            .unwrap_or(Value::Null)
-                    })
-                    .collect();
+                // Renames only: the values stay where they are.
+                let same_places = sources.len() == old_values.len()
+                    && sources.iter().enumerate().all(|(at, &from)| at == from);
+                let values = if same_places {
+                    old_values
+                } else {
+                    sources
+                        .iter()
+                        .map(|&i| {
+                            old_values
+                                .get_mut(i)
+                                .map(|v| std::mem::replace(v, Value::Null))
+                                .unwrap_or(Value::Null)
+                        })
+                        .collect()
+                };
                 drop(schema);
                 t.put_struct(&mut record, new_schema, values);
             }
