@@ -172,14 +172,21 @@ async fn convert_loop(
                 return;
             }
         };
-        let mut records = records.into_iter().peekable();
+        let mut records = records.into_iter();
         let mut guard = Some(guard);
-        while records.peek().is_some() {
-            let mut piece = VecDeque::new();
+        while !records.as_slice().is_empty() {
+            // The records of this piece, counted first so its buffer is allocated once.
+            let mut n = 0;
             let mut piece_bytes = 0;
-            while piece_bytes < bytes {
-                let Some(raw) = records.next() else { break };
+            for raw in records.as_slice() {
+                if piece_bytes >= bytes {
+                    break;
+                }
                 piece_bytes += raw.size();
+                n += 1;
+            }
+            let mut piece = VecDeque::with_capacity(n);
+            for raw in records.by_ref().take(n) {
                 piece.push_back(Fetched {
                     converted: convert(
                         topic,
