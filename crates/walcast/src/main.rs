@@ -23,11 +23,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// How long freed memory stays with the process before it is returned to the OS. mimalloc 3
 /// keeps it for a second, which let a worker running a source and two sinks at full speed hold
-/// 150 MB of pages it had already freed. Shorter delays keep the resident set near what is in
-/// use, but each page handed back is faulted in again when the next batch needs it: at 10 ms a
-/// results-sink drain took 14 % more CPU than at 30 ms (page faults), for 8 MB less RSS
-/// (benches/RESULTS.md). `MIMALLOC_PURGE_DELAY` still overrides it.
-const PURGE_DELAY_MS: std::os::raw::c_long = 30;
+/// 150 MB of pages it had already freed. 10 ms keeps the resident set near what is in use. The
+/// price is page faults when the next batch takes the pages back: at 20–30 ms a results-sink
+/// drain took 13 % less CPU, but an uncompressed source drain then peaked at 60–75 MB instead of
+/// 58–61 (its target is 64 MB), and 15 ms was no faster than 10 (benches/RESULTS.md).
+/// `MIMALLOC_PURGE_DELAY` (milliseconds) overrides it.
+const PURGE_DELAY_MS: std::os::raw::c_long = 10;
 
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
