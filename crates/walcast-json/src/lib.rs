@@ -119,11 +119,17 @@ mod tests {
         };
         assert_eq!(
             read_struct(r#"{"c":2,"a":1,"b":"x"}"#),
-            format!("{:?}", [Value::Int32(1), Value::String("x".into()), Value::Int64(2)])
+            format!(
+                "{:?}",
+                [Value::Int32(1), Value::String("x".into()), Value::Int64(2)]
+            )
         );
         assert_eq!(
             read_struct(r#"{"a":1,"b":"x","a":3}"#),
-            format!("{:?}", [Value::Int32(3), Value::String("x".into()), Value::Int64(7)])
+            format!(
+                "{:?}",
+                [Value::Int32(3), Value::String("x".into()), Value::Int64(7)]
+            )
         );
     }
 
