@@ -20,11 +20,9 @@ pub(crate) async fn read(client: &Client, connector: &str) -> Result<Vec<Positio
          partition int NOT NULL, next_offset bigint NOT NULL, PRIMARY KEY (connector, topic, partition))"
     );
     if let Err(e) = client.batch_execute(&create).await {
-        // Two tasks creating it at once: one wins, the other sees a duplicate.
-        let dup = e
-            .code()
-            .is_some_and(|c| matches!(c.code(), "23505" | "42P07"));
-        if !dup {
+        // Two tasks creating it at once: one wins, the other sees the winner's table or row
+        // type as a duplicate, by whichever catalog entry it reached first.
+        if !is_concurrent_create(&e) {
             return Err(classify(&e, "creating the walcast_offsets table"));
         }
     }
@@ -44,6 +42,14 @@ pub(crate) async fn read(client: &Client, connector: &str) -> Result<Vec<Positio
             next_offset: r.get(2),
         })
         .collect())
+}
+
+/// Whether a `CREATE TABLE` failed because another session created the same table at the same
+/// moment: a duplicate key in the catalog (23505), a duplicate table (42P07) or a duplicate row
+/// type (42710), all of which `IF NOT EXISTS` lets through when the sessions race.
+pub(crate) fn is_concurrent_create(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| matches!(c.code(), "23505" | "42P07" | "42710"))
 }
 
 /// Upserts the positions the batch reaches, inside the batch's transaction.
@@ -66,4 +72,40 @@ pub(crate) async fn store(
         .await
         .map_err(|e| classify(&e, "storing offsets in walcast_offsets"))?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Tasks of several connectors start at once against a database without the table: every
+    /// one of them gets its positions, none fails on the race between their `CREATE TABLE`s.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tasks_creating_the_table_at_once_all_succeed() {
+        let pg = walcast_testkit::Postgres::start().await.unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..8 {
+            clients.push(pg.connect().await.unwrap());
+        }
+        let admin = pg.connect().await.unwrap();
+        for round in 0..40 {
+            admin
+                .batch_execute(&format!("DROP TABLE IF EXISTS {OFFSETS_TABLE}"))
+                .await
+                .unwrap();
+            let reads = clients
+                .iter()
+                .enumerate()
+                .map(|(i, c)| async move { read(c, &format!("c{i}")).await });
+            for (i, r) in futures::future::join_all(reads)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                let positions = r.unwrap_or_else(|e| panic!("round {round}, task {i}: {e}"));
+                assert!(positions.is_empty());
+            }
+        }
+    }
 }
