@@ -298,8 +298,11 @@ async fn ensure_publication(
         PublicationMode::AllTables => {
             if !exists {
                 info!(publication = %cfg.publication_name, "creating publication for all tables");
-                walcast_pgwire::create_publication_all_tables(client, &cfg.publication_name)
-                    .await?;
+                let created =
+                    walcast_pgwire::create_publication_all_tables(client, &cfg.publication_name)
+                        .await;
+                // Another connector created it meanwhile: it is there either way.
+                created_by_another(client, cfg, created).await?;
             }
         }
         PublicationMode::Filtered => {
@@ -308,21 +311,45 @@ async fn ensure_publication(
                     "publication.autocreate.mode=filtered needs at least one captured table".into(),
                 ));
             }
-            if exists {
-                walcast_pgwire::set_publication_tables(client, &cfg.publication_name, tables)
-                    .await?;
-            } else {
+            let mut exists = exists;
+            if !exists {
                 info!(publication = %cfg.publication_name, tables = tables.len(), "creating publication for the captured tables");
-                walcast_pgwire::create_publication_for_tables(
+                let created = walcast_pgwire::create_publication_for_tables(
                     client,
                     &cfg.publication_name,
                     tables,
                 )
-                .await?;
+                .await;
+                // Another connector created it meanwhile: make it hold this one's tables.
+                exists = created_by_another(client, cfg, created).await?;
+            }
+            if exists {
+                walcast_pgwire::set_publication_tables(client, &cfg.publication_name, tables)
+                    .await?;
             }
         }
     }
     Ok(())
+}
+
+/// The outcome of this task's `CREATE PUBLICATION`: `false` when it created the publication,
+/// `true` when it failed because another session created the same one at the same moment (a
+/// duplicate, and the publication exists now), the error otherwise.
+async fn created_by_another(
+    client: &tokio_postgres::Client,
+    cfg: &SourceConfig,
+    created: Result<(), walcast_pgwire::PgError>,
+) -> Result<bool, SourceError> {
+    let Err(e) = created else {
+        return Ok(false);
+    };
+    if matches!(e.code(), Some("42710" | "23505"))
+        && walcast_pgwire::publication_exists(client, &cfg.publication_name).await?
+    {
+        info!(publication = %cfg.publication_name, "another connector created the publication at the same moment");
+        return Ok(true);
+    }
+    Err(e.into())
 }
 
 /// Warns about captured tables whose updates and deletes PostgreSQL will refuse.
@@ -665,5 +692,50 @@ mod tests {
         let c = ctx(BASE, &[("security.protocol", "PLAINTEXT")]);
         let cfg = SourceConfig::parse(&c.config).unwrap();
         assert!(producer_config(&c, &cfg).is_ok());
+    }
+
+    /// Source connectors of one database starting at once all find or create the shared
+    /// publication: the ones whose `CREATE PUBLICATION` loses the race carry on with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connectors_creating_one_publication_at_once_all_start() {
+        let pg = walcast_testkit::Postgres::start().await.unwrap();
+        pg.execute("CREATE TABLE t1 (id int PRIMARY KEY); CREATE TABLE t2 (id int PRIMARY KEY)")
+            .await
+            .unwrap();
+        let mut clients = Vec::new();
+        for _ in 0..6 {
+            clients.push(pg.connect().await.unwrap());
+        }
+        for (mode, tables) in [("all_tables", "t1"), ("filtered", "t1"), ("filtered", "t2")] {
+            for round in 0..10 {
+                pg.execute("DROP PUBLICATION IF EXISTS dbz_publication")
+                    .await
+                    .unwrap();
+                let cfg = SourceConfig::parse(
+                    &[
+                        ("database.hostname", "h"),
+                        ("database.user", "u"),
+                        ("database.dbname", "d"),
+                        ("topic.prefix", "p"),
+                        ("publication.autocreate.mode", mode),
+                    ]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                )
+                .unwrap();
+                let ids = [TableId::new("public", tables)];
+                let runs = clients.iter().map(|c| ensure_publication(c, &cfg, &ids));
+                for r in futures::future::join_all(runs).await {
+                    r.unwrap_or_else(|e| panic!("{mode} round {round}: {e}"));
+                }
+                let published = walcast_pgwire::publication_tables(&clients[0], "dbz_publication")
+                    .await
+                    .unwrap();
+                if mode == "filtered" {
+                    assert_eq!(published, ids, "{mode} round {round}");
+                }
+            }
+        }
     }
 }
