@@ -136,8 +136,8 @@ impl PartitionReader {
             .map(|r| ConsumedRecord {
                 partition,
                 offset: r.offset,
-                key: r.record.key,
-                value: r.record.value,
+                key: r.record.key.map(Vec::from),
+                value: r.record.value.map(Vec::from),
                 timestamp_ms: r.record.timestamp.timestamp_millis(),
                 headers: r.record.headers,
             })

@@ -8,6 +8,7 @@
 //! In: topic, key, value, headers, timestamp. Out: the offset the broker assigned, or an error
 //! naming topic and partition ([`is_send_retryable`] tells whether sending again can help).
 
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -90,8 +91,8 @@ impl RecordSender {
         let timestamp = chrono::DateTime::from_timestamp_millis(timestamp_ms)
             .unwrap_or(chrono::DateTime::UNIX_EPOCH);
         let record = Record {
-            key,
-            value,
+            key: key.map(Bytes::from),
+            value: value.map(Bytes::from),
             headers,
             timestamp,
         };

@@ -26,7 +26,7 @@ fn batch_with_header() -> Vec<u8> {
             timestamp_delta: 0,
             offset_delta: 0,
             key: None,
-            value: Some(b"v".to_vec()),
+            value: Some(bytes::Bytes::from_static(b"v")),
             headers: vec![RecordHeader {
                 key: "h".into(),
                 value: Vec::new(),

@@ -1,12 +1,14 @@
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 /// High-level record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
+    /// Shared bytes: a producer keeping a batch for retries clones records without copying.
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
     pub headers: BTreeMap<String, Vec<u8>>,
     pub timestamp: DateTime<Utc>,
 }

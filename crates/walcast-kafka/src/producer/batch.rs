@@ -2,6 +2,7 @@
 //! tokens they carry and the budget bytes they hold, and their split when the broker finds
 //! one too large.
 
+use bytes::Bytes;
 use rskafka::record::Record;
 use tokio::time::Instant;
 
@@ -101,8 +102,8 @@ impl Batch {
 }
 
 fn record_size(r: &Record) -> usize {
-    r.key.as_ref().map_or(0, Vec::len)
-        + r.value.as_ref().map_or(0, Vec::len)
+    r.key.as_ref().map_or(0, Bytes::len)
+        + r.value.as_ref().map_or(0, Bytes::len)
         + headers_size(&r.headers)
         + RECORD_OVERHEAD
 }
@@ -122,8 +123,8 @@ mod tests {
 
     fn rec(v: usize) -> Record {
         Record {
-            key: Some(vec![1; 4]),
-            value: Some(vec![2; v]),
+            key: Some(Bytes::from(vec![1; 4])),
+            value: Some(Bytes::from(vec![2; v])),
             headers: Default::default(),
             timestamp: DateTime::<Utc>::from_timestamp_millis(0).unwrap(),
         }

@@ -1,6 +1,7 @@
 //! Dispatch: records into their partition's open batch, batches onto the wire (as many per
 //! partition as its state allows), and produce results back into the partition's state.
 
+use bytes::Bytes;
 use std::cmp::Reverse;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,8 +77,8 @@ impl Engine {
             Batch::new(seq, SEQ_STRIDE, now)
         });
         let record = Record {
-            key: rec.key,
-            value: rec.value,
+            key: rec.key.map(Bytes::from),
+            value: rec.value.map(Bytes::from),
             headers: rec.headers,
             timestamp: DateTime::<Utc>::from_timestamp_millis(rec.timestamp_ms).unwrap_or_default(),
         };

@@ -21,6 +21,8 @@
 //! [KIP-98]: https://cwiki.apache.org/confluence/display/KAFKA/KIP-98+-+Exactly+Once+Delivery+and+Transactional+Messaging
 use std::io::{Cursor, Read, Write};
 
+use bytes::Bytes;
+
 #[cfg(test)]
 use proptest::prelude::*;
 
@@ -99,8 +101,16 @@ where
 pub struct Record {
     pub timestamp_delta: i64,
     pub offset_delta: i32,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
+    #[cfg_attr(
+        test,
+        proptest(strategy = "any::<Option<Vec<u8>>>().prop_map(|v| v.map(Bytes::from))")
+    )]
+    pub key: Option<Bytes>,
+    #[cfg_attr(
+        test,
+        proptest(strategy = "any::<Option<Vec<u8>>>().prop_map(|v| v.map(Bytes::from))")
+    )]
+    pub value: Option<Bytes>,
     pub headers: Vec<RecordHeader>,
 }
 
@@ -129,7 +139,7 @@ where
             None
         } else {
             let len = usize::try_from(len).map_err(|e| ReadError::Malformed(Box::new(e)))?;
-            Some(read_bytes(reader, len)?)
+            Some(Bytes::from(read_bytes(reader, len)?))
         };
 
         // value
@@ -138,7 +148,7 @@ where
             None
         } else {
             let len = usize::try_from(len).map_err(|e| ReadError::Malformed(Box::new(e)))?;
-            Some(read_bytes(reader, len)?)
+            Some(Bytes::from(read_bytes(reader, len)?))
         };
 
         // headers
