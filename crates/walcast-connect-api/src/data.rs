@@ -357,6 +357,21 @@ pub mod logical {
     pub const DBZ_BITS: &str = "io.debezium.data.Bits";
     pub const DBZ_ENUM: &str = "io.debezium.data.Enum";
 
+    /// The proleptic Gregorian (year, month, day) of days since 1970-01-01 (astronomical year
+    /// numbering: 0 is 1 BC).
+    pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let y = yoe + era * 400;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        (if m <= 2 { y + 1 } else { y }, m, d)
+    }
+
     /// The decimal text of an unscaled big-endian two's-complement integer with `scale`
     /// (Connect's Decimal encoding): `[0x07, 0xCF]` with scale 2 is `19.99`.
     pub fn decimal_text(unscaled: &[u8], scale: i32) -> String {
