@@ -10,6 +10,13 @@
 
 use walcast_connect_api::SinkError;
 
+/// Whether a `CREATE TABLE` failed because another session created the same table at the same
+/// moment.
+pub(crate) fn is_concurrent_create(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| walcast_pgwire::lost_create_race(c.code()))
+}
+
 /// Classify a `tokio-postgres` error hit while `context` (e.g. "writing table public.orders").
 pub fn classify(e: &tokio_postgres::Error, context: &str) -> SinkError {
     let Some(db) = e.as_db_error() else {

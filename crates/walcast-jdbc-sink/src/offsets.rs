@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tokio_postgres::{Client, Statement, Transaction};
 use walcast_connect_api::{Position, SinkError, TopicPartition};
 
-use crate::error::classify;
+use crate::error::{classify, is_concurrent_create};
 use crate::method::prepared;
 
 /// The offsets table, in the connection's default schema.
@@ -42,14 +42,6 @@ pub(crate) async fn read(client: &Client, connector: &str) -> Result<Vec<Positio
             next_offset: r.get(2),
         })
         .collect())
-}
-
-/// Whether a `CREATE TABLE` failed because another session created the same table at the same
-/// moment: a duplicate key in the catalog (23505), a duplicate table (42P07) or a duplicate row
-/// type (42710), all of which `IF NOT EXISTS` lets through when the sessions race.
-pub(crate) fn is_concurrent_create(e: &tokio_postgres::Error) -> bool {
-    e.code()
-        .is_some_and(|c| matches!(c.code(), "23505" | "42P07" | "42710"))
 }
 
 /// Upserts the positions the batch reaches, inside the batch's transaction.

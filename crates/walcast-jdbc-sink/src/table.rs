@@ -207,7 +207,7 @@ async fn create_table(
     let ddl = format!("CREATE TABLE {sql} ({})", defs.join(", "));
     tracing::info!(table = %name, "creating table");
     tx.batch_execute(&ddl).await.map_err(|e| {
-        if crate::offsets::is_concurrent_create(&e) {
+        if crate::error::is_concurrent_create(&e) {
             // Another task created it meanwhile: the retried batch finds it.
             SinkError::transient(format!(
                 "creating table {name}: another task created it at the same moment ({e}); retrying the batch"

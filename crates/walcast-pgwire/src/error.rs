@@ -203,6 +203,14 @@ fn describe_query_error(e: &tokio_postgres::Error) -> String {
     s
 }
 
+/// Whether a `CREATE` failed because another session created the same object at the same
+/// moment: a duplicate key in the catalog (23505), a duplicate table (42P07) or a duplicate
+/// object such as a table's row type or a publication (42710). `IF NOT EXISTS` does not prevent
+/// these when the sessions race; the object exists once the other session commits.
+pub fn lost_create_race(sqlstate: &str) -> bool {
+    matches!(sqlstate, "23505" | "42P07" | "42710")
+}
+
 /// SQLSTATEs worth retrying: the server is restarting, overloaded or the object is briefly busy.
 fn sqlstate_is_transient(code: &str) -> bool {
     code.starts_with("08") // connection exception

@@ -18,7 +18,7 @@ mod wire;
 
 pub use client::connect_client;
 pub use config::{PgConnectConfig, SslMode, DEFAULT_MAX_MESSAGE_SIZE, SESSION_SETTINGS};
-pub use error::{PgError, ServerError};
+pub use error::{lost_create_race, PgError, ServerError};
 pub use replication::{
     pg_now_micros, CreatedSlot, IdentifySystem, ReplicationConnection, ReplicationMessage,
     ReplicationReader, ReplicationStream, ReplicationWriter, SnapshotAction, StandbyStatusUpdate,

@@ -343,7 +343,7 @@ async fn created_by_another(
     let Err(e) = created else {
         return Ok(false);
     };
-    if matches!(e.code(), Some("42710" | "23505"))
+    if e.code().is_some_and(walcast_pgwire::lost_create_race)
         && walcast_pgwire::publication_exists(client, &cfg.publication_name).await?
     {
         info!(publication = %cfg.publication_name, "another connector created the publication at the same moment");
