@@ -481,9 +481,18 @@ async fn redis_killed_mid_stream_is_retried_without_loss_or_duplicates() -> Resu
     redis.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
     redis.spawn();
-    let mut r = redis::Client::open(url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    // The restarted server may accept a connection and drop it while it starts up: the test's
+    // own connection is retried until it answers.
+    let mut r = eventually(STEP, "a connection to the restarted Redis", || async {
+        let mut c = redis::Client::open(url.as_str())
+            .ok()?
+            .get_multiplexed_async_connection()
+            .await
+            .ok()?;
+        let _: String = redis::cmd("PING").query_async(&mut c).await.ok()?;
+        Some(c)
+    })
+    .await?;
     eventually(STEP, "everything stored after the restart", || {
         let mut r = r.clone();
         async move {
