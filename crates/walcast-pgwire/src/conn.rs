@@ -517,7 +517,8 @@ mod tests {
             let (tag, body) = read_msg(&mut s).await;
             assert_eq!(tag, b'p');
             let text = String::from_utf8_lossy(&body).into_owned();
-            let nonce = text.split("r=").nth(1).unwrap().trim_end_matches('\0');
+            // Everything after the first `r=`: the random nonce may itself contain "r=".
+            let nonce = text.split_once("r=").unwrap().1.trim_end_matches('\0');
             let salt = base64::engine::general_purpose::STANDARD.encode(b"0123456789abcdef");
             let first = format!("r={nonce}srv,s={salt},i=4096");
             s.write_all(&auth(11, first.as_bytes())).await.unwrap();
