@@ -118,6 +118,14 @@
 //! one transaction take it (each savepoint is a subtransaction). Columns that must be parsed
 //! through another type first (a Connect Timestamp into `timestamp`) always take the merge.
 //! Forcing a method with `PgSinkWriter::with_method` turns the fast path off.
+//!
+//! **Round trips.** Requests that do not need the answer of the one before go out together
+//! (tokio-postgres pipelines requests whose futures are polled before the earlier answers
+//! arrive): `BEGIN` goes out before the batch is planned, the savepoint and the start of a
+//! direct COPY go out before its rows are rendered, and the offsets upsert travels with the
+//! `COMMIT` in one message (values inline, escaped). A batch on the fast path waits for three
+//! answers (the COPY's start, its end, the commit) instead of seven, which matters most when
+//! the results database is across a network.
 
 mod change;
 mod config;

@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use std::task::Poll;
+
 use bytes::{BufMut, BytesMut};
 use futures::SinkExt;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Statement, Transaction};
+use tokio_postgres::{Client, Statement};
 use walcast_connect_api::{Schema, SinkError};
 use walcast_pgwire::quote_ident;
 
@@ -57,7 +59,7 @@ impl Stmt {
 }
 
 pub(crate) async fn prepared(
-    tx: &Transaction<'_>,
+    tx: &Client,
     cache: &mut HashMap<String, Statement>,
     sql: &str,
     what: &str,
@@ -114,7 +116,7 @@ fn columns<'i>(info: &'i TableInfo, shape: &Shape<'_>) -> Result<Columns<'i>, St
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_shape(
-    tx: &Transaction<'_>,
+    tx: &Client,
     staging: &mut HashMap<String, String>,
     statements: &mut HashMap<String, Statement>,
     method: WriteMethod,
@@ -350,7 +352,8 @@ const DIRECT_SAVEPOINT: &str = "walcast_direct";
 /// column parses as its own type (see [`stage_type`]): a Connect Timestamp into a `timestamp`
 /// column must go through `timestamptz` first, which a direct COPY cannot do.
 pub(crate) async fn copy_direct(
-    tx: &Transaction<'_>,
+    tx: &Client,
+    statements: &mut HashMap<String, Statement>,
     info: &TableInfo,
     name: &TableName,
     shape: &Shape<'_>,
@@ -367,18 +370,34 @@ pub(crate) async fn copy_direct(
         return Ok(false);
     }
     let ctx = || format!("writing table {name}");
-    tx.batch_execute(&format!("SAVEPOINT {DIRECT_SAVEPOINT}"))
-        .await
-        .map_err(|e| classify(&e, &ctx()))?;
+    let copy = prepared(
+        tx,
+        statements,
+        &format!("COPY {} ({}) FROM STDIN", info.sql, qcols.join(", ")),
+        &ctx(),
+    )
+    .await?;
+    // The savepoint and the start of the COPY go out at once (a request is sent when its future
+    // is first polled; the connection keeps them in order), and the rows are rendered while
+    // the server answers them.
+    let savepoint_sql = format!("SAVEPOINT {DIRECT_SAVEPOINT}");
+    let savepoint = tx.batch_execute(&savepoint_sql);
+    futures::pin_mut!(savepoint);
+    let savepoint_early = futures::poll!(savepoint.as_mut());
+    let start = tx.copy_in::<_, bytes::Bytes>(&copy);
+    futures::pin_mut!(start);
+    let start_early = futures::poll!(start.as_mut());
     let buf = copy_text(shape);
+    let savepoint = match savepoint_early {
+        Poll::Ready(r) => r,
+        Poll::Pending => savepoint.await,
+    };
+    savepoint.map_err(|e| classify(&e, &ctx()))?;
     let copied = async {
-        let sink = tx
-            .copy_in::<_, bytes::Bytes>(&format!(
-                "COPY {} ({}) FROM STDIN",
-                info.sql,
-                qcols.join(", ")
-            ))
-            .await?;
+        let sink = match start_early {
+            Poll::Ready(r) => r,
+            Poll::Pending => start.await,
+        }?;
         futures::pin_mut!(sink);
         sink.send(buf.freeze()).await?;
         sink.as_mut().finish().await

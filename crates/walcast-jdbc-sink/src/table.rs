@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tokio_postgres::Transaction;
+use tokio_postgres::Client;
 use walcast_connect_api::SinkError;
 use walcast_pgwire::quote_ident;
 
@@ -36,7 +36,7 @@ fn table_sql(name: &TableName) -> String {
 /// `None` when the table does not exist and nothing in the batch can create it (only
 /// truncates).
 pub(crate) async fn ensure_table(
-    tx: &Transaction<'_>,
+    tx: &Client,
     tables: &mut HashMap<TableName, TableInfo>,
     current_db: &str,
     cfg: &JdbcSinkConfig,
@@ -131,7 +131,7 @@ pub(crate) async fn ensure_table(
 }
 
 async fn load_table(
-    tx: &Transaction<'_>,
+    tx: &Client,
     sql: &str,
     name: &TableName,
 ) -> Result<Option<TableInfo>, SinkError> {
@@ -170,7 +170,7 @@ async fn load_table(
 }
 
 async fn create_table(
-    tx: &Transaction<'_>,
+    tx: &Client,
     sql: &str,
     name: &TableName,
     template: &Change<'_>,

@@ -11,9 +11,10 @@
 //! Each write is one statement over the whole batch, by one of three [`WriteMethod`]s; see the
 //! crate docs for what each one measured.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures::future::BoxFuture;
 use tokio_postgres::{Client, Statement};
@@ -25,7 +26,7 @@ use crate::config::{InsertMode, JdbcSinkConfig};
 use crate::error::classify;
 use crate::method::{copy_direct, run_shape, Stmt, WriteMethod};
 use crate::offsets;
-use crate::plan::{key_shape, plan, write_shapes, TableBatch};
+use crate::plan::{key_shape, plan, write_shapes};
 use crate::table::{ensure_table, TableInfo};
 
 /// A connection and what was learnt on it (dropped together when the connection is).
@@ -37,6 +38,10 @@ struct Session {
     statements: HashMap<String, Statement>,
     current_db: String,
     direct: Direct,
+    /// A transaction was begun and not yet committed or rolled back. Still set when the next
+    /// write starts, it means the last one was abandoned mid-way (its future dropped), so the
+    /// connection is not reused.
+    in_transaction: bool,
 }
 
 /// The JDBC sink's [`SinkWriter`] for PostgreSQL.
@@ -150,6 +155,7 @@ impl PgSinkWriter {
                 statements: HashMap::new(),
                 current_db,
                 direct: Direct::default(),
+                in_transaction: false,
             });
         }
         self.session
@@ -169,26 +175,31 @@ impl PgSinkWriter {
         records: &[ConnectRecord],
         positions: &[Position],
     ) -> Result<(), SinkError> {
-        let plan = plan(&self.builder, self.cfg.pk_mode, records)?;
-        let rows: usize = plan.values().map(|b| b.ops.len()).sum();
-        let method = if self.method == WriteMethod::Unnest && rows >= self.copy_threshold {
-            WriteMethod::Copy
-        } else {
-            self.method
-        };
+        if self.session.as_ref().is_some_and(|s| s.in_transaction) {
+            self.session = None;
+        }
+        self.connect().await?;
         let cfg = self.cfg.clone();
         let direct = self.direct;
-        let session = self.connect().await?;
+        let Some(session) = self.session.as_mut() else {
+            return Err(SinkError::transient("no PostgreSQL connection"));
+        };
+        let mode = (self.method, self.copy_threshold, direct);
         let result = session
-            .write(&cfg, method, direct, connector, plan, positions)
+            .write(&cfg, &self.builder, mode, connector, records, positions)
             .await;
         if let Err(e) = &result {
-            // The transaction rolled back: DDL and staging tables of it are gone.
+            // The transaction rolled back (or is rolled back here): DDL and staging tables of
+            // it are gone.
             session.tables.clear();
             session.staging.clear();
             session.statements.clear();
-            if e.kind == walcast_connect_api::SinkErrorKind::Transient {
+            if e.kind == walcast_connect_api::SinkErrorKind::Transient
+                || session.client.batch_execute("ROLLBACK").await.is_err()
+            {
                 self.session = None;
+            } else {
+                session.in_transaction = false;
             }
         }
         result
@@ -199,24 +210,39 @@ impl PgSinkWriter {
 pub const DEFAULT_COPY_THRESHOLD: usize = 1000;
 
 impl Session {
+    /// Writes one batch in one transaction; on an error the caller rolls it back.
     async fn write(
         &mut self,
         cfg: &JdbcSinkConfig,
-        method: WriteMethod,
-        direct: bool,
+        builder: &ChangeBuilder,
+        (method, copy_threshold, direct): (WriteMethod, usize, bool),
         connector: &str,
-        plan: BTreeMap<TableName, TableBatch<'_>>,
+        records: &[ConnectRecord],
         positions: &[Position],
     ) -> Result<(), SinkError> {
-        let tx = self
-            .client
-            .transaction()
-            .await
-            .map_err(|e| classify(&e, "beginning a transaction"))?;
+        // BEGIN goes out now and the batch is planned while the server answers it: a request
+        // is sent when its future is first polled, and the connection keeps requests in order.
+        self.in_transaction = true;
+        let begin = self.client.batch_execute("BEGIN");
+        futures::pin_mut!(begin);
+        let begin_early = futures::poll!(begin.as_mut());
+        let plan = plan(builder, cfg.pk_mode, records)?;
+        let rows: usize = plan.values().map(|b| b.ops.len()).sum();
+        let method = if method == WriteMethod::Unnest && rows >= copy_threshold {
+            WriteMethod::Copy
+        } else {
+            method
+        };
+        match begin_early {
+            Poll::Ready(r) => r,
+            Poll::Pending => begin.await,
+        }
+        .map_err(|e| classify(&e, "beginning a transaction"))?;
+        let tx = &self.client;
         let mut savepoints = 0;
         for (name, batch) in &plan {
             let Some(info) = ensure_table(
-                &tx,
+                tx,
                 &mut self.tables,
                 &self.current_db,
                 cfg,
@@ -255,14 +281,14 @@ impl Session {
                     && self.direct.should_try(shape.rows.len())
                 {
                     savepoints += 1;
-                    let stored = copy_direct(&tx, &info, name, shape).await?;
+                    let stored = copy_direct(tx, &mut self.statements, &info, name, shape).await?;
                     self.direct.outcome(stored);
                     if stored {
                         continue;
                     }
                 }
                 run_shape(
-                    &tx,
+                    tx,
                     &mut self.staging,
                     &mut self.statements,
                     method,
@@ -274,12 +300,20 @@ impl Session {
                 .await?;
             }
         }
-        if !positions.is_empty() {
-            offsets::store(&tx, &mut self.statements, connector, positions).await?;
+        // The positions and the COMMIT in one message: one round trip. If the upsert fails,
+        // the server skips the COMMIT and the caller rolls the transaction back.
+        let mut finish = offsets::store_sql(connector, positions);
+        if !finish.is_empty() {
+            finish.push_str("; ");
         }
-        tx.commit()
-            .await
-            .map_err(|e| classify(&e, "committing the batch"))?;
+        finish.push_str("COMMIT");
+        tx.batch_execute(&finish).await.map_err(|e| {
+            classify(
+                &e,
+                "storing the batch's positions in walcast_offsets and committing it",
+            )
+        })?;
+        self.in_transaction = false;
         Ok(())
     }
 }
