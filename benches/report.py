@@ -111,7 +111,11 @@ def main():
 
     md = []
     machine = pipeline["machine"] if pipeline else ""
-    md.append(f"Machine: {machine}; PostgreSQL, Redis and tansu (in memory) on the same machine.\n")
+    durability = {
+        "durable": "the results database with PostgreSQL's default durability (fsync, synchronous_commit and full_page_writes on)",
+        "fast": "the results database with fsync, synchronous_commit and full_page_writes off",
+    }.get((pipeline or {}).get("results_db", "fast"), "")
+    md.append(f"Machine: {machine}; PostgreSQL, Redis and tansu (in memory) on the same machine; {durability}.\n")
     md.append("| scenario | system | rows/s | compared | peak RSS |")
     md.append("|---|---|---:|---|---:|")
     for scen, system, rate, ratio, rss in rows:

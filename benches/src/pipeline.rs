@@ -109,6 +109,11 @@ struct Args {
     /// when it is not there.
     #[arg(long)]
     seed_consumer: Option<PathBuf>,
+    /// The results database's durability: `durable` (PostgreSQL's defaults, `fsync`,
+    /// `synchronous_commit` and `full_page_writes` on, as the deployment's results-db runs) or
+    /// `fast` (all three off, as the test kit's throwaway servers run).
+    #[arg(long, default_value = "durable", value_parser = ["durable", "fast"])]
+    results_db: String,
 }
 
 fn repo(rel: &str) -> PathBuf {
@@ -566,7 +571,16 @@ async fn main() -> Result<()> {
         None
     };
     let orders = Postgres::start().await?;
-    let results = Postgres::start().await?;
+    let results = if a.results_db == "durable" {
+        Postgres::builder()
+            .setting("fsync", "on")
+            .setting("synchronous_commit", "on")
+            .setting("full_page_writes", "on")
+            .start()
+            .await?
+    } else {
+        Postgres::start().await?
+    };
     let redis = Redis::start().await?;
     let tansu = Tansu::start().await?;
     let oc = orders.connect().await?;
@@ -989,6 +1003,7 @@ async fn main() -> Result<()> {
     let report = json!({
         "rows": a.rows,
         "customers": a.customers,
+        "results_db": a.results_db,
         "machine": machine(),
         "kafka_to_results": {
             "walcast_rows_per_s": sink_rate,
