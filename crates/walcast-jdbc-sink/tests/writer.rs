@@ -924,3 +924,100 @@ async fn tasks_creating_one_table_at_once_retry_and_land() -> Result<()> {
     eprintln!("writes that lost a CREATE TABLE race and were retried: {lost}");
     Ok(())
 }
+
+/// A write dropped at any point (its future cancelled mid-transaction) leaves nothing half
+/// done: the next write on the same writer succeeds, and the dropped batch's rows are stored
+/// all together (its COMMIT had gone out) or not at all, never joined to the next batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_dropped_mid_transaction_leaves_nothing_half_done() -> Result<()> {
+    let pg = Postgres::start().await?;
+    let c = cfg(
+        &pg,
+        Dialect::Debezium,
+        &[
+            ("insert.mode", "upsert"),
+            ("primary.key.mode", "record_key"),
+            ("schema.evolution", "basic"),
+        ],
+    );
+    let mut w = PgSinkWriter::new(c);
+    assert!(w.open("c1").await?.is_empty());
+    w.write(
+        "c1",
+        &[event(0, "c", 1, Some(row(1, Some("first"), Some(1), None)))],
+        &pos(1),
+    )
+    .await?;
+    let mut offset = 1;
+    let mut dropped_mid_way = 0;
+    for attempt in 0..40u64 {
+        // A batch of new keys (the direct COPY) with ids of its own, dropped after a while.
+        let base = 10_000 * (attempt as i32 + 1);
+        let batch: Vec<ConnectRecord> = (0..2_000)
+            .map(|i| {
+                event(
+                    offset + i64::from(i),
+                    "c",
+                    base + i,
+                    Some(row(base + i, Some("dropped"), Some(1), None)),
+                )
+            })
+            .collect();
+        let wait = std::time::Duration::from_micros(150 * attempt);
+        let finished = tokio::time::timeout(wait, w.write("c1", &batch, &pos(offset + 2_000)))
+            .await
+            .is_ok();
+        if !finished {
+            dropped_mid_way += 1;
+        }
+        offset += 2_000;
+        // The next write on the same writer.
+        let name = format!("next{attempt}");
+        w.write(
+            "c1",
+            &[event(
+                offset,
+                "u",
+                1,
+                Some(row(1, Some(&name), Some(1), None)),
+            )],
+            &pos(offset + 1),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("attempt {attempt}: the write after a dropped one: {e}"));
+        offset += 1;
+        let stored = rows(
+            &pg,
+            &format!(
+                "SELECT count(*)::text FROM dbserver1_public_orders WHERE id BETWEEN {base} AND {}",
+                base + 1_999
+            ),
+        )
+        .await?;
+        assert!(
+            stored == ["0"] || stored == ["2000"],
+            "attempt {attempt}: {stored:?} rows of the dropped batch"
+        );
+        assert_eq!(
+            rows(&pg, "SELECT name FROM dbserver1_public_orders WHERE id = 1").await?,
+            [name]
+        );
+        // Stored or not, never in the next write's transaction.
+        let joined = rows(
+            &pg,
+            &format!(
+                "SELECT count(*)::text FROM dbserver1_public_orders d, dbserver1_public_orders n
+                 WHERE d.id = {base} AND n.id = 1 AND d.xmin::text = n.xmin::text"
+            ),
+        )
+        .await?;
+        assert_eq!(
+            joined,
+            ["0"],
+            "attempt {attempt}: committed with the next batch"
+        );
+    }
+    assert!(dropped_mid_way > 0, "no write was dropped");
+    assert_eq!(w.open("c1").await?, pos(offset));
+    Ok(())
+}
