@@ -370,36 +370,53 @@ pub(crate) async fn copy_direct(
         return Ok(false);
     }
     let ctx = || format!("writing table {name}");
-    let copy = prepared(
-        tx,
-        statements,
-        &format!("COPY {} ({}) FROM STDIN", info.sql, qcols.join(", ")),
-        &ctx(),
-    )
-    .await?;
-    // The savepoint and the start of the COPY go out at once (a request is sent when its future
-    // is first polled; the connection keeps them in order), and the rows are rendered while
-    // the server answers them.
+    // The savepoint and the start of the COPY go out together (a request is sent when its
+    // future is first polled; the connection keeps requests in order), and the rows are rendered
+    // while the server answers them.
     let savepoint_sql = format!("SAVEPOINT {DIRECT_SAVEPOINT}");
     let savepoint = tx.batch_execute(&savepoint_sql);
     futures::pin_mut!(savepoint);
     let savepoint_early = futures::poll!(savepoint.as_mut());
-    let start = tx.copy_in::<_, bytes::Bytes>(&copy);
+    // The COPY statement is prepared once per table and column set, inside the savepoint: a
+    // table that cannot take it refuses it like any other refusal.
+    let copy_sql = format!("COPY {} ({}) FROM STDIN", info.sql, qcols.join(", "));
+    let (copy, refused) = match statements.get(&copy_sql) {
+        Some(s) => (Some(s.clone()), None),
+        None => match tx.prepare(&copy_sql).await {
+            Ok(s) => {
+                if statements.len() > 1000 {
+                    statements.clear();
+                }
+                statements.insert(copy_sql, s.clone());
+                (Some(s), None)
+            }
+            Err(e) => (None, Some(e)),
+        },
+    };
+    let start = async {
+        match &copy {
+            Some(st) => tx.copy_in::<_, bytes::Bytes>(st).await,
+            None => futures::future::pending().await,
+        }
+    };
     futures::pin_mut!(start);
     let start_early = futures::poll!(start.as_mut());
-    let buf = copy_text(shape);
+    let buf = copy.is_some().then(|| copy_text(shape));
     let savepoint = match savepoint_early {
         Poll::Ready(r) => r,
         Poll::Pending => savepoint.await,
     };
     savepoint.map_err(|e| classify(&e, &ctx()))?;
     let copied = async {
+        if let Some(e) = refused {
+            return Err(e);
+        }
         let sink = match start_early {
             Poll::Ready(r) => r,
             Poll::Pending => start.await,
         }?;
         futures::pin_mut!(sink);
-        sink.send(buf.freeze()).await?;
+        sink.send(buf.unwrap_or_default().freeze()).await?;
         sink.as_mut().finish().await
     }
     .await;
