@@ -26,12 +26,11 @@ use std::time::Duration;
 
 use futures::stream::{BoxStream, SelectAll, StreamExt};
 use futures::FutureExt;
-use tokio::sync::{mpsc, Mutex, Semaphore};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use walcast_connect_api::{
-    ConnectRecord, ConnectorError, Position, SinkErrorKind, SinkWriter, TaskContext, TopicPartition,
+    ConnectRecord, ConnectorError, Position, SinkWriter, TaskContext, TopicPartition,
 };
 use walcast_kafka::Client;
 use walcast_transforms::{Outcome, TransformChain};
@@ -68,7 +67,7 @@ pub(crate) struct Task {
     /// Batches for the write stage, and what it reports back.
     jobs: mpsc::Sender<WriteJob>,
     written: mpsc::UnboundedReceiver<WriteEvent>,
-    write_stage: Option<JoinHandle<()>>,
+    write_stage: Option<oneshot::Receiver<()>>,
     /// Cancelled when the task loop stops: the write stage starts no further batch.
     stop_writing: CancellationToken,
     index: HashMap<TopicPartition, usize>,
@@ -134,7 +133,7 @@ impl Task {
         ctx: TaskContext,
         settings: Settings,
         options: SinkOptions,
-        mut writer: Box<dyn SinkWriter>,
+        writer: Box<dyn SinkWriter>,
         chain: TransformChain,
     ) -> Result<Self, Halt> {
         let metrics = TaskMetrics::new(&ctx.name);
@@ -181,7 +180,6 @@ impl Task {
                 Err(e) => return Err(Halt::Fail(ConnectorError::from_error(&e))),
             }
         };
-        let stored = open_writer(&ctx, &settings, &options, writer.as_mut(), &metrics).await?;
         let transform_class = transform_class(&ctx.config);
         let connector_class = ctx
             .config
@@ -220,7 +218,16 @@ impl Task {
             retry_timeout: settings.retry_timeout,
             events,
         };
-        let write_stage = Some(stage.spawn(job_rx));
+        // The write stage opens the writer on its own thread (the destination's connection lives
+        // there) and reports the stored positions before it takes any batch.
+        let (write_stage, opened) = stage.spawn(job_rx)?;
+        let stored = opened.await.unwrap_or_else(|_| {
+            Err(Halt::Fail(ConnectorError::new(format!(
+                "the write stage of sink connector {} stopped while opening the destination",
+                ctx.name
+            ))))
+        })?;
+        let write_stage = Some(write_stage);
         let mut task = Self {
             fetchers: ctx.shutdown.child_token(),
             ctx,
@@ -452,8 +459,9 @@ impl Task {
     /// why it stopped if that was a failure.
     async fn finish(&mut self) -> Option<Halt> {
         self.stop_writing.cancel();
-        if let Some(handle) = self.write_stage.take() {
-            let _ = handle.await;
+        if let Some(done) = self.write_stage.take() {
+            // Err: the thread ended without saying so (it panicked); its reports are below.
+            let _ = done.await;
         }
         let mut failure = None;
         while let Ok(ev) = self.written.try_recv() {
@@ -590,48 +598,5 @@ impl Task {
             self.settings.retry_delay_max,
             self.settings.retry_timeout,
         )
-    }
-}
-
-/// Opens the writer, retrying transient failures; returns the stored positions.
-async fn open_writer(
-    ctx: &TaskContext,
-    settings: &Settings,
-    options: &SinkOptions,
-    writer: &mut dyn SinkWriter,
-    metrics: &TaskMetrics,
-) -> Result<HashMap<TopicPartition, i64>, Halt> {
-    let mut backoff =
-        Backoff::for_connector(options, settings.retry_delay_max, settings.retry_timeout);
-    loop {
-        let result = tokio::select! {
-            _ = ctx.shutdown.cancelled() => return Err(Halt::Shutdown),
-            r = writer.open(&ctx.name) => r,
-        };
-        match result {
-            Ok(positions) => {
-                return Ok(positions
-                    .into_iter()
-                    .map(|p| (p.tp, p.next_offset))
-                    .collect())
-            }
-            Err(e) if e.kind == SinkErrorKind::Transient => {
-                let Some(wait) = backoff.next_delay() else {
-                    return Err(Halt::Fail(ConnectorError::new(format!(
-                        "opening the destination of connector {} kept failing: {e}",
-                        ctx.name
-                    ))));
-                };
-                metrics.retries.increment(1);
-                tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = ms(wait), "opening the destination failed, retrying");
-                sleep_or_stop(&ctx.shutdown, wait).await?;
-            }
-            Err(e) => {
-                return Err(Halt::Fail(ConnectorError::new(format!(
-                    "opening the destination of connector {} failed: {e}",
-                    ctx.name
-                ))))
-            }
-        }
     }
 }

@@ -1,7 +1,9 @@
 //! The write stage: batches of transformed records plus the positions they reach, written by the
-//! connector's [`SinkWriter`] in the order they were taken. It runs in its own tokio task, so the
-//! task loop converts and transforms the next batch while the destination stores this one (the
-//! destination's work and walcast's overlap instead of taking turns).
+//! connector's [`SinkWriter`] in the order they were taken. It runs on a thread of its own (with
+//! its own single-threaded runtime, where the writer's connection lives), so the task loop
+//! converts and transforms the next batch while the destination stores this one (the
+//! destination's work and walcast's overlap instead of taking turns), and the destination's
+//! answers never wait for a busy worker thread.
 //!
 //! In: [`WriteJob`]s through a channel of one. Out: [`WriteEvent`]s telling the task loop which
 //! positions are stored, or why the stage stopped. A position is reported only after the write
@@ -13,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use walcast_connect_api::{
@@ -40,6 +42,16 @@ pub(crate) struct WriteJob {
     /// The next offset of every partition the batch covers.
     pub positions: Vec<Position>,
 }
+
+/// The positions stored in the destination when the writer was opened.
+pub(crate) type Opened = HashMap<TopicPartition, i64>;
+
+/// A started write stage: completes when its thread ends; the writer's stored positions (or why
+/// it could not be opened).
+pub(crate) type Started = (
+    oneshot::Receiver<()>,
+    oneshot::Receiver<Result<Opened, Halt>>,
+);
 
 /// What the write stage reports to the task loop.
 pub(crate) enum WriteEvent {
@@ -74,11 +86,89 @@ enum WriteFailure {
 }
 
 impl WriteStage {
-    /// Starts the stage; it ends when the job channel closes, `stop` fires between batches, or
-    /// a write fails for good (reported as [`WriteEvent::Stopped`]).
-    pub(crate) fn spawn(self, jobs: mpsc::Receiver<WriteJob>) -> tokio::task::JoinHandle<()> {
+    /// Starts the stage on a thread of its own: it opens the writer (the stored positions, or
+    /// why it could not, come back through the second receiver) and then writes batches until
+    /// the job channel closes, `stop` fires between batches, or a write fails for good
+    /// (reported as [`WriteEvent::Stopped`]). The first receiver completes when the thread ends.
+    ///
+    /// Why a thread: the destination's round trips are the task's critical path, and on the
+    /// worker's runtime every answer waited until a converting or transforming task (milliseconds
+    /// of CPU without a pause) let a worker thread go. On its own thread, with its own
+    /// connection, the stage is woken by the operating system as soon as an answer arrives.
+    pub(crate) fn spawn(self, jobs: mpsc::Receiver<WriteJob>) -> Result<Started, Halt> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Halt::Fail(ConnectorError::new(format!(
+                    "cannot start the write stage of sink connector {}: {e}",
+                    self.name
+                )))
+            })?;
+        let (done_tx, done) = oneshot::channel();
+        let (opened_tx, opened) = oneshot::channel();
         let span = tracing::Span::current();
-        tokio::spawn(tracing::Instrument::instrument(self.run(jobs), span))
+        let name = format!("walcast-write-{}", self.name);
+        let mut stage = self;
+        std::thread::Builder::new()
+            .name("walcast-write".into())
+            .spawn(move || {
+                runtime.block_on(tracing::Instrument::instrument(
+                    async move {
+                        let result = stage.open().await;
+                        let ok = result.is_ok();
+                        if opened_tx.send(result).is_ok() && ok {
+                            stage.run(jobs).await;
+                        }
+                    },
+                    span,
+                ));
+                drop(runtime);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| {
+                Halt::Fail(ConnectorError::new(format!(
+                    "cannot start the write stage's thread for sink connector {name}: {e}"
+                )))
+            })?;
+        Ok((done, opened))
+    }
+
+    /// Opens the writer, retrying transient failures; returns the stored positions.
+    async fn open(&mut self) -> Result<Opened, Halt> {
+        let mut backoff =
+            Backoff::for_connector(&self.options, self.retry_delay_max, self.retry_timeout);
+        loop {
+            let result = tokio::select! {
+                _ = self.shutdown.cancelled() => return Err(Halt::Shutdown),
+                r = self.writer.open(&self.name) => r,
+            };
+            match result {
+                Ok(positions) => {
+                    return Ok(positions
+                        .into_iter()
+                        .map(|p| (p.tp, p.next_offset))
+                        .collect())
+                }
+                Err(e) if e.kind == SinkErrorKind::Transient => {
+                    let Some(wait) = backoff.next_delay() else {
+                        return Err(Halt::Fail(ConnectorError::new(format!(
+                            "opening the destination of connector {} kept failing: {e}",
+                            self.name
+                        ))));
+                    };
+                    self.metrics.retries.increment(1);
+                    tracing::warn!(error = %e, retry = backoff.attempts, retry_in_ms = ms(wait), "opening the destination failed, retrying");
+                    sleep_or_stop(&self.shutdown, wait).await?;
+                }
+                Err(e) => {
+                    return Err(Halt::Fail(ConnectorError::new(format!(
+                        "opening the destination of connector {} failed: {e}",
+                        self.name
+                    ))))
+                }
+            }
+        }
     }
 
     async fn run(mut self, mut jobs: mpsc::Receiver<WriteJob>) {
