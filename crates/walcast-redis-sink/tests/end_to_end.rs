@@ -363,16 +363,31 @@ struct DurableRedis {
 
 impl DurableRedis {
     fn start() -> Self {
-        let mut r = Self {
-            port: walcast_testkit::free_port(),
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        r.spawn();
-        r
+        // A port found free can be taken by another test's server before redis-server binds
+        // it: then this one exits, and a new port is tried.
+        for _ in 0..5 {
+            let mut r = Self {
+                port: walcast_testkit::free_port(),
+                dir: tempfile::tempdir().unwrap(),
+                child: None,
+            };
+            if r.spawn_once() {
+                return r;
+            }
+        }
+        panic!("redis-server did not start on any of 5 ports");
     }
 
     fn spawn(&mut self) {
+        assert!(
+            self.spawn_once(),
+            "redis-server did not start again on its port"
+        );
+    }
+
+    /// Starts the server and waits until it answers PING; false if it exited first (its port
+    /// was taken).
+    fn spawn_once(&mut self) -> bool {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -390,10 +405,19 @@ impl DurableRedis {
             .expect("redis-server must be installed");
         self.child = Some(child);
         let deadline = std::time::Instant::now() + STEP;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if !matches!(c.try_wait(), Ok(None)) {
+                    self.child = None;
+                    return false;
+                }
+            }
+            if walcast_testkit::redis_pong(self.port).is_ok() {
+                return true;
+            }
             assert!(
                 std::time::Instant::now() < deadline,
-                "redis-server did not start"
+                "redis-server did not answer PING"
             );
             std::thread::sleep(Duration::from_millis(20));
         }

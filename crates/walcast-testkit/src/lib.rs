@@ -163,8 +163,9 @@ fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: Duration) ->
     }
 }
 
-/// Whether a Redis server answers PING on the port.
-fn redis_pong(port: u16) -> Result<()> {
+/// Whether a Redis server answers PING on 127.0.0.1's `port` (accepting connections is not
+/// enough: another process may hold the port, or the server may still be loading its data).
+pub fn redis_pong(port: u16) -> Result<()> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
