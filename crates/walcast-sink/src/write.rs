@@ -108,7 +108,7 @@ impl WriteStage {
         let (done_tx, done) = oneshot::channel();
         let (opened_tx, opened) = oneshot::channel();
         let span = tracing::Span::current();
-        let name = format!("walcast-write-{}", self.name);
+        let name = self.name.clone();
         let mut stage = self;
         std::thread::Builder::new()
             .name("walcast-write".into())
