@@ -64,10 +64,22 @@ pub(crate) async fn prepared(
     sql: &str,
     what: &str,
 ) -> Result<Statement, SinkError> {
+    prepare_cached(tx, cache, sql)
+        .await
+        .map_err(|e| classify(&e, what))
+}
+
+/// The statement for `sql`, prepared on the connection the first time and taken from `cache`
+/// after that.
+async fn prepare_cached(
+    tx: &Client,
+    cache: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement, tokio_postgres::Error> {
     if let Some(s) = cache.get(sql) {
         return Ok(s.clone());
     }
-    let s = tx.prepare(sql).await.map_err(|e| classify(&e, what))?;
+    let s = tx.prepare(sql).await?;
     if cache.len() > 1000 {
         cache.clear();
     }
@@ -380,18 +392,9 @@ pub(crate) async fn copy_direct(
     // The COPY statement is prepared once per table and column set, inside the savepoint: a
     // table that cannot take it refuses it like any other refusal.
     let copy_sql = format!("COPY {} ({}) FROM STDIN", info.sql, qcols.join(", "));
-    let (copy, refused) = match statements.get(&copy_sql) {
-        Some(s) => (Some(s.clone()), None),
-        None => match tx.prepare(&copy_sql).await {
-            Ok(s) => {
-                if statements.len() > 1000 {
-                    statements.clear();
-                }
-                statements.insert(copy_sql, s.clone());
-                (Some(s), None)
-            }
-            Err(e) => (None, Some(e)),
-        },
+    let (copy, refused) = match prepare_cached(tx, statements, &copy_sql).await {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(e)),
     };
     let start = async {
         match &copy {
