@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use tokio_postgres::Client;
 use walcast_connect_api::{Position, SinkError, TopicPartition};
+use walcast_pgwire::quote_escaped_literal;
 
 use crate::error::{classify, is_concurrent_create};
 
@@ -52,7 +53,7 @@ pub(crate) fn store_sql(connector: &str, positions: &[Position]) -> String {
     }
     let mut sql =
         format!("INSERT INTO {OFFSETS_TABLE} (connector, topic, partition, next_offset) VALUES ");
-    let connector = escaped_literal(connector);
+    let connector = quote_escaped_literal(connector);
     for (i, p) in positions.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
@@ -60,7 +61,7 @@ pub(crate) fn store_sql(connector: &str, positions: &[Position]) -> String {
         let _ = write!(
             sql,
             "({connector}, {}, {}, {})",
-            escaped_literal(&p.tp.topic),
+            quote_escaped_literal(&p.tp.topic),
             p.tp.partition,
             p.next_offset
         );
@@ -69,22 +70,6 @@ pub(crate) fn store_sql(connector: &str, positions: &[Position]) -> String {
         " ON CONFLICT (connector, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
     );
     sql
-}
-
-/// A string literal in the escape syntax (`E'...'`), read the same whatever the server's
-/// `standard_conforming_strings`.
-fn escaped_literal(value: &str) -> String {
-    let mut s = String::with_capacity(value.len() + 3);
-    s.push_str("E'");
-    for c in value.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '\'' => s.push_str("''"),
-            c => s.push(c),
-        }
-    }
-    s.push('\'');
-    s
 }
 
 #[cfg(test)]

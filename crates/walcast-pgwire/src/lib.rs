@@ -27,8 +27,8 @@ pub use schema::{
     check_logical_replication, check_replication_role, create_publication_all_tables,
     create_publication_for_tables, drop_slot_if_exists, list_tables, load_table_schema,
     load_table_schema_by_name, load_table_schema_cached, publication_exists, publication_tables,
-    quote_ident, quote_literal, quote_table, set_publication_tables, slot_info, slot_lag_bytes,
-    table_oid, SlotInfo, TypeCache,
+    quote_escaped_literal, quote_ident, quote_literal, quote_table, set_publication_tables,
+    slot_info, slot_lag_bytes, table_oid, SlotInfo, TypeCache,
 };
 pub use snapshot::{
     begin_snapshot, end_snapshot, estimate_rows, lock_table, parse_copy_row, read_table,

@@ -57,6 +57,23 @@ pub fn quote_literal(value: &str) -> String {
     s
 }
 
+/// Quotes a string literal in the escape syntax (`E'...'`: quotes doubled, backslashes
+/// doubled), which reads the same whatever the server's `standard_conforming_strings`. For SQL
+/// statements only: the replication protocol's commands take [`quote_literal`]'s form.
+pub fn quote_escaped_literal(value: &str) -> String {
+    let mut s = String::with_capacity(value.len() + 3);
+    s.push_str("E'");
+    for c in value.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\'' => s.push_str("''"),
+            c => s.push(c),
+        }
+    }
+    s.push('\'');
+    s
+}
+
 /// Resolved types by oid, so loading many tables (or reloading one after a Relation message)
 /// does not query `pg_type` again for `int4` and friends.
 ///
@@ -577,5 +594,6 @@ mod tests {
             "\"my schema\".\"T\""
         );
         assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(quote_escaped_literal(r"it's a \ "), r"E'it''s a \\ '");
     }
 }
