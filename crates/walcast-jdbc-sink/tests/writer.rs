@@ -37,6 +37,19 @@ fn cfg(pg: &Postgres, dialect: Dialect, extra: &[(&str, &str)]) -> Arc<JdbcSinkC
     Arc::new(JdbcSinkConfig::parse(dialect, &raw).unwrap())
 }
 
+/// Debezium records upserted by their key, with tables created and extended as needed.
+fn upserts_by_key(pg: &Postgres) -> Arc<JdbcSinkConfig> {
+    cfg(
+        pg,
+        Dialect::Debezium,
+        &[
+            ("insert.mode", "upsert"),
+            ("primary.key.mode", "record_key"),
+            ("schema.evolution", "basic"),
+        ],
+    )
+}
+
 fn key_schema() -> SchemaRef {
     Arc::new(Schema::structure(
         Some("dbserver1.public.orders.Key".into()),
@@ -558,15 +571,7 @@ async fn offsets_are_stored_with_the_rows_or_not_at_all() -> Result<()> {
         "{err}"
     );
     // With evolution the column is added.
-    let c = cfg(
-        &pg,
-        Dialect::Debezium,
-        &[
-            ("insert.mode", "upsert"),
-            ("primary.key.mode", "record_key"),
-            ("schema.evolution", "basic"),
-        ],
-    );
+    let c = upserts_by_key(&pg);
     let mut w = PgSinkWriter::new(c);
     w.open("o").await?;
     w.write("o", &[extra], &pos(5)).await?;
@@ -874,15 +879,7 @@ async fn direct_copy_of_new_keys_falls_back_to_the_merge() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_creating_one_table_at_once_retry_and_land() -> Result<()> {
     let pg = Postgres::start().await?;
-    let c = cfg(
-        &pg,
-        Dialect::Debezium,
-        &[
-            ("insert.mode", "upsert"),
-            ("primary.key.mode", "record_key"),
-            ("schema.evolution", "basic"),
-        ],
-    );
+    let c = upserts_by_key(&pg);
     let mut lost = 0;
     for round in 0..10 {
         pg.execute("DROP TABLE IF EXISTS dbserver1_public_orders")
@@ -931,15 +928,7 @@ async fn tasks_creating_one_table_at_once_retry_and_land() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_dropped_mid_transaction_leaves_nothing_half_done() -> Result<()> {
     let pg = Postgres::start().await?;
-    let c = cfg(
-        &pg,
-        Dialect::Debezium,
-        &[
-            ("insert.mode", "upsert"),
-            ("primary.key.mode", "record_key"),
-            ("schema.evolution", "basic"),
-        ],
-    );
+    let c = upserts_by_key(&pg);
     let mut w = PgSinkWriter::new(c);
     assert!(w.open("c1").await?.is_empty());
     w.write(
