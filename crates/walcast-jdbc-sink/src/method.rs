@@ -319,17 +319,14 @@ pub(crate) async fn run_shape(
                     s
                 }
             };
-            let buf = copy_text(shape);
             let sink = tx
                 .copy_in::<_, bytes::Bytes>(&format!("COPY {stage} ({cols_list}) FROM STDIN"))
                 .await
                 .map_err(|e| classify(&e, &ctx()))?;
             futures::pin_mut!(sink);
-            sink.send(buf.freeze())
-                .await
-                .map_err(|e| classify(&e, &ctx()))?;
-            sink.as_mut()
-                .finish()
+            let mut rows = CopyRows::new(shape);
+            let first = rows.chunk();
+            rows.send(sink, first)
                 .await
                 .map_err(|e| classify(&e, &ctx()))?;
             let exprs: Vec<String> = qcols
@@ -404,7 +401,8 @@ pub(crate) async fn copy_direct(
     };
     futures::pin_mut!(start);
     let start_early = futures::poll!(start.as_mut());
-    let buf = copy.is_some().then(|| copy_text(shape));
+    let mut rows = CopyRows::new(shape);
+    let first = copy.as_ref().and_then(|_| rows.chunk());
     let savepoint = match savepoint_early {
         Poll::Ready(r) => r,
         Poll::Pending => savepoint.await,
@@ -419,8 +417,7 @@ pub(crate) async fn copy_direct(
             Poll::Pending => start.await,
         }?;
         futures::pin_mut!(sink);
-        sink.send(buf.unwrap_or_default().freeze()).await?;
-        sink.as_mut().finish().await
+        rows.send(sink, first).await
     }
     .await;
     match copied {
@@ -455,36 +452,84 @@ fn text_columns(shape: &Shape<'_>) -> Vec<Vec<Option<String>>> {
     cols
 }
 
-/// The shape's rows in COPY's text format.
-fn copy_text(shape: &Shape<'_>) -> BytesMut {
-    let mut buf = BytesMut::with_capacity(shape.rows.len() * shape.cols.len() * 12);
-    let mut scratch = String::new();
-    for row in &shape.rows {
-        for (ci, v) in row.iter().enumerate() {
-            if ci > 0 {
-                buf.put_u8(b'\t');
-            }
-            scratch.clear();
-            if v.is_some_and(|v| render(shape.cols[ci].1, v, &mut scratch)) {
-                let b = scratch.as_bytes();
-                if b.iter().any(|c| matches!(c, b'\\' | b'\t' | b'\n' | b'\r')) {
-                    for &c in b {
-                        match c {
-                            b'\\' => buf.put_slice(b"\\\\"),
-                            b'\t' => buf.put_slice(b"\\t"),
-                            b'\n' => buf.put_slice(b"\\n"),
-                            b'\r' => buf.put_slice(b"\\r"),
-                            c => buf.put_u8(c),
+/// The size of one `CopyData` chunk: the server parses a chunk while the next is rendered.
+const COPY_CHUNK: usize = 64 * 1024;
+
+/// A shape's rows in COPY's text format, rendered a chunk at a time.
+struct CopyRows<'s, 'a> {
+    shape: &'s Shape<'a>,
+    next: usize,
+    scratch: String,
+}
+
+impl<'s, 'a> CopyRows<'s, 'a> {
+    fn new(shape: &'s Shape<'a>) -> Self {
+        Self {
+            shape,
+            next: 0,
+            scratch: String::new(),
+        }
+    }
+
+    /// The next rows, about [`COPY_CHUNK`] bytes of them; `None` after the last row.
+    fn chunk(&mut self) -> Option<bytes::Bytes> {
+        let shape = self.shape;
+        if self.next >= shape.rows.len() {
+            return None;
+        }
+        let mut buf = BytesMut::with_capacity(COPY_CHUNK + COPY_CHUNK / 4);
+        for row in &shape.rows[self.next..] {
+            self.next += 1;
+            for (ci, v) in row.iter().enumerate() {
+                if ci > 0 {
+                    buf.put_u8(b'\t');
+                }
+                let scratch = &mut self.scratch;
+                scratch.clear();
+                if v.is_some_and(|v| render(shape.cols[ci].1, v, scratch)) {
+                    let b = scratch.as_bytes();
+                    if b.iter().any(|c| matches!(c, b'\\' | b'\t' | b'\n' | b'\r')) {
+                        for &c in b {
+                            match c {
+                                b'\\' => buf.put_slice(b"\\\\"),
+                                b'\t' => buf.put_slice(b"\\t"),
+                                b'\n' => buf.put_slice(b"\\n"),
+                                b'\r' => buf.put_slice(b"\\r"),
+                                c => buf.put_u8(c),
+                            }
                         }
+                    } else {
+                        buf.put_slice(b);
                     }
                 } else {
-                    buf.put_slice(b);
+                    buf.put_slice(b"\\N");
                 }
-            } else {
-                buf.put_slice(b"\\N");
+            }
+            buf.put_u8(b'\n');
+            if buf.len() >= COPY_CHUNK {
+                break;
             }
         }
-        buf.put_u8(b'\n');
+        Some(buf.freeze())
     }
-    buf
+
+    /// Sends `first` (the chunk rendered while the COPY was starting) and the remaining rows
+    /// and ends the COPY. Each chunk goes to the connection as soon as it is rendered, so the
+    /// server parses rows while the next ones are rendered; the rows are never all in memory
+    /// at once as text.
+    async fn send(
+        mut self,
+        sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<bytes::Bytes>>,
+        first: Option<bytes::Bytes>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let mut sink = sink;
+        let mut chunk = first;
+        while let Some(c) = chunk {
+            sink.send(c).await?;
+            // Let the connection (on this thread's runtime) write it to the socket now.
+            tokio::task::yield_now().await;
+            chunk = self.chunk();
+        }
+        sink.as_mut().finish().await
+    }
 }

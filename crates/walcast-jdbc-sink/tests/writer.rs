@@ -874,6 +874,53 @@ async fn direct_copy_of_new_keys_falls_back_to_the_merge() -> Result<()> {
     Ok(())
 }
 
+/// Batches whose COPY text spans many chunks: all new keys (the direct COPY), then new keys with
+/// one existing key last, so the table refuses the direct COPY after most of it was sent and the
+/// batch is merged through the staging table (also many chunks). Every value arrives intact.
+#[tokio::test]
+async fn copies_larger_than_a_chunk_arrive_whole() -> Result<()> {
+    let pg = Postgres::start().await?;
+    let mut w = PgSinkWriter::new(upserts_by_key(&pg));
+    assert!(w.open("c1").await?.is_empty());
+    let pad = "x".repeat(150);
+    let name = |tag: &str, id: i32| format!("{tag}{id}\t\\\n{pad}");
+    let batch = |ids: &[i32], first_offset: i64, tag: &str| {
+        ids.iter()
+            .enumerate()
+            .map(|(i, &id)| {
+                let n = name(tag, id);
+                event(
+                    first_offset + i as i64,
+                    "c",
+                    id,
+                    Some(row(id, Some(&n), Some(i64::from(id)), None)),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first: Vec<i32> = (1..=2000).collect();
+    w.write("c1", &batch(&first, 0, "a"), &pos(2000)).await?;
+    let mut second: Vec<i32> = (2001..=3999).collect();
+    second.push(5);
+    w.write("c1", &batch(&second, 2000, "b"), &pos(4000))
+        .await?;
+    let stored = rows(
+        &pg,
+        "SELECT format('%s|%s|%s', id, name, price) FROM dbserver1_public_orders ORDER BY id",
+    )
+    .await?;
+    assert_eq!(stored.len(), 3999);
+    for (i, line) in stored.iter().enumerate() {
+        let id = i as i32 + 1;
+        let tag = if id == 5 || id > 2000 { "b" } else { "a" };
+        let cents = i64::from(id);
+        let price = format!("{}.{:02}", cents / 100, cents % 100);
+        assert_eq!(*line, format!("{id}|{}|{price}", name(tag, id)), "row {id}");
+    }
+    assert_eq!(w.open("c1").await?, pos(4000));
+    Ok(())
+}
+
 /// Tasks creating the same missing table at once (`schema.evolution=basic`): a task that loses
 /// the race gets a transient error, which the runtime retries, and its retried batch lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
