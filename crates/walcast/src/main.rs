@@ -21,21 +21,39 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `purge_delay` option (its index in mimalloc 3's `mi_option_t`).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// mimalloc's `allow_thp` option (its index in mimalloc 3's `mi_option_t`).
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 /// How long freed memory stays with the process before it is returned to the OS. mimalloc 3
 /// keeps it for a second, which let a worker running a source and two sinks at full speed hold
-/// 150 MB of pages it had already freed. 10 ms keeps the resident set near what is in use. The
-/// price is page faults when the next batch takes the pages back: at 20–30 ms a results-sink
-/// drain took 13 % less CPU, but an uncompressed source drain then peaked at 60–75 MB instead of
-/// 58–61 (its target is 64 MB), and 15 ms was no faster than 10 (benches/RESULTS.md).
-/// `MIMALLOC_PURGE_DELAY` (milliseconds) overrides it.
-const PURGE_DELAY_MS: std::os::raw::c_long = 10;
+/// 150 MB of pages it had already freed. With transparent huge pages off (below), 30 ms keeps
+/// the resident set near what is in use and spares most of the page faults of taking freed
+/// pages back (10 ms cost the results sink about 5 % more CPU; 200 ms saved 2 % more and held
+/// 10 MB more; benches/RESULTS.md). `MIMALLOC_PURGE_DELAY` (milliseconds) overrides it.
+const PURGE_DELAY_MS: std::os::raw::c_long = 30;
 
+/// The allocator's settings, before any thread starts.
+///
+/// Transparent huge pages are turned off for the process (`MIMALLOC_ALLOW_THP=1` keeps them): a
+/// freed and purged 4 KiB page came back as part of a 2 MiB one that the kernel zeroed whole, and
+/// a purge could not return a huge page in part. Off, a results-sink drain peaked at 40-45 MB
+/// instead of 60-66 and an uncompressed source drain at 35-45 MB instead of 50, as fast or
+/// faster (benches/RESULTS.md).
 fn tune_allocator() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets an integer option of the allocator; any value is valid for it.
         #[allow(unsafe_code)]
         unsafe {
             libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+        }
+    }
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // SAFETY: an integer option of the allocator (0 or 1), and a prctl that only sets a flag
+        // of this process (the kernel checks it at each page fault, so it covers memory the
+        // allocator maps from now on). A kernel without it answers with an error, ignored.
+        #[allow(unsafe_code)]
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
     }
 }
