@@ -4,15 +4,17 @@
 //! ```text
 //! per partition: fetch task ──response──▶ convert task (JsonConverter) ──Chunk──▶
 //!   task loop: batch (≤ batch.size, round robin, ≤ max.poll.records per partition per turn)
-//!     ──TransformChain──▶ WriteJob ──channel of one──▶
-//!   write stage: SinkWriter::write(records, positions) ──▶ destination (one atomic unit)
+//!     ──TransformChain──▶ WriteJob ──queue of at most batch.size records──▶
+//!   write stage: every queued job as one SinkWriter::write(records, positions)
+//!     ──▶ destination (one atomic unit)
 //! ```
 //!
-//! The three run at once: while the destination stores batch N, the loop transforms batch
-//! N + 1 and the fetch tasks read ahead. A batch is taken as soon as the write stage can take
-//! one, with everything fetched meanwhile (at most `batch.size` records and two
-//! `max.partition.fetch.bytes` of them), so batches are small when records trickle in and grow
-//! when the destination is the slower part.
+//! The three run at once: while the destination stores one write, the loop transforms what
+//! was fetched meanwhile and the fetch tasks read ahead. The loop transforms records as soon as
+//! they arrive, while fewer than `batch.size` of them wait for the write stage; the write stage
+//! takes everything waiting as one write. So writes are small when records trickle in (low
+//! latency) and grow to `batch.size` when the destination is the slower part (fewer
+//! transactions, each carrying more rows).
 //!
 //! A position only moves with a successful write, so the destination never records a position
 //! past data it does not hold; records that failed are logged/dead-lettered (acknowledged) or
@@ -48,6 +50,8 @@ use crate::SinkOptions;
 /// How many `max.partition.fetch.bytes` of fetched records the task loop holds while the write
 /// stage is busy (fewer when `batch.size` records come first).
 const HOLD_FETCHES: usize = 2;
+/// Jobs waiting for the write stage at most (their records are bounded by `batch.size`).
+const QUEUED_JOBS_MAX: usize = 64;
 /// How long connecting to Kafka may take before one attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,6 +70,9 @@ pub(crate) struct Task {
     tps: Arc<Vec<TopicPartition>>,
     /// Batches for the write stage, and what it reports back.
     jobs: mpsc::Sender<WriteJob>,
+    /// Room in the write stage's queue, in records taken (`batch.size` in all): the loop takes
+    /// permits for each job it queues, the write stage gives them back as it takes the jobs.
+    queue_room: Arc<Semaphore>,
     written: mpsc::UnboundedReceiver<WriteEvent>,
     write_stage: Option<oneshot::Receiver<()>>,
     /// Cancelled when the task loop stops: the write stage starts no further batch.
@@ -202,7 +209,9 @@ impl Task {
             value_fields: chain.envelope_projection(),
         };
         let errors = Arc::new(Mutex::new(errors));
-        let (jobs, job_rx) = mpsc::channel(1);
+        // Bounded by `queue_room` in records; the job count only needs to be large enough.
+        let (jobs, job_rx) = mpsc::channel(QUEUED_JOBS_MAX);
+        let queue_room = Arc::new(Semaphore::new(options.batch_size.max(1)));
         let (events, written) = mpsc::unbounded_channel();
         let stop_writing = ctx.shutdown.child_token();
         let stage = WriteStage {
@@ -214,6 +223,7 @@ impl Task {
             metrics: metrics.clone(),
             connector_class,
             options: options.clone(),
+            queue_room: queue_room.clone(),
             retry_delay_max: settings.retry_delay_max,
             retry_timeout: settings.retry_timeout,
             events,
@@ -241,6 +251,7 @@ impl Task {
             parts: Vec::new(),
             tps: Arc::new(Vec::new()),
             jobs,
+            queue_room,
             written,
             write_stage,
             stop_writing,
@@ -371,11 +382,13 @@ impl Task {
                 }
             };
             let next_discovery = self.next_discovery;
+            let room = self.queue_room.available_permits();
+            let queue_room = self.queue_room.clone();
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Ok(()),
                 ev = self.written.recv() => self.on_written(ev)?,
-                permit = jobs.reserve(), if has_records => {
+                permit = jobs.reserve(), if has_records && room > 0 => {
                     let Ok(permit) = permit else {
                         return Err(self.write_stage_gone());
                     };
@@ -386,12 +399,19 @@ impl Task {
                             _ => break,
                         }
                     }
-                    let batch = self.take_batch(batch_size);
+                    let batch = self.take_batch(room.min(batch_size));
                     if !batch.items.is_empty() {
+                        if let Ok(taken) = self.queue_room.try_acquire_many(
+                            u32::try_from(batch.items.len()).unwrap_or(u32::MAX),
+                        ) {
+                            taken.forget();
+                        }
                         let job = self.transform(batch).await?;
                         permit.send(job);
                     }
                 }
+                // The queue is full: wake up when the write stage takes from it.
+                free = queue_room.acquire(), if has_records && room == 0 => drop(free),
                 ev = wait_events => {
                     if let Some(ev) = ev {
                         self.accept(ev)?;

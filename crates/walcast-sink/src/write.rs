@@ -5,7 +5,8 @@
 //! destination's work and walcast's overlap instead of taking turns), and the destination's
 //! answers never wait for a busy worker thread.
 //!
-//! In: [`WriteJob`]s through a channel of one. Out: [`WriteEvent`]s telling the task loop which
+//! In: [`WriteJob`]s through a queue of at most `batch.size` records; every job waiting when a
+//! write starts goes into that write (one transaction for the destination). Out: [`WriteEvent`]s telling the task loop which
 //! positions are stored, or why the stage stopped. A position is reported only after the write
 //! holding it committed; records the destination refuses for their data are found by writing
 //! the batch record by record, and dead-lettered (or fail the task) before the position moves
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use walcast_connect_api::{
@@ -41,6 +42,32 @@ pub(crate) struct WriteJob {
     pub tps: Arc<Vec<TopicPartition>>,
     /// The next offset of every partition the batch covers.
     pub positions: Vec<Position>,
+}
+
+impl WriteJob {
+    /// Appends a later job: one write then stores both. `Err` gives `later` back when the two
+    /// cannot be one job (the task's partitions are not an extension of this job's).
+    fn absorb(&mut self, mut later: WriteJob) -> Result<(), WriteJob> {
+        // The task only ever appends partitions, so the later list normally extends this one
+        // and this job's indexes stay valid in it.
+        if !Arc::ptr_eq(&self.tps, &later.tps) {
+            if !later.tps.starts_with(&self.tps) {
+                return Err(later);
+            }
+            self.tps = later.tps.clone();
+        }
+        let base = self.items.len();
+        self.origin.extend(later.origin.iter().map(|i| i + base));
+        self.records.append(&mut later.records);
+        self.items.append(&mut later.items);
+        for p in later.positions {
+            match self.positions.iter_mut().find(|q| q.tp == p.tp) {
+                Some(q) => q.next_offset = q.next_offset.max(p.next_offset),
+                None => self.positions.push(p),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The positions stored in the destination when the writer was opened.
@@ -74,6 +101,8 @@ pub(crate) struct WriteStage {
     /// `__connect.errors.class.name` for write failures (the connector class).
     pub connector_class: String,
     pub options: SinkOptions,
+    /// The task loop's room in the job queue: given back (in records taken) as jobs are taken.
+    pub queue_room: Arc<Semaphore>,
     pub retry_delay_max: Duration,
     pub retry_timeout: Option<Duration>,
     pub events: mpsc::UnboundedSender<WriteEvent>,
@@ -172,20 +201,47 @@ impl WriteStage {
     }
 
     async fn run(mut self, mut jobs: mpsc::Receiver<WriteJob>) {
+        // A job taken from the queue that could not join the write before it.
+        let mut next: Option<WriteJob> = None;
         loop {
-            let job = tokio::select! {
-                biased;
-                _ = self.stop.cancelled() => return,
-                job = jobs.recv() => match job {
-                    Some(j) => j,
-                    None => return,
+            let mut job = match next.take() {
+                Some(j) => j,
+                None => tokio::select! {
+                    biased;
+                    _ = self.stop.cancelled() => return,
+                    job = jobs.recv() => match job {
+                        Some(j) => self.took(j),
+                        None => return,
+                    },
                 },
             };
+            if self.stop.is_cancelled() {
+                return;
+            }
+            // Everything else waiting joins this write (the queue holds at most `batch.size`
+            // records, so neither does the write).
+            while next.is_none() {
+                match jobs.try_recv() {
+                    Ok(more) => {
+                        let more = self.took(more);
+                        if let Err(more) = job.absorb(more) {
+                            next = Some(more);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
             if let Err(h) = self.process(job).await {
                 let _ = self.events.send(WriteEvent::Stopped(h));
                 return;
             }
         }
+    }
+
+    /// Gives the job's room in the queue back to the task loop.
+    fn took(&self, job: WriteJob) -> WriteJob {
+        self.queue_room.add_permits(job.items.len());
+        job
     }
 
     fn stored(&self, positions: Vec<Position>) {
@@ -377,5 +433,109 @@ fn write_error(connector: &str, positions: &[Position], e: &SinkError) -> Connec
             "sink connector {connector} cannot write: {e}\nbatch up to positions: {}",
             covered.join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// A job of records at `offsets` of partition `p` (an index into `tps`); every other record
+    /// was dropped by the transforms, so `origin` skips them.
+    fn job(tps: &Arc<Vec<TopicPartition>>, p: usize, offsets: &[i64]) -> WriteJob {
+        let items: Vec<(usize, ConsumedRecord)> = offsets
+            .iter()
+            .map(|&offset| {
+                (
+                    p,
+                    ConsumedRecord {
+                        partition: tps[p].partition,
+                        offset,
+                        key: None,
+                        value: Some(offset.to_string().into_bytes()),
+                        timestamp_ms: 0,
+                        headers: Default::default(),
+                    },
+                )
+            })
+            .collect();
+        let origin: Vec<usize> = (0..items.len()).step_by(2).collect();
+        let records = origin
+            .iter()
+            .map(|&i| ConnectRecord {
+                topic: tps[p].topic.clone(),
+                partition: Some(tps[p].partition),
+                offset: Some(items[i].1.offset),
+                timestamp_ms: None,
+                key_schema: None,
+                key: walcast_connect_api::Value::Null,
+                value_schema: None,
+                value: walcast_connect_api::Value::Int64(items[i].1.offset),
+                headers: Vec::new(),
+            })
+            .collect();
+        let next = offsets.last().map_or(0, |o| o + 1);
+        WriteJob {
+            records,
+            origin,
+            items,
+            tps: tps.clone(),
+            positions: vec![Position {
+                tp: tps[p].clone(),
+                next_offset: next,
+            }],
+        }
+    }
+
+    #[test]
+    fn absorbed_jobs_keep_order_origins_and_the_furthest_positions() {
+        let two = Arc::new(vec![tp("a", 0), tp("a", 1)]);
+        let mut first = job(&two, 0, &[10, 11, 12]);
+        assert!(first.absorb(job(&two, 1, &[5, 6])).is_ok());
+        // A later job after a partition was added: its list extends this one.
+        let three = Arc::new(vec![tp("a", 0), tp("a", 1), tp("b", 0)]);
+        assert!(first.absorb(job(&three, 0, &[13, 14])).is_ok());
+        assert!(first.absorb(job(&three, 2, &[0])).is_ok());
+        assert!(Arc::ptr_eq(&first.tps, &three));
+        let offsets: Vec<i64> = first.records.iter().filter_map(|r| r.offset).collect();
+        assert_eq!(offsets, [10, 12, 5, 13, 0]);
+        // Each record still points at its own raw record, in the right partition.
+        for (r, &i) in first.records.iter().zip(&first.origin) {
+            let (p, raw) = &first.items[i];
+            assert_eq!(Some(raw.offset), r.offset);
+            assert_eq!(first.tps[*p].topic, r.topic);
+            assert_eq!(Some(first.tps[*p].partition), r.partition);
+        }
+        let mut positions: Vec<(String, i32, i64)> = first
+            .positions
+            .iter()
+            .map(|p| (p.tp.topic.clone(), p.tp.partition, p.next_offset))
+            .collect();
+        positions.sort();
+        assert_eq!(
+            positions,
+            [("a".into(), 0, 15), ("a".into(), 1, 7), ("b".into(), 0, 1)]
+        );
+    }
+
+    #[test]
+    fn a_job_over_other_partitions_is_given_back() {
+        let mine = Arc::new(vec![tp("a", 0)]);
+        let other = Arc::new(vec![tp("b", 0)]);
+        let mut first = job(&mine, 0, &[1]);
+        let back = first
+            .absorb(job(&other, 0, &[7]))
+            .err()
+            .map(|j| j.items.len());
+        assert_eq!(back, Some(1));
+        assert_eq!(first.items.len(), 1);
+        assert_eq!(first.positions.len(), 1);
     }
 }
