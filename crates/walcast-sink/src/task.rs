@@ -4,15 +4,16 @@
 //! ```text
 //! per partition: fetch task ──response──▶ convert task (JsonConverter) ──Chunk──▶
 //!   task loop: batch (≤ batch.size, round robin, ≤ max.poll.records per partition per turn)
-//!     ──TransformChain──▶ WriteJob ──queue of at most batch.size records──▶
+//!     ──TransformChain──▶ WriteJob ──queue of ≤ batch.size records, ≤ 2 fetches' bytes──▶
 //!   write stage: every queued job as one SinkWriter::write(records, positions)
 //!     ──▶ destination (one atomic unit)
 //! ```
 //!
 //! The three run at once: while the destination stores one write, the loop transforms what
 //! was fetched meanwhile and the fetch tasks read ahead. The loop transforms records as soon as
-//! they arrive, while fewer than `batch.size` of them wait for the write stage; the write stage
-//! takes everything waiting as one write. So writes are small when records trickle in (low
+//! they arrive while the write stage's queue has room (fewer than `batch.size` records and two
+//! `max.partition.fetch.bytes` of them waiting); the write stage takes everything waiting as one
+//! write. So writes are small when records trickle in (low
 //! latency) and grow to `batch.size` when the destination is the slower part (fewer
 //! transactions, each carrying more rows).
 //!
@@ -44,13 +45,13 @@ use crate::errors::{failed_transform_class, transform_class, ErrorHandler, Failu
 use crate::fetch::{self, FetchEvent, FetchSettings, Start};
 use crate::metrics::TaskMetrics;
 use crate::retry::{ms, sleep_or_stop, Backoff, Halt, DEFAULT_RETRY_BACKOFF};
-use crate::write::{WriteEvent, WriteJob, WriteStage};
+use crate::write::{QueueRoom, WriteEvent, WriteJob, WriteStage};
 use crate::SinkOptions;
 
 /// How many `max.partition.fetch.bytes` of fetched records the task loop holds while the write
 /// stage is busy (fewer when `batch.size` records come first).
 const HOLD_FETCHES: usize = 2;
-/// Jobs waiting for the write stage at most (their records are bounded by `batch.size`).
+/// Jobs waiting for the write stage at most (their records are bounded by [`QueueRoom`]).
 const QUEUED_JOBS_MAX: usize = 64;
 /// How long connecting to Kafka may take before one attempt counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,9 +71,8 @@ pub(crate) struct Task {
     tps: Arc<Vec<TopicPartition>>,
     /// Batches for the write stage, and what it reports back.
     jobs: mpsc::Sender<WriteJob>,
-    /// Room in the write stage's queue, in records taken (`batch.size` in all): the loop takes
-    /// permits for each job it queues, the write stage gives them back as it takes the jobs.
-    queue_room: Arc<Semaphore>,
+    /// Room in the write stage's queue.
+    queue_room: Arc<QueueRoom>,
     written: mpsc::UnboundedReceiver<WriteEvent>,
     write_stage: Option<oneshot::Receiver<()>>,
     /// Cancelled when the task loop stops: the write stage starts no further batch.
@@ -209,9 +209,12 @@ impl Task {
             value_fields: chain.envelope_projection(),
         };
         let errors = Arc::new(Mutex::new(errors));
-        // Bounded by `queue_room` in records; the job count only needs to be large enough.
+        // Bounded by `queue_room`; the job count only needs to be large enough.
         let (jobs, job_rx) = mpsc::channel(QUEUED_JOBS_MAX);
-        let queue_room = Arc::new(Semaphore::new(options.batch_size.max(1)));
+        let queue_room = Arc::new(QueueRoom::new(
+            options.batch_size,
+            HOLD_FETCHES.saturating_mul(settings.max_partition_fetch_bytes),
+        ));
         let (events, written) = mpsc::unbounded_channel();
         let stop_writing = ctx.shutdown.child_token();
         let stage = WriteStage {
@@ -382,7 +385,7 @@ impl Task {
                 }
             };
             let next_discovery = self.next_discovery;
-            let room = self.queue_room.available_permits();
+            let room = self.queue_room.records_free();
             let queue_room = self.queue_room.clone();
             tokio::select! {
                 biased;
@@ -399,19 +402,16 @@ impl Task {
                             _ => break,
                         }
                     }
-                    let batch = self.take_batch(room.min(batch_size));
+                    let (batch, bytes) = self.take_batch(room.min(batch_size));
                     if !batch.items.is_empty() {
-                        if let Ok(taken) = self.queue_room.try_acquire_many(
-                            u32::try_from(batch.items.len()).unwrap_or(u32::MAX),
-                        ) {
-                            taken.forget();
-                        }
-                        let job = self.transform(batch).await?;
+                        let taken = self.queue_room.take(batch.items.len(), bytes);
+                        let mut job = self.transform(batch).await?;
+                        job.room = taken;
                         permit.send(job);
                     }
                 }
                 // The queue is full: wake up when the write stage takes from it.
-                free = queue_room.acquire(), if has_records && room == 0 => drop(free),
+                () = queue_room.freed(), if has_records && room == 0 => {}
                 ev = wait_events => {
                     if let Some(ev) = ev {
                         self.accept(ev)?;
@@ -422,13 +422,13 @@ impl Task {
         }
     }
     /// Takes up to `batch_size` buffered records, round robin over the partitions, at most
-    /// `max.poll.records` from one partition per turn.
-    fn take_batch(&mut self, batch_size: usize) -> Batch {
+    /// `max.poll.records` from one partition per turn. Also returns the records' bytes.
+    fn take_batch(&mut self, batch_size: usize) -> (Batch, usize) {
         let per_turn = self.settings.max_poll_records.max(1);
         let batch = take_batch(&mut self.parts, &mut self.turn, batch_size, per_turn);
         let taken: usize = batch.items.iter().map(|(_, r)| r.size()).sum();
         self.held_bytes = self.held_bytes.saturating_sub(taken);
-        batch
+        (batch, taken)
     }
 
     /// Converts and transforms one batch into a job for the write stage.
@@ -446,6 +446,7 @@ impl Task {
             items: batch.items,
             tps: self.tps.clone(),
             positions: batch.positions,
+            room: (0, 0),
         })
     }
 

@@ -5,8 +5,8 @@
 //! destination's work and walcast's overlap instead of taking turns), and the destination's
 //! answers never wait for a busy worker thread.
 //!
-//! In: [`WriteJob`]s through a queue of at most `batch.size` records; every job waiting when a
-//! write starts goes into that write (one transaction for the destination). Out: [`WriteEvent`]s telling the task loop which
+//! In: [`WriteJob`]s through a queue bounded by [`QueueRoom`]; every job waiting when a write
+//! starts goes into that write (one transaction for the destination). Out: [`WriteEvent`]s telling the task loop which
 //! positions are stored, or why the stage stopped. A position is reported only after the write
 //! holding it committed; records the destination refuses for their data are found by writing
 //! the batch record by record, and dead-lettered (or fail the task) before the position moves
@@ -42,6 +42,68 @@ pub(crate) struct WriteJob {
     pub tps: Arc<Vec<TopicPartition>>,
     /// The next offset of every partition the batch covers.
     pub positions: Vec<Position>,
+    /// What the job took of the queue's room (given back when the write stage takes it).
+    pub room: (usize, usize),
+}
+
+/// The room in the write stage's queue: at most `batch.size` records and about
+/// `max_bytes` of them as fetched (a job may overshoot the bytes once, as a batch's size is
+/// only known once it is taken). The task loop takes room for each job it queues; the write
+/// stage gives it back as it takes the jobs, so what waits and what is being written stay
+/// bounded whatever the batch size.
+pub(crate) struct QueueRoom {
+    records: Semaphore,
+    bytes: Semaphore,
+}
+
+impl QueueRoom {
+    pub(crate) fn new(records: usize, max_bytes: usize) -> Self {
+        let cap = |n: usize| n.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            records: Semaphore::new(cap(records)),
+            bytes: Semaphore::new(cap(max_bytes)),
+        }
+    }
+
+    /// Records a job may take now; 0 while the queue is full (in records or bytes).
+    pub(crate) fn records_free(&self) -> usize {
+        if self.bytes.available_permits() == 0 {
+            0
+        } else {
+            self.records.available_permits()
+        }
+    }
+
+    /// Takes room for a job of `records` records and `bytes` bytes (no more than
+    /// [`Self::records_free`] records); returns what was taken, for [`Self::give_back`].
+    pub(crate) fn take(&self, records: usize, bytes: usize) -> (usize, usize) {
+        let take = |s: &Semaphore, n: usize| {
+            let n = n.min(s.available_permits());
+            match s.try_acquire_many(u32::try_from(n).unwrap_or(u32::MAX)) {
+                Ok(p) => {
+                    p.forget();
+                    n
+                }
+                Err(_) => 0,
+            }
+        };
+        (take(&self.records, records), take(&self.bytes, bytes))
+    }
+
+    pub(crate) fn give_back(&self, (records, bytes): (usize, usize)) {
+        self.records.add_permits(records);
+        self.bytes.add_permits(bytes);
+    }
+
+    /// Completes when some room was given back (the queue was full).
+    pub(crate) async fn freed(&self) {
+        let full = if self.bytes.available_permits() == 0 {
+            &self.bytes
+        } else {
+            &self.records
+        };
+        drop(full.acquire().await);
+    }
 }
 
 impl WriteJob {
@@ -101,8 +163,8 @@ pub(crate) struct WriteStage {
     /// `__connect.errors.class.name` for write failures (the connector class).
     pub connector_class: String,
     pub options: SinkOptions,
-    /// The task loop's room in the job queue: given back (in records taken) as jobs are taken.
-    pub queue_room: Arc<Semaphore>,
+    /// The task loop's room in the job queue: given back as jobs are taken.
+    pub queue_room: Arc<QueueRoom>,
     pub retry_delay_max: Duration,
     pub retry_timeout: Option<Duration>,
     pub events: mpsc::UnboundedSender<WriteEvent>,
@@ -239,8 +301,8 @@ impl WriteStage {
     }
 
     /// Gives the job's room in the queue back to the task loop.
-    fn took(&self, job: WriteJob) -> WriteJob {
-        self.queue_room.add_permits(job.items.len());
+    fn took(&self, mut job: WriteJob) -> WriteJob {
+        self.queue_room.give_back(std::mem::take(&mut job.room));
         job
     }
 
@@ -491,6 +553,7 @@ mod tests {
                 tp: tps[p].clone(),
                 next_offset: next,
             }],
+            room: (0, 0),
         }
     }
 
