@@ -457,6 +457,10 @@ impl Task {
                 self.stored_advanced(&positions);
                 Ok(())
             }
+            Some(WriteEvent::Spent(job)) => {
+                drop(job);
+                Ok(())
+            }
             Some(WriteEvent::Stopped(h)) => Err(h),
             None => Err(self.write_stage_gone()),
         }
@@ -467,6 +471,7 @@ impl Task {
         while let Ok(ev) = self.written.try_recv() {
             match ev {
                 WriteEvent::Stored(positions) => self.stored_advanced(&positions),
+                WriteEvent::Spent(_) => {}
                 WriteEvent::Stopped(h) => return h,
             }
         }
@@ -488,6 +493,7 @@ impl Task {
         while let Ok(ev) = self.written.try_recv() {
             match ev {
                 WriteEvent::Stored(positions) => self.stored_advanced(&positions),
+                WriteEvent::Spent(_) => {}
                 WriteEvent::Stopped(Halt::Fail(e)) => failure = Some(Halt::Fail(e)),
                 WriteEvent::Stopped(Halt::Shutdown) => {}
             }

@@ -146,6 +146,10 @@ pub(crate) type Started = (
 pub(crate) enum WriteEvent {
     /// These positions are stored in the destination.
     Stored(Vec<Position>),
+    /// A written job, handed back to be dropped by the task loop: its records were built on
+    /// the task loop's thread, where the allocator frees them from its own lists, and dropping
+    /// thousands of values is then not on the write stage, the task's critical path.
+    Spent(WriteJob),
     /// The stage stopped: shut down, or the task must fail.
     Stopped(Halt),
 }
@@ -312,7 +316,7 @@ impl WriteStage {
 
     /// Writes one batch; on return every record of it is stored, dead-lettered or skipped, and
     /// its positions are stored.
-    async fn process(&mut self, job: WriteJob) -> Result<(), Halt> {
+    async fn process(&mut self, mut job: WriteJob) -> Result<(), Halt> {
         let started = Instant::now();
         match self.write_with_retry(&job.records, &job.positions).await {
             Ok(()) => {
@@ -333,7 +337,8 @@ impl WriteStage {
             }
             Err(WriteFailure::Halt(h)) => return Err(h),
         }
-        self.stored(job.positions);
+        self.stored(std::mem::take(&mut job.positions));
+        let _ = self.events.send(WriteEvent::Spent(job));
         Ok(())
     }
 
