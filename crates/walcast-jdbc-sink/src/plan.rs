@@ -137,7 +137,16 @@ pub(crate) fn plan<'a>(
         let Some(ch) = builder.change(r)? else {
             continue;
         };
-        let batch = tables.entry(ch.table.clone()).or_default();
+        // Looked up before it is cloned: records of a batch mostly go to a table already there.
+        if !tables.contains_key(&ch.table) {
+            tables.insert(ch.table.clone(), TableBatch::default());
+        }
+        let Some(batch) = tables.get_mut(&ch.table) else {
+            return Err(SinkError::fatal(format!(
+                "table {} left the batch's plan",
+                ch.table
+            )));
+        };
         if ch.kind == ChangeKind::Truncate {
             batch.truncate = true;
             batch.ops.clear();

@@ -86,8 +86,18 @@ pub(crate) async fn ensure_table(
     // Columns the batch writes that the table lacks.
     let mut missing: Vec<&Column> = Vec::new();
     let mut seen = HashSet::new();
+    // Rows of a batch mostly carry the same columns as the row before: those are not looked up
+    // again.
+    let mut last: Vec<&str> = Vec::new();
     for ch in ops {
-        for c in ch.key.iter().chain(ch.values.iter()) {
+        let n = ch.key.len() + ch.values.len();
+        let cols = ch.key.iter().chain(ch.values.iter());
+        if n == last.len() && cols.clone().zip(&last).all(|(c, l)| c.name.as_ref() == *l) {
+            continue;
+        }
+        last.clear();
+        for c in cols {
+            last.push(c.name.as_ref());
             if !info.columns.contains_key(c.name.as_ref()) && seen.insert(c.name.as_ref()) {
                 missing.push(c);
             }
