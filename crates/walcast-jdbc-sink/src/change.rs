@@ -54,7 +54,8 @@ impl std::fmt::Display for TableName {
 /// One record's change to one row.
 #[derive(Debug, Clone)]
 pub struct Change<'a> {
-    pub table: TableName,
+    /// Shared by the batch's changes to the same table (cloned per record otherwise).
+    pub table: std::sync::Arc<TableName>,
     pub kind: ChangeKind,
     /// Key columns (empty for pk.mode none).
     pub key: Vec<Column<'a>>,
@@ -78,6 +79,9 @@ pub fn coords(r: &ConnectRecord) -> String {
     )
 }
 
+/// A topic and the table its records go to.
+type LastTable = Option<(String, std::sync::Arc<TableName>)>;
+
 /// Converts records of one connector into changes.
 #[derive(Debug, Clone)]
 pub struct ChangeBuilder {
@@ -88,7 +92,7 @@ pub struct ChangeBuilder {
     /// The placeholder as a JSON string token (inside a JSON document).
     placeholder_json: String,
     /// The last topic's table, when the table name format depends on the topic alone.
-    last_table: std::sync::Arc<std::sync::Mutex<Option<(String, TableName)>>>,
+    last_table: std::sync::Arc<std::sync::Mutex<LastTable>>,
 }
 
 impl ChangeBuilder {
@@ -397,9 +401,9 @@ impl ChangeBuilder {
         &self,
         r: &ConnectRecord,
         is_envelope: bool,
-    ) -> Result<Option<TableName>, SinkError> {
+    ) -> Result<Option<std::sync::Arc<TableName>>, SinkError> {
         if self.cfg.table_format.contains("${source.") {
-            return self.table_name(r, is_envelope);
+            return Ok(self.table_name(r, is_envelope)?.map(std::sync::Arc::new));
         }
         let mut last = self
             .last_table
@@ -407,12 +411,12 @@ impl ChangeBuilder {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((topic, table)) = last.as_ref() {
             if *topic == r.topic {
-                return Ok(Some(table.clone()));
+                return Ok(Some(std::sync::Arc::clone(table)));
             }
         }
-        let table = self.table_name(r, is_envelope)?;
+        let table = self.table_name(r, is_envelope)?.map(std::sync::Arc::new);
         if let Some(t) = &table {
-            *last = Some((r.topic.clone(), t.clone()));
+            *last = Some((r.topic.clone(), std::sync::Arc::clone(t)));
         }
         Ok(table)
     }

@@ -138,10 +138,10 @@ pub(crate) fn plan<'a>(
             continue;
         };
         // Looked up before it is cloned: records of a batch mostly go to a table already there.
-        if !tables.contains_key(&ch.table) {
-            tables.insert(ch.table.clone(), TableBatch::default());
+        if !tables.contains_key(&*ch.table) {
+            tables.insert((*ch.table).clone(), TableBatch::default());
         }
-        let Some(batch) = tables.get_mut(&ch.table) else {
+        let Some(batch) = tables.get_mut(&*ch.table) else {
             return Err(SinkError::fatal(format!(
                 "table {} left the batch's plan",
                 ch.table
