@@ -13,9 +13,8 @@
 //! was fetched meanwhile and the fetch tasks read ahead. The loop transforms records as soon as
 //! they arrive while the write stage's queue has room (fewer than `batch.size` records and two
 //! `max.partition.fetch.bytes` of them waiting); the write stage takes everything waiting as one
-//! write. So writes are small when records trickle in (low
-//! latency) and grow to `batch.size` when the destination is the slower part (fewer
-//! transactions, each carrying more rows).
+//! write. So writes are small when records trickle in (low latency) and grow to `batch.size`
+//! when the destination is the slower part (fewer transactions, each carrying more rows).
 //!
 //! A position only moves with a successful write, so the destination never records a position
 //! past data it does not hold; records that failed are logged/dead-lettered (acknowledged) or

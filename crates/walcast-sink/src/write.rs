@@ -5,9 +5,10 @@
 //! destination's work and walcast's overlap instead of taking turns), and the destination's
 //! answers never wait for a busy worker thread.
 //!
-//! In: [`WriteJob`]s through a queue bounded by [`QueueRoom`]; every job waiting when a write
-//! starts goes into that write (one transaction for the destination). Out: [`WriteEvent`]s telling the task loop which
-//! positions are stored, or why the stage stopped. A position is reported only after the write
+//! In: [`WriteJob`]s through a queue bounded by [`QueueRoom`]; the jobs waiting when a write
+//! starts go into that write (one transaction for the destination, at most `batch.size`
+//! records). Out: [`WriteEvent`]s telling the task loop which positions are stored, or why the
+//! stage stopped. A position is reported only after the write
 //! holding it committed; records the destination refuses for their data are found by writing
 //! the batch record by record, and dead-lettered (or fail the task) before the position moves
 //! past them.
@@ -284,13 +285,16 @@ impl WriteStage {
             if self.stop.is_cancelled() {
                 return;
             }
-            // Everything else waiting joins this write (the queue holds at most `batch.size`
-            // records, so neither does the write).
+            // The jobs waiting join this write, up to `batch.size` records (the task loop may
+            // queue more meanwhile, with the room given back here).
+            let batch_size = self.options.batch_size.max(1);
             while next.is_none() {
                 match jobs.try_recv() {
                     Ok(more) => {
                         let more = self.took(more);
-                        if let Err(more) = job.absorb(more) {
+                        if job.items.len() + more.items.len() > batch_size {
+                            next = Some(more);
+                        } else if let Err(more) = job.absorb(more) {
                             next = Some(more);
                         }
                     }
