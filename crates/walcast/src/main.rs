@@ -53,6 +53,7 @@ fn tune_allocator() {
         #[allow(unsafe_code)]
         unsafe {
             libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
+            #[cfg(target_os = "linux")]
             libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
     }
