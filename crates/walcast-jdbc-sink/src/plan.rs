@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use walcast_connect_api::{ConnectRecord, Schema, SinkError, Value};
 
@@ -129,24 +130,15 @@ pub(crate) fn plan<'a>(
     builder: &ChangeBuilder,
     pk_mode: PkMode,
     records: &'a [ConnectRecord],
-) -> Result<BTreeMap<TableName, TableBatch<'a>>, SinkError> {
-    let mut tables: BTreeMap<TableName, TableBatch<'a>> = BTreeMap::new();
+) -> Result<BTreeMap<Arc<TableName>, TableBatch<'a>>, SinkError> {
+    let mut tables: BTreeMap<Arc<TableName>, TableBatch<'a>> = BTreeMap::new();
     let fold = !matches!(pk_mode, PkMode::None | PkMode::Kafka);
     let mut scratch = String::new();
     for r in records {
         let Some(ch) = builder.change(r)? else {
             continue;
         };
-        // Looked up before it is cloned: records of a batch mostly go to a table already there.
-        if !tables.contains_key(&*ch.table) {
-            tables.insert((*ch.table).clone(), TableBatch::default());
-        }
-        let Some(batch) = tables.get_mut(&*ch.table) else {
-            return Err(SinkError::fatal(format!(
-                "table {} left the batch's plan",
-                ch.table
-            )));
-        };
+        let batch = tables.entry(Arc::clone(&ch.table)).or_default();
         if ch.kind == ChangeKind::Truncate {
             batch.truncate = true;
             batch.ops.clear();
