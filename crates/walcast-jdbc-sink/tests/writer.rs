@@ -171,6 +171,27 @@ fn tombstone(offset: i64, id: i32) -> ConnectRecord {
     }
 }
 
+/// Create events for `ids` at consecutive offsets from `first_offset`, each row named
+/// `name(id)` with a price of `id` cents.
+fn creates(
+    ids: impl IntoIterator<Item = i32>,
+    first_offset: i64,
+    name: impl Fn(i32) -> String,
+) -> Vec<ConnectRecord> {
+    ids.into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let n = name(id);
+            event(
+                first_offset + i as i64,
+                "c",
+                id,
+                Some(row(id, Some(&n), Some(i64::from(id)), None)),
+            )
+        })
+        .collect()
+}
+
 fn pos(next: i64) -> Vec<Position> {
     vec![Position {
         tp: TopicPartition::new(TOPIC, 0),
@@ -799,17 +820,7 @@ async fn direct_copy_of_new_keys_falls_back_to_the_merge() -> Result<()> {
     let mut w = PgSinkWriter::new(c);
     assert!(w.open("c1").await?.is_empty());
     let events = |ids: std::ops::RangeInclusive<i32>, first_offset: i64, tag: &str| {
-        ids.enumerate()
-            .map(|(i, id)| {
-                let name = format!("{tag}{id}\t\\\n");
-                event(
-                    first_offset + i as i64,
-                    "c",
-                    id,
-                    Some(row(id, Some(&name), Some(i64::from(id)), None)),
-                )
-            })
-            .collect::<Vec<_>>()
+        creates(ids, first_offset, |id| format!("{tag}{id}\t\\\n"))
     };
     let count = |sql: &'static str| {
         let pg = &pg;
@@ -885,18 +896,7 @@ async fn copies_larger_than_a_chunk_arrive_whole() -> Result<()> {
     let pad = "x".repeat(150);
     let name = |tag: &str, id: i32| format!("{tag}{id}\t\\\n{pad}");
     let batch = |ids: &[i32], first_offset: i64, tag: &str| {
-        ids.iter()
-            .enumerate()
-            .map(|(i, &id)| {
-                let n = name(tag, id);
-                event(
-                    first_offset + i as i64,
-                    "c",
-                    id,
-                    Some(row(id, Some(&n), Some(i64::from(id)), None)),
-                )
-            })
-            .collect::<Vec<_>>()
+        creates(ids.iter().copied(), first_offset, |id| name(tag, id))
     };
     let first: Vec<i32> = (1..=2000).collect();
     w.write("c1", &batch(&first, 0, "a"), &pos(2000)).await?;
