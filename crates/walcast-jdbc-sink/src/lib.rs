@@ -103,9 +103,8 @@
 //! A plain `COPY` of the same rows into the empty table (one transaction, no key check, the
 //! ceiling): 172,700 / 181,300 rows/s. The default is unnest below
 //! `writer::DEFAULT_COPY_THRESHOLD` (1,000) rows per batch and COPY + merge from there on;
-//! VALUES is never faster. The COPY is text format (PostgreSQL parses each value), not binary:
-//! binary COPY would need a client-side encoder per PostgreSQL type (numeric, timestamptz,
-//! arrays...) and was not built.
+//! VALUES is never faster. The COPY into the staging table is text format (PostgreSQL parses
+//! each value).
 //!
 //! **Insert fast path of upserts.** An upsert of at least `writer::DIRECT_MIN_ROWS` (64) rows
 //! first tries a `COPY` straight into the table inside a savepoint: while the keys a stream
@@ -117,6 +116,16 @@
 //! 1, 2, 4 ... up to 64 upserts (one per table and column set of a batch), so a stream of updates rarely pays for it; at most 16 tables' rows of
 //! one transaction take it (each savepoint is a subtransaction). Columns that must be parsed
 //! through another type first (a Connect Timestamp into `timestamp`) always take the merge.
+//! The direct COPY goes in PostgreSQL's binary form when every column of the shape has one
+//! here (`binary.rs`: integers, booleans, floats and strings into columns of exactly their
+//! type, Decimal into `numeric`, ZonedTimestamp and Connect Timestamp into `timestamptz`,
+//! Debezium Timestamp/MicroTimestamp into `timestamp`), else in text form. The server then
+//! skips parsing the values: a `COPY` of the 200,000 rows above took 15 % less time in binary
+//! form (257 vs 304 ms in `psql`, three runs each), and the Kafka → results drain of
+//! `pipeline-bench` went from 165,968 to 178,224 rows/s (medians of 8 interleaved runs each).
+//! A value an encoder cannot write (a ZonedTimestamp with seven fractional digits, an int
+//! beyond its column's range) abandons the binary COPY and the batch is merged as text, which
+//! stores what the text form always stored (`tests/binary_copy.rs` compares the two).
 //! Forcing a method with `PgSinkWriter::with_method` turns the fast path off.
 //!
 //! **Round trips.** Requests that do not need the answer of the one before go out together
@@ -128,6 +137,7 @@
 //! savepoint with the COPY's start; the COPY's end; the offsets with the commit), which matters
 //! most when the results database is across a network.
 
+mod binary;
 mod change;
 mod config;
 mod error;

@@ -15,6 +15,7 @@ use tokio_postgres::{Client, Statement};
 use walcast_connect_api::{Schema, SinkError};
 use walcast_pgwire::quote_ident;
 
+use crate::binary::{self, encoder, Encoder};
 use crate::change::TableName;
 use crate::error::classify;
 use crate::plan::Shape;
@@ -388,7 +389,17 @@ pub(crate) async fn copy_direct(
     let savepoint_early = futures::poll!(savepoint.as_mut());
     // The COPY statement is prepared once per table and column set, inside the savepoint: a
     // table that cannot take it refuses it like any other refusal.
-    let copy_sql = format!("COPY {} ({}) FROM STDIN", info.sql, qcols.join(", "));
+    let binary = CopyRows::binary(shape, &targets);
+    let format = if binary.is_some() {
+        " (FORMAT binary)"
+    } else {
+        ""
+    };
+    let copy_sql = format!(
+        "COPY {} ({}) FROM STDIN{format}",
+        info.sql,
+        qcols.join(", ")
+    );
     let (copy, refused) = match prepare_cached(tx, statements, &copy_sql).await {
         Ok(s) => (Some(s), None),
         Err(e) => (None, Some(e)),
@@ -401,7 +412,7 @@ pub(crate) async fn copy_direct(
     };
     futures::pin_mut!(start);
     let start_early = futures::poll!(start.as_mut());
-    let mut rows = CopyRows::new(shape);
+    let mut rows = binary.unwrap_or_else(|| CopyRows::new(shape));
     let first = copy.as_ref().and_then(|_| rows.chunk());
     let savepoint = match savepoint_early {
         Poll::Ready(r) => r,
@@ -421,7 +432,14 @@ pub(crate) async fn copy_direct(
     }
     .await;
     match copied {
-        Ok(_) => Ok(true),
+        Ok(Some(_)) => Ok(true),
+        Ok(None) => {
+            tracing::debug!(table = %name, "a value has no binary COPY form; merging instead");
+            tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {DIRECT_SAVEPOINT}"))
+                .await
+                .map_err(|e| classify(&e, &ctx()))?;
+            Ok(false)
+        }
         // The connection broke: nothing to roll back to.
         Err(e) if e.as_db_error().is_none() => Err(classify(&e, &ctx())),
         Err(e) => {
@@ -460,6 +478,10 @@ struct CopyRows<'s, 'a> {
     shape: &'s Shape<'a>,
     next: usize,
     scratch: String,
+    /// The encoder of each column when the rows go in binary form.
+    binary: Option<Vec<Encoder>>,
+    /// A value had no binary form: the COPY must be abandoned.
+    no_binary_form: bool,
 }
 
 impl<'s, 'a> CopyRows<'s, 'a> {
@@ -468,11 +490,35 @@ impl<'s, 'a> CopyRows<'s, 'a> {
             shape,
             next: 0,
             scratch: String::new(),
+            binary: None,
+            no_binary_form: false,
         }
     }
 
-    /// The next rows, about [`COPY_CHUNK`] bytes of them; `None` after the last row.
+    /// Rows in PostgreSQL's binary COPY form, when every column has an [`encoder`] for its
+    /// type in the table (`targets`) and there are rows.
+    fn binary(shape: &'s Shape<'a>, targets: &[&str]) -> Option<Self> {
+        if shape.rows.is_empty() {
+            return None;
+        }
+        let encoders = shape
+            .cols
+            .iter()
+            .zip(targets)
+            .map(|((_, schema, _), target)| encoder(target, *schema))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            binary: Some(encoders),
+            ..Self::new(shape)
+        })
+    }
+
+    /// The next rows, about [`COPY_CHUNK`] bytes of them; `None` after the last row (or, in
+    /// binary form, at a value without one: `no_binary_form` is then set).
     fn chunk(&mut self) -> Option<bytes::Bytes> {
+        if self.binary.is_some() {
+            return self.binary_chunk();
+        }
         let shape = self.shape;
         if self.next >= shape.rows.len() {
             return None;
@@ -513,6 +559,43 @@ impl<'s, 'a> CopyRows<'s, 'a> {
         Some(buf.freeze())
     }
 
+    fn binary_chunk(&mut self) -> Option<bytes::Bytes> {
+        let shape = self.shape;
+        let encoders = self.binary.as_deref()?;
+        if self.next >= shape.rows.len() || self.no_binary_form {
+            return None;
+        }
+        let mut buf = BytesMut::with_capacity(COPY_CHUNK + COPY_CHUNK / 4);
+        if self.next == 0 {
+            buf.put_slice(binary::HEADER);
+        }
+        let fields = i16::try_from(shape.cols.len()).ok()?;
+        for row in &shape.rows[self.next..] {
+            self.next += 1;
+            buf.put_i16(fields);
+            for ((v, enc), (_, schema, _)) in row.iter().zip(encoders).zip(&shape.cols) {
+                let written = match (v, schema) {
+                    (Some(v), Some(schema)) if !v.is_null() => enc.encode(v, schema, &mut buf),
+                    _ => {
+                        buf.put_i32(-1);
+                        Ok(())
+                    }
+                };
+                if written.is_err() {
+                    self.no_binary_form = true;
+                    return None;
+                }
+            }
+            if buf.len() >= COPY_CHUNK {
+                break;
+            }
+        }
+        if self.next >= shape.rows.len() {
+            buf.put_slice(binary::TRAILER);
+        }
+        Some(buf.freeze())
+    }
+
     /// Sends `first` (the chunk rendered while the COPY was starting) and the remaining rows
     /// and ends the COPY. Each chunk goes to the connection as soon as it is rendered, so the
     /// server parses rows while the next ones are rendered; the rows are never all in memory
@@ -521,7 +604,7 @@ impl<'s, 'a> CopyRows<'s, 'a> {
         mut self,
         sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<bytes::Bytes>>,
         first: Option<bytes::Bytes>,
-    ) -> Result<u64, tokio_postgres::Error> {
+    ) -> Result<Option<u64>, tokio_postgres::Error> {
         let mut sink = sink;
         let mut chunk = first;
         while let Some(c) = chunk {
@@ -530,6 +613,10 @@ impl<'s, 'a> CopyRows<'s, 'a> {
             tokio::task::yield_now().await;
             chunk = self.chunk();
         }
-        sink.as_mut().finish().await
+        if self.no_binary_form {
+            // Not finished: dropping the sink abandons the COPY (CopyFail).
+            return Ok(None);
+        }
+        sink.as_mut().finish().await.map(Some)
     }
 }
