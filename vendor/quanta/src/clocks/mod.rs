@@ -1,0 +1,5 @@
+mod counter;
+pub use self::counter::Counter;
+
+mod monotonic;
+pub use self::monotonic::Monotonic;
