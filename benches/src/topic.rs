@@ -33,7 +33,7 @@ struct Args {
 }
 
 /// Split a JsonConverter message into (schema, payload).
-fn parse(bytes: &Option<Vec<u8>>) -> Option<(Option<Value>, Value)> {
+fn parse(bytes: &Option<bytes::Bytes>) -> Option<(Option<Value>, Value)> {
     bytes.as_ref().map(|b| {
         let v: Value = serde_json::from_slice(b)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned()));

@@ -26,7 +26,7 @@ fn by_topic(events: &[Value]) -> BTreeMap<String, Vec<Value>> {
     m
 }
 
-fn parse_json_bytes(b: &Option<Vec<u8>>) -> Value {
+fn parse_json_bytes(b: &Option<bytes::Bytes>) -> Value {
     match b {
         None => Value::Null,
         Some(b) => serde_json::from_slice(b)

@@ -713,8 +713,8 @@ async fn bad_records_go_to_the_dlq_with_context_headers_or_fail_the_task() {
             .get(&offset)
             .unwrap_or_else(|| panic!("DLQ record for good offset {offset}: {h:?}"));
         assert_eq!(
-            r.value.as_ref(),
-            Some(value),
+            r.value.as_deref(),
+            Some(&value[..]),
             "DLQ value at offset {offset}"
         );
         assert_eq!(

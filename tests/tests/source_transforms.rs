@@ -21,7 +21,7 @@ async fn records(bootstrap: &str, topic: &str) -> Vec<(Value, Value, Value)> {
         .unwrap()
         .into_iter()
         .map(|r| {
-            let json = |b: Option<Vec<u8>>| {
+            let json = |b: Option<bytes::Bytes>| {
                 b.map(|b| serde_json::from_slice::<Value>(&b).unwrap())
                     .unwrap_or(Value::Null)
             };

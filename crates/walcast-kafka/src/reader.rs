@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use rskafka::client::error::{Error as RsError, ProtocolError, ServerErrorResponse};
 use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 
@@ -20,8 +22,10 @@ use crate::error::{classify, ErrorClass, KafkaError};
 pub struct ConsumedRecord {
     pub partition: i32,
     pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
+    /// The record's key and value share the buffer of the batch they were read from (no copy
+    /// per record; the buffer is freed, or reused, with the batch's last record).
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
     /// Milliseconds since the Unix epoch (the producer's create time).
     pub timestamp_ms: i64,
     pub headers: BTreeMap<String, Vec<u8>>,
@@ -136,8 +140,8 @@ impl PartitionReader {
             .map(|r| ConsumedRecord {
                 partition,
                 offset: r.offset,
-                key: r.record.key.map(Vec::from),
-                value: r.record.value.map(Vec::from),
+                key: r.record.key,
+                value: r.record.value,
                 timestamp_ms: r.record.timestamp.timestamp_millis(),
                 headers: r.record.headers,
             })
@@ -235,8 +239,8 @@ pub async fn read_topic_to_end(
 impl ConsumedRecord {
     /// Bytes of key, value and headers: what the record holds in memory, for read-ahead budgets.
     pub fn size(&self) -> usize {
-        self.key.as_ref().map_or(0, Vec::len)
-            + self.value.as_ref().map_or(0, Vec::len)
+        self.key.as_ref().map_or(0, Bytes::len)
+            + self.value.as_ref().map_or(0, Bytes::len)
             + self
                 .headers
                 .iter()

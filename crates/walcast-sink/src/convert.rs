@@ -83,8 +83,8 @@ mod tests {
         ConsumedRecord {
             partition: 2,
             offset: 41,
-            key: Some(key.to_vec()),
-            value: Some(value.to_vec()),
+            key: Some(key.to_vec().into()),
+            value: Some(value.to_vec().into()),
             timestamp_ms: 1_700_000_000_000,
             headers: BTreeMap::from([("h".to_owned(), b"v".to_vec())]),
         }

@@ -212,8 +212,8 @@ impl ErrorHandler {
                 .send(
                     &dlq.topic,
                     dlq.partitions,
-                    raw.key.clone(),
-                    raw.value.clone(),
+                    raw.key.as_deref().map(<[u8]>::to_vec),
+                    raw.value.as_deref().map(<[u8]>::to_vec),
                     headers.clone(),
                     raw.timestamp_ms,
                 )

@@ -530,7 +530,7 @@ mod tests {
                         partition: tps[p].partition,
                         offset,
                         key: None,
-                        value: Some(offset.to_string().into_bytes()),
+                        value: Some(offset.to_string().into_bytes().into()),
                         timestamp_ms: 0,
                         headers: Default::default(),
                     },

@@ -183,6 +183,79 @@ where
     }
 }
 
+impl Record {
+    /// Reads one record from `cursor`, a cursor over `buf`; its key and value are slices of
+    /// `buf`.
+    fn read_sliced(buf: &Bytes, cursor: &mut Cursor<&[u8]>) -> Result<Self, ReadError> {
+        let len = Varint::read(cursor)?;
+        let len = usize::try_from(len.0).map_err(|e| ReadError::Malformed(Box::new(e)))?;
+        let start = cursor.position() as usize;
+        let end = start
+            .checked_add(len)
+            .filter(|end| *end <= buf.len())
+            .ok_or_else(|| {
+                ReadError::Malformed(
+                    format!("Record of {len} bytes runs past the end of its batch").into(),
+                )
+            })?;
+        let mut reader = Cursor::new(&buf[..end]);
+        reader.set_position(start as u64);
+
+        // attributes
+        Int8::read(&mut reader)?;
+        let timestamp_delta = Varlong::read(&mut reader)?.0;
+        let offset_delta = Varint::read(&mut reader)?.0;
+        let key = read_slice(buf, &mut reader, end)?;
+        let value = read_slice(buf, &mut reader, end)?;
+
+        // headers (a varint count, not a normal array)
+        let n_headers = Varint::read(&mut reader)?;
+        let n_headers =
+            usize::try_from(n_headers.0).map_err(|e| ReadError::Malformed(Box::new(e)))?;
+        let mut headers = Vec::new();
+        for _ in 0..n_headers {
+            headers.push(RecordHeader::read(&mut reader)?);
+        }
+
+        let left = end - reader.position() as usize;
+        if left != 0 {
+            return Err(ReadError::Malformed(
+                format!("Found {left} trailing bytes after Record").into(),
+            ));
+        }
+        cursor.set_position(end as u64);
+        Ok(Self {
+            timestamp_delta,
+            offset_delta,
+            key,
+            value,
+            headers,
+        })
+    }
+}
+
+/// Reads a varint length (-1: null) and that many bytes of `buf` as a slice, up to `end`.
+fn read_slice(
+    buf: &Bytes,
+    reader: &mut Cursor<&[u8]>,
+    end: usize,
+) -> Result<Option<Bytes>, ReadError> {
+    let len = Varint::read(reader)?.0;
+    if len == -1 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len).map_err(|e| ReadError::Malformed(Box::new(e)))?;
+    let start = reader.position() as usize;
+    let stop = start
+        .checked_add(len)
+        .filter(|stop| *stop <= end)
+        .ok_or_else(|| {
+            ReadError::Malformed(format!("{len} bytes run past the end of their record").into())
+        })?;
+    reader.set_position(stop as u64);
+    Ok(Some(buf.slice(start..stop)))
+}
+
 impl<W> WriteType<W> for Record
 where
     W: Write,
@@ -412,18 +485,7 @@ where
 
         // ==========================================================================================
         // ======================================== CRC data ========================================
-        let mut data = Cursor::new(data);
-        let body = RecordBatchBody::read(&mut data)?;
-
-        // check if there is any trailing data because this is likely a bug
-        let bytes_read = data.position();
-        let bytes_total = u64::try_from(data.into_inner().len()).map_err(ReadError::Overflow)?;
-        let bytes_left = bytes_total - bytes_read;
-        if bytes_left != 0 {
-            return Err(ReadError::Malformed(
-                format!("Found {} trailing bytes after RecordBatch", bytes_left).into(),
-            ));
-        }
+        let body = RecordBatchBody::read_buffer(Bytes::from(data))?;
 
         // ==========================================================================================
         // ==========================================================================================
@@ -555,11 +617,23 @@ impl RecordBatchBody {
     }
 }
 
-impl<R> ReadType<R> for RecordBatchBody
-where
-    R: Read,
-{
-    fn read(reader: &mut R) -> Result<Self, ReadError> {
+/// The fields of a [`RecordBatchBody`] before its records.
+struct BodyHeader {
+    last_offset_delta: i32,
+    first_timestamp: i64,
+    max_timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    compression: RecordBatchCompression,
+    timestamp_type: RecordBatchTimestampType,
+    is_transactional: bool,
+    is_control: bool,
+    n_records: usize,
+}
+
+impl BodyHeader {
+    fn read<R: Read>(reader: &mut R) -> Result<Self, ReadError> {
         // attributes
         let attributes = Int16::read(reader)?.0;
         let compression = match attributes & 0x7 {
@@ -605,6 +679,56 @@ where
             -1 => 0,
             n => usize::try_from(n)?,
         };
+        Ok(Self {
+            last_offset_delta,
+            first_timestamp,
+            max_timestamp,
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            compression,
+            timestamp_type,
+            is_transactional,
+            is_control,
+            n_records,
+        })
+    }
+
+    fn with_records(self, records: ControlBatchOrRecords) -> RecordBatchBody {
+        RecordBatchBody {
+            last_offset_delta: self.last_offset_delta,
+            first_timestamp: self.first_timestamp,
+            max_timestamp: self.max_timestamp,
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+            compression: self.compression,
+            timestamp_type: self.timestamp_type,
+            is_transactional: self.is_transactional,
+            records,
+        }
+    }
+}
+
+impl<R> ReadType<R> for RecordBatchBody
+where
+    R: Read,
+{
+    fn read(reader: &mut R) -> Result<Self, ReadError> {
+        let header = BodyHeader::read(reader)?;
+        let records = Self::read_compressed(reader, &header)?;
+        Ok(header.with_records(records))
+    }
+}
+
+impl RecordBatchBody {
+    /// Reads the records after `header` from `reader`, decompressing them as the header says.
+    fn read_compressed<R: Read>(
+        reader: &mut R,
+        header: &BodyHeader,
+    ) -> Result<ControlBatchOrRecords, ReadError> {
+        let (compression, is_control, n_records) =
+            (header.compression, header.is_control, header.n_records);
         let records = match compression {
             RecordBatchCompression::NoCompression => {
                 Self::read_records(reader, is_control, n_records)?
@@ -720,18 +844,38 @@ where
             }
         };
 
-        Ok(Self {
-            last_offset_delta,
-            first_timestamp,
-            max_timestamp,
-            producer_id,
-            producer_epoch,
-            base_sequence,
-            compression,
-            timestamp_type,
-            is_transactional,
-            records,
-        })
+        Ok(records)
+    }
+
+    /// Reads a whole CRC-checked body held in `data`. Uncompressed and zstd records are read
+    /// without a copy and an allocation each: their keys and values are slices of `data` or of
+    /// the batch's decompressed bytes (one pooled buffer per batch, back in the pool when the
+    /// batch's last record is dropped).
+    fn read_buffer(data: Bytes) -> Result<Self, ReadError> {
+        let mut cursor = Cursor::new(&data[..]);
+        let header = BodyHeader::read(&mut cursor)?;
+        let start = cursor.position() as usize;
+        let records = match header.compression {
+            RecordBatchCompression::NoCompression => {
+                read_records_sliced(data.slice(start..), header.is_control, header.n_records)?
+            }
+            #[cfg(feature = "compression-zstd")]
+            RecordBatchCompression::Zstd => {
+                let decoded = decode_zstd(&data[start..])?;
+                read_records_sliced(decoded, header.is_control, header.n_records)?
+            }
+            _ => {
+                let records = Self::read_compressed(&mut cursor, &header)?;
+                let left = data.len() - cursor.position() as usize;
+                if left != 0 {
+                    return Err(ReadError::Malformed(
+                        format!("Found {left} trailing bytes after RecordBatch").into(),
+                    ));
+                }
+                records
+            }
+        };
+        Ok(header.with_records(records))
     }
 }
 
@@ -907,6 +1051,133 @@ where
 /// Bytes of decompressed data read ahead of the record being decoded.
 #[cfg(feature = "compression-zstd")]
 const DECODED_BUFFER: usize = 64 * 1024;
+
+/// Reads `n_records` records (or the one control record) that fill `buf` exactly; keys and
+/// values are slices of `buf`.
+fn read_records_sliced(
+    buf: Bytes,
+    is_control: bool,
+    n_records: usize,
+) -> Result<ControlBatchOrRecords, ReadError> {
+    let mut cursor = Cursor::new(&buf[..]);
+    let records = if is_control {
+        if n_records != 1 {
+            return Err(ReadError::Malformed(
+                format!("Expected 1 control record but got {}", n_records).into(),
+            ));
+        }
+        ControlBatchOrRecords::ControlBatch(ControlBatchRecord::read(&mut cursor)?)
+    } else {
+        // Each record takes at least a byte, so a corrupt count cannot reserve more than that.
+        let mut records = Vec::with_capacity(n_records.min(buf.len()));
+        for _ in 0..n_records {
+            records.push(Record::read_sliced(&buf, &mut cursor)?);
+        }
+        ControlBatchOrRecords::Records(records)
+    };
+    let left = buf.len() - cursor.position() as usize;
+    if left != 0 {
+        return Err(ReadError::Malformed(
+            format!("Found {left} trailing bytes after the records of a RecordBatch").into(),
+        ));
+    }
+    Ok(records)
+}
+
+/// Free buffers for decompressed batches: a batch's buffer returns here when its last record is
+/// dropped, so decoding a batch neither allocates nor touches fresh pages once a few batches
+/// went through. At most this many wait here, each of at most [`POOLED_MAX_BYTES`].
+#[cfg(feature = "compression-zstd")]
+const POOLED_BUFFERS: usize = 4;
+#[cfg(feature = "compression-zstd")]
+const POOLED_MAX_BYTES: usize = 4 * 1024 * 1024;
+#[cfg(feature = "compression-zstd")]
+static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// A pooled buffer behind a [`Bytes`] (see [`Bytes::from_owner`]).
+#[cfg(feature = "compression-zstd")]
+struct Pooled(Vec<u8>);
+
+#[cfg(feature = "compression-zstd")]
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+#[cfg(feature = "compression-zstd")]
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        if buf.capacity() > POOLED_MAX_BYTES {
+            return;
+        }
+        if let Ok(mut pool) = POOL.lock() {
+            if pool.len() < POOLED_BUFFERS {
+                pool.push(buf);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "compression-zstd")]
+thread_local! {
+    static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Decompresses a batch's zstd-compressed records (one frame or more) into a pooled buffer.
+#[cfg(feature = "compression-zstd")]
+fn decode_zstd(input: &[u8]) -> Result<Bytes, ReadError> {
+    use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer, ResetDirective};
+    let zstd_error =
+        |code: usize| ReadError::Malformed(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)).into());
+    let mut out = POOL
+        .lock()
+        .ok()
+        .and_then(|mut pool| pool.pop())
+        .unwrap_or_default();
+    out.clear();
+    if out.capacity() == 0 {
+        // The frame may state its decompressed size; otherwise a guess (Debezium JSON
+        // compresses about tenfold). Capped, so a corrupt header cannot reserve much.
+        let guess = match zstd::zstd_safe::get_frame_content_size(input) {
+            Ok(Some(n)) => n,
+            _ => input.len() as u64 * 10,
+        };
+        out.reserve(guess.clamp(64 * 1024, 16 * 1024 * 1024) as usize);
+    }
+    DCTX.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let dctx = match cell.as_mut() {
+            Some(d) => {
+                d.reset(ResetDirective::SessionOnly).map_err(zstd_error)?;
+                d
+            }
+            None => cell.insert(DCtx::create()),
+        };
+        let mut inb = InBuffer::around(input);
+        loop {
+            if out.len() == out.capacity() {
+                out.reserve(out.capacity().max(64 * 1024));
+            }
+            let pos = out.len();
+            let before = (inb.pos(), pos);
+            let hint = {
+                let mut outb = OutBuffer::around_pos(&mut out, pos);
+                dctx.decompress_stream(&mut outb, &mut inb).map_err(zstd_error)?
+            };
+            let consumed = inb.pos() == input.len();
+            if hint == 0 && consumed {
+                return Ok(());
+            }
+            if consumed && out.len() < out.capacity() && (inb.pos(), out.len()) == before {
+                return Err(ReadError::Malformed("zstd: truncated data".into()));
+            }
+        }
+    })?;
+    Ok(Bytes::from_owner(Pooled(out)))
+}
 
 /// `len` bytes read into a new vector. The capacity grows with the bytes that actually arrive, so
 /// a corrupt length cannot allocate more than there is, and the bytes are not zeroed before
