@@ -1132,6 +1132,10 @@ fn decode_zstd(input: &[u8]) -> Result<Bytes, ReadError> {
     use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer, ResetDirective};
     let zstd_error =
         |code: usize| ReadError::Malformed(format!("zstd: {}", zstd::zstd_safe::get_error_name(code)).into());
+    if input.is_empty() {
+        // No frame at all (a batch without records may carry none).
+        return Ok(Bytes::new());
+    }
     let mut out = POOL
         .lock()
         .ok()
