@@ -7,7 +7,7 @@
 //! value ([`Encoder::encode`]). Out: the field (length and bytes) in the COPY data. A shape is
 //! written in binary only when every column has an encoder; a value an encoder cannot write
 //! (out of range, a string that is not the timestamp form it expects) makes the COPY fail, and
-//! the caller writes the rows the text way instead, which stores what it always did or reports
+//! the caller writes the rows as text instead (a text COPY), which stores what it always did or reports
 //! the problem. Every encoder stores exactly what the text form of the same value stores
 //! (`tests/binary_copy.rs` compares them in PostgreSQL).
 

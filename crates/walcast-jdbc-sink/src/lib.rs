@@ -124,8 +124,8 @@
 //! form (257 vs 304 ms in `psql`, three runs each), and the Kafka → results drain of
 //! `pipeline-bench` went from 165,968 to 178,224 rows/s (medians of 8 interleaved runs each).
 //! A value an encoder cannot write (a ZonedTimestamp with seven fractional digits, an int
-//! beyond its column's range) abandons the binary COPY and the batch is merged as text, which
-//! stores what the text form always stored (`tests/binary_copy.rs` compares the two).
+//! beyond its column's range) abandons the binary COPY and the rows are copied again as text,
+//! which stores what the text form always stored (`tests/binary_copy.rs` compares the two).
 //! Forcing a method with `PgSinkWriter::with_method` turns the fast path off.
 //!
 //! **Round trips.** Requests that do not need the answer of the one before go out together

@@ -360,7 +360,9 @@ const DIRECT_SAVEPOINT: &str = "walcast_direct";
 /// there, or anything else) and was rolled back to the savepoint, so the caller runs the merge
 /// instead, which also reports any real problem with the data. Only for shapes whose every
 /// column parses as its own type (see [`stage_type`]): a Connect Timestamp into a `timestamp`
-/// column must go through `timestamptz` first, which a direct COPY cannot do.
+/// column must go through `timestamptz` first, which a direct COPY cannot do. The rows go in
+/// binary form when every column has one; a value without one abandons that COPY and the rows
+/// go again as text.
 pub(crate) async fn copy_direct(
     tx: &Client,
     statements: &mut HashMap<String, Statement>,
@@ -368,16 +370,44 @@ pub(crate) async fn copy_direct(
     name: &TableName,
     shape: &Shape<'_>,
 ) -> Result<bool, SinkError> {
+    match copy_direct_as(tx, statements, info, name, shape, true).await? {
+        Direct::Stored => Ok(true),
+        Direct::Refused => Ok(false),
+        // Rolled back to the savepoint: the same rows in text form.
+        Direct::NoBinaryForm => Ok(matches!(
+            copy_direct_as(tx, statements, info, name, shape, false).await?,
+            Direct::Stored
+        )),
+    }
+}
+
+/// How a direct COPY ended.
+enum Direct {
+    Stored,
+    /// The table refused the rows (rolled back to the savepoint).
+    Refused,
+    /// A value had no binary form (rolled back to the savepoint).
+    NoBinaryForm,
+}
+
+async fn copy_direct_as(
+    tx: &Client,
+    statements: &mut HashMap<String, Statement>,
+    info: &TableInfo,
+    name: &TableName,
+    shape: &Shape<'_>,
+    allow_binary: bool,
+) -> Result<Direct, SinkError> {
     let Ok(Columns {
         quoted: qcols,
         targets,
         stages,
     }) = columns(info, shape)
     else {
-        return Ok(false);
+        return Ok(Direct::Refused);
     };
     if stages.iter().zip(&targets).any(|(s, t)| s != t) {
-        return Ok(false);
+        return Ok(Direct::Refused);
     }
     let ctx = || format!("writing table {name}");
     // The savepoint and the start of the COPY go out together (a request is sent when its
@@ -389,7 +419,11 @@ pub(crate) async fn copy_direct(
     let savepoint_early = futures::poll!(savepoint.as_mut());
     // The COPY statement is prepared once per table and column set, inside the savepoint: a
     // table that cannot take it refuses it like any other refusal.
-    let binary = CopyRows::binary(shape, &targets);
+    let binary = if allow_binary {
+        CopyRows::binary(shape, &targets)
+    } else {
+        None
+    };
     let format = if binary.is_some() {
         " (FORMAT binary)"
     } else {
@@ -432,13 +466,13 @@ pub(crate) async fn copy_direct(
     }
     .await;
     match copied {
-        Ok(Some(_)) => Ok(true),
+        Ok(Some(_)) => Ok(Direct::Stored),
         Ok(None) => {
-            tracing::debug!(table = %name, "a value has no binary COPY form; merging instead");
+            tracing::debug!(table = %name, "a value has no binary COPY form; copying as text");
             tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {DIRECT_SAVEPOINT}"))
                 .await
                 .map_err(|e| classify(&e, &ctx()))?;
-            Ok(false)
+            Ok(Direct::NoBinaryForm)
         }
         // The connection broke: nothing to roll back to.
         Err(e) if e.as_db_error().is_none() => Err(classify(&e, &ctx())),
@@ -447,7 +481,7 @@ pub(crate) async fn copy_direct(
             tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {DIRECT_SAVEPOINT}"))
                 .await
                 .map_err(|e| classify(&e, &ctx()))?;
-            Ok(false)
+            Ok(Direct::Refused)
         }
     }
 }
