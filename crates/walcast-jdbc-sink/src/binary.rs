@@ -22,10 +22,10 @@ pub(crate) const TRAILER: &[u8] = &[0xff, 0xff];
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
-/// What the text form writes as `infinity` / `-infinity` for Connect timestamps (ms), the
-/// values PostgreSQL's JDBC driver uses for them.
-const POS_INFINITY_MS: i64 = 9_223_372_036_825_200_000;
-const NEG_INFINITY_MS: i64 = -9_223_372_036_832_400_000;
+/// What the text form writes as `infinity` / `-infinity` (µs since the Unix epoch; the
+/// millisecond values PostgreSQL's JDBC driver uses for them, times 1000).
+const POS_INFINITY_US: i64 = 9_223_372_036_825_200_000;
+const NEG_INFINITY_US: i64 = -9_223_372_036_832_400_000;
 
 /// How one column's values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,12 +151,7 @@ impl Encoder {
                 };
                 timestamp_us(zoned_micros(t).ok_or(NoBinaryForm)?, out)?;
             }
-            Encoder::MillisTimestamptz => match int()? {
-                POS_INFINITY_MS => infinity(i64::MAX, out),
-                NEG_INFINITY_MS => infinity(i64::MIN, out),
-                ms => timestamp_us(ms.checked_mul(1000).ok_or(NoBinaryForm)?, out)?,
-            },
-            Encoder::MillisTimestamp => {
+            Encoder::MillisTimestamptz | Encoder::MillisTimestamp => {
                 timestamp_us(int()?.checked_mul(1000).ok_or(NoBinaryForm)?, out)?
             }
             Encoder::MicrosTimestamp => timestamp_us(int()?, out)?,
@@ -165,18 +160,18 @@ impl Encoder {
     }
 }
 
-fn infinity(v: i64, out: &mut BytesMut) {
-    out.put_i32(8);
-    out.put_i64(v);
-}
-
-/// A timestamp field from µs since the Unix epoch; the sentinels for infinity are refused (the
-/// text form knows them).
+/// A timestamp field from µs since the Unix epoch; the text form's infinity values become
+/// PostgreSQL's (the largest and smallest timestamps).
 fn timestamp_us(us: i64, out: &mut BytesMut) -> Result<(), NoBinaryForm> {
-    let pg = us.checked_sub(PG_EPOCH_US).ok_or(NoBinaryForm)?;
-    if pg == i64::MAX || pg == i64::MIN {
-        return Err(NoBinaryForm);
-    }
+    let pg = match us {
+        POS_INFINITY_US => i64::MAX,
+        NEG_INFINITY_US => i64::MIN,
+        _ => match us.checked_sub(PG_EPOCH_US) {
+            // A finite time may not land on PostgreSQL's infinity values.
+            Some(pg) if pg != i64::MAX && pg != i64::MIN => pg,
+            _ => return Err(NoBinaryForm),
+        },
+    };
     out.put_i32(8);
     out.put_i64(pg);
     Ok(())

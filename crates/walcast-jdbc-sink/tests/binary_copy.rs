@@ -211,6 +211,9 @@ fn row(i: i32, zoned: &str) -> Struct {
             Value::Int64(-62_135_596_800_000),
             Value::Int64(253_402_300_799_999),
             Value::Int64(-1),
+            // PostgreSQL JDBC's infinity values, which the text form writes as `infinity`.
+            Value::Int64(9_223_372_036_825_200),
+            Value::Int64(-9_223_372_036_832_400),
             Value::Null,
         ]),
     );
@@ -221,6 +224,7 @@ fn row(i: i32, zoned: &str) -> Struct {
             Value::Int64(-62_135_596_800_000_000 - 86_400_000_000),
             Value::Int64(0),
             Value::Int64(-1),
+            Value::Int64(9_223_372_036_825_200_000),
             Value::Null,
         ]),
     );
@@ -230,6 +234,7 @@ fn row(i: i32, zoned: &str) -> Struct {
             Value::Int64(946_684_800_000),
             Value::Int64(-1),
             Value::Int64(1_700_000_000_999),
+            Value::Int64(-9_223_372_036_832_400),
             Value::Null,
         ]),
     );
