@@ -14,11 +14,11 @@
 //! partition holds near its budget whatever the compression; it asks for more again only when a
 //! response held less than half of that although the log had more (a response that emptied the
 //! log was small for want of records: growing on those let a later backlog come back ten times
-//! the budget at once, peaks of 20 MB per fetch in a WAL → results run). A response that is still larger
-//! (the broker returns whole batches, and some brokers answer far beyond the size asked for) is
-//! converted and handed over in pieces of about `max.partition.fetch.bytes`, and the next fetch
-//! waits until its last piece is taken: converted records stay within two pieces, and only the
-//! decompressed response itself can exceed the budget.
+//! the budget at once, peaks of 20 MB per fetch in a WAL → results run). A response that is
+//! still larger (the broker returns whole batches, and some brokers answer far beyond the size
+//! asked for) is converted and handed over in pieces of about `max.partition.fetch.bytes`, and
+//! the next fetch waits until its last piece is taken: converted records stay within two pieces,
+//! and only the decompressed response itself can exceed the budget.
 //!
 //! Failures: transient Kafka errors are retried with backoff up to `errors.retry.timeout`; a
 //! position outside the log (retention overtook it, or the topic was re-created) moves to the
