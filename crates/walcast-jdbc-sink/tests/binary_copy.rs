@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -18,6 +17,9 @@ use walcast_connect_api::{
 use walcast_jdbc_sink::{render_pg_text, Dialect, JdbcSinkConfig, PgSinkWriter};
 use walcast_testkit::Postgres;
 
+mod common;
+use common::{cfg, unscaled};
+
 const TOPIC: &str = "dbserver1.public.types";
 
 const COLUMNS: &str = "id integer PRIMARY KEY, i2 smallint, i8 bigint, b boolean, f4 real, \
@@ -25,23 +27,15 @@ const COLUMNS: &str = "id integer PRIMARY KEY, i2 smallint, i8 bigint, b boolean
      tz timestamptz, tzm timestamptz, ts timestamp, tsm timestamp";
 
 fn config(pg: &Postgres) -> Arc<JdbcSinkConfig> {
-    let raw: BTreeMap<String, String> = [
-        (
-            "connection.url",
-            format!(
-                "jdbc:postgresql://127.0.0.1:{}/postgres?sslmode=disable",
-                pg.port()
-            ),
-        ),
-        ("connection.username", "postgres".into()),
-        ("insert.mode", "upsert".into()),
-        ("primary.key.mode", "record_key".into()),
-        ("table.name.format", "bin_t".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    Arc::new(JdbcSinkConfig::parse(Dialect::Debezium, &raw).unwrap())
+    cfg(
+        pg,
+        Dialect::Debezium,
+        &[
+            ("insert.mode", "upsert"),
+            ("primary.key.mode", "record_key"),
+            ("table.name.format", "bin_t"),
+        ],
+    )
 }
 
 fn decimal_schema(scale: i32) -> Schema {
@@ -85,19 +79,6 @@ fn key_schema() -> SchemaRef {
         Some("dbserver1.public.types.Key".into()),
         vec![Field::new("id", Schema::primitive(SchemaType::Int32))],
     ))
-}
-
-/// Minimal two's complement, as Java's BigInteger.toByteArray.
-fn unscaled(v: i128) -> Value {
-    let bytes = v.to_be_bytes();
-    let mut start = 0;
-    while start < 15
-        && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
-            || (bytes[start] == 0xFF && bytes[start + 1] & 0x80 != 0))
-    {
-        start += 1;
-    }
-    Value::Bytes(bytes[start..].to_vec())
 }
 
 /// Row `i` of a set that walks every column through its edge values (and nulls).

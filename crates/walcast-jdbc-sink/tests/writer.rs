@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -15,27 +14,10 @@ use walcast_connect_api::{
 use walcast_jdbc_sink::{Dialect, JdbcSinkConfig, PgSinkWriter, WriteMethod};
 use walcast_testkit::Postgres;
 
-const TOPIC: &str = "dbserver1.public.orders";
+mod common;
+use common::{cfg, unscaled};
 
-fn cfg(pg: &Postgres, dialect: Dialect, extra: &[(&str, &str)]) -> Arc<JdbcSinkConfig> {
-    let mut raw: BTreeMap<String, String> = BTreeMap::new();
-    raw.insert(
-        "connection.url".into(),
-        format!(
-            "jdbc:postgresql://127.0.0.1:{}/postgres?sslmode=disable",
-            pg.port()
-        ),
-    );
-    let user = match dialect {
-        Dialect::Confluent => "connection.user",
-        Dialect::Debezium => "connection.username",
-    };
-    raw.insert(user.into(), "postgres".into());
-    for (k, v) in extra {
-        raw.insert(k.to_string(), v.to_string());
-    }
-    Arc::new(JdbcSinkConfig::parse(dialect, &raw).unwrap())
-}
+const TOPIC: &str = "dbserver1.public.orders";
 
 /// Debezium records upserted by their key, with tables created and extended as needed.
 fn upserts_by_key(pg: &Postgres) -> Arc<JdbcSinkConfig> {
@@ -98,16 +80,7 @@ fn envelope_schema(row: &SchemaRef) -> SchemaRef {
 }
 
 fn decimal(cents: i64) -> Value {
-    let bytes = cents.to_be_bytes();
-    // Minimal two's complement, as Java's BigInteger.toByteArray.
-    let mut start = 0;
-    while start < 7
-        && ((bytes[start] == 0 && bytes[start + 1] & 0x80 == 0)
-            || (bytes[start] == 0xFF && bytes[start + 1] & 0x80 != 0))
-    {
-        start += 1;
-    }
-    Value::Bytes(bytes[start..].to_vec())
+    unscaled(i128::from(cents))
 }
 
 fn row(id: i32, name: Option<&str>, cents: Option<i64>, doc: Option<&str>) -> Value {
