@@ -203,12 +203,22 @@ fn zoned_micros(t: &str) -> Option<i64> {
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if year < 1 {
         return None;
     }
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
+    // Refuses days, hours, minutes and seconds out of range (no leap second).
+    let local_secs = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(year).ok()?,
+        u32::try_from(month).ok()?,
+        u32::try_from(day).ok()?,
+    )?
+    .and_hms_opt(
+        u32::try_from(hour).ok()?,
+        u32::try_from(minute).ok()?,
+        u32::try_from(second).ok()?,
+    )?
+    .and_utc()
+    .timestamp();
     let mut i = 19;
     let mut frac_us = 0i64;
     if b.get(i) == Some(&b'.') {
@@ -247,33 +257,7 @@ fn zoned_micros(t: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_s;
-    Some(secs * 1_000_000 + frac_us)
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Some((local_secs - offset_s) * 1_000_000 + frac_us)
 }
 
 /// A `numeric` field from decimal text (`-12.3400`, `0`, `1200`): base-10000 digit groups,
