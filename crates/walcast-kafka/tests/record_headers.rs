@@ -206,3 +206,60 @@ fn corrupt_zstd_batches_are_errors_not_panics() {
     let back = RecordBatch::read(&mut Cursor::new(buf)).unwrap();
     assert_eq!(back, batch);
 }
+
+/// The batch `batch` (written uncompressed) with its records compressed by `compress`, marked
+/// zstd and resealed.
+fn as_zstd(batch: &RecordBatch, compress: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+    let mut plain = Vec::new();
+    batch.write(&mut plain).unwrap();
+    const CRC_AT: usize = 8 + 4 + 4 + 1;
+    const HEADER: usize = 61;
+    let mut bytes = plain[..HEADER].to_vec();
+    bytes.extend(compress(&plain[HEADER..]));
+    let len = i32::try_from(bytes.len() - 12).unwrap();
+    bytes[8..12].copy_from_slice(&len.to_be_bytes());
+    bytes[CRC_AT + 5] |= 4; // attributes' compression bits: zstd
+    let crc = crc32c::crc32c(&bytes[CRC_AT + 4..]);
+    bytes[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn zstd_frames_of_other_producers_read_back_whole() {
+    let plain = batch_of(300, RecordBatchCompression::NoCompression);
+    let want = batch_of(300, RecordBatchCompression::Zstd);
+    // walcast's own frames state their size.
+    let mut own = Vec::new();
+    want.write(&mut own).unwrap();
+    assert_eq!(
+        zstd::zstd_safe::get_frame_content_size(&own[61..]).ok(),
+        Some(Some(own_plain_len(&plain)))
+    );
+    // A streaming encoder (Kafka's Java client) states no size.
+    let streamed = as_zstd(&plain, |b| {
+        let mut e = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut e, b).unwrap();
+        e.finish().unwrap()
+    });
+    assert_eq!(
+        zstd::zstd_safe::get_frame_content_size(&streamed[61..]).ok(),
+        Some(None)
+    );
+    // Two frames, each stating its own size: the first one's is too small for both.
+    let two = as_zstd(&plain, |b| {
+        let (a, c) = b.split_at(b.len() / 3);
+        let mut out = zstd::bulk::compress(a, 3).unwrap();
+        out.extend(zstd::bulk::compress(c, 3).unwrap());
+        out
+    });
+    for (what, bytes) in [("own", own), ("streamed", streamed), ("two frames", two)] {
+        let back = RecordBatch::read(&mut Cursor::new(bytes)).unwrap();
+        assert_eq!(back, want, "{what}");
+    }
+}
+
+fn own_plain_len(plain: &RecordBatch) -> u64 {
+    let mut bytes = Vec::new();
+    plain.write(&mut bytes).unwrap();
+    bytes.len() as u64 - 61
+}

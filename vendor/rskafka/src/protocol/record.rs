@@ -1028,11 +1028,19 @@ where
             }
             #[cfg(feature = "compression-zstd")]
             RecordBatchCompression::Zstd => {
-                use zstd::Encoder;
-
-                let mut encoder = Encoder::new(writer, 0)?;
-                Self::write_records(&mut encoder, self.records)?;
-                encoder.finish()?;
+                // Compressed in one go, so the frame states its decompressed size and a
+                // reader can decompress it in one call into a buffer of exactly that size.
+                let mut plain = Vec::new();
+                Self::write_records(&mut plain, self.records)?;
+                let compressed = CCTX.with(|cell| {
+                    let mut cell = cell.borrow_mut();
+                    let cctx = match cell.as_mut() {
+                        Some(c) => c,
+                        None => cell.insert(zstd::bulk::Compressor::new(0)?),
+                    };
+                    cctx.compress(&plain)
+                })?;
+                writer.write_all(&compressed)?;
             }
             #[allow(unreachable_patterns)]
             _ => {
@@ -1091,6 +1099,9 @@ fn read_records_sliced(
 const POOLED_BUFFERS: usize = 4;
 #[cfg(feature = "compression-zstd")]
 const POOLED_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// The largest stated decompressed size of a zstd batch decompressed in one call.
+#[cfg(feature = "compression-zstd")]
+const ONE_SHOT_MAX_BYTES: u64 = 64 * 1024 * 1024;
 #[cfg(feature = "compression-zstd")]
 static POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
@@ -1122,6 +1133,8 @@ impl Drop for Pooled {
 
 #[cfg(feature = "compression-zstd")]
 thread_local! {
+    static CCTX: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
     static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
         const { std::cell::RefCell::new(None) };
 }
@@ -1142,6 +1155,25 @@ fn decode_zstd(input: &[u8]) -> Result<Bytes, ReadError> {
         .and_then(|mut pool| pool.pop())
         .unwrap_or_default();
     out.clear();
+    // A frame that states its decompressed size (walcast's producer writes it; streaming
+    // producers may not) decompresses in one call straight into the buffer; zstd's streaming
+    // decoder would decode into its own window first and copy from there. Bounded, so a
+    // corrupt header cannot reserve much; more frames than the first one's size makes room
+    // for, or a failure, go the streaming way below (which then reports what is wrong).
+    if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(input) {
+        if n <= ONE_SHOT_MAX_BYTES {
+            out.reserve(n as usize);
+            let done = DCTX.with(|cell| {
+                let mut cell = cell.borrow_mut();
+                let dctx = cell.get_or_insert_with(DCtx::create);
+                dctx.decompress(&mut out, input).is_ok()
+            });
+            if done {
+                return Ok(Bytes::from_owner(Pooled(out)));
+            }
+            out.clear();
+        }
+    }
     if out.capacity() == 0 {
         // The frame may state its decompressed size; otherwise a guess (Debezium JSON
         // compresses about tenfold). Capped, so a corrupt header cannot reserve much.
