@@ -48,7 +48,7 @@ use walcast_connect_api::{Field, Schema, SchemaRef, SchemaType, Value};
 
 use added::{convert_added, map_put, same_signature, Signature};
 use key::KeyTemplate;
-use lookup::{Added, Cache, Lookup, LookupType, RandomState};
+use lookup::{Added, Cache, Key, Lookup, LookupType, RandomState};
 
 /// The transform's keys (without the `transforms.<alias>.` prefix).
 pub(crate) static KEYS: &[ConfigKeyDef] = &[
@@ -189,6 +189,9 @@ pub fn build(config: &ConnectorConfig) -> Result<Box<dyn Transformation>, Vec<Co
             usize::try_from(c.i64("cache.max.entries")).unwrap_or(usize::MAX),
         ),
         batch: HashMap::default(),
+        found: Vec::new(),
+        prepared: Vec::new(),
+        cursor: 0,
         key: String::new(),
         schemas: Vec::new(),
         json_types: HashMap::new(),
@@ -248,9 +251,16 @@ struct RedisLookup {
     /// `None` before the first lookup and after a connection failure (reconnect next batch).
     conn: Option<MultiplexedConnection>,
     cache: Cache,
-    /// Everything the current batch's records need, filled by `prepare` (cache hits included,
-    /// so a cache eviction between `prepare` and `apply` cannot lose a value).
-    batch: HashMap<String, Lookup, RandomState>,
+    /// The distinct keys of the current batch, each with its slot in `found`.
+    batch: HashMap<Key, usize, RandomState>,
+    /// What the current batch's keys hold, filled by `prepare` (cache hits included, so a
+    /// cache eviction between `prepare` and `apply` cannot lose a value).
+    found: Vec<Lookup>,
+    /// Per record of the current batch, in order, as `prepare` saw it: `apply` takes them in
+    /// turn, so a record's key is neither rendered nor looked up again.
+    prepared: Vec<Prepared>,
+    /// The entry of `prepared` for the next `apply`.
+    cursor: usize,
     /// The key of the record at hand, rendered into one reused buffer.
     key: String,
     /// Output row schemas by input row schema and added fields, a few entries (one per table
@@ -259,6 +269,16 @@ struct RedisLookup {
     /// For `type=json` with schemas: the last type of each added field, used while it is null.
     json_types: HashMap<String, SchemaType>,
     metrics: LookupMetrics,
+}
+
+/// One record of a prepared batch: its coordinates (to check that `apply` got the record
+/// `prepare` saw at this position) and its key's slot in `found` (`None`: the record has no
+/// row, or lacks a template field).
+#[derive(Debug, Clone, Copy)]
+struct Prepared {
+    partition: Option<i32>,
+    offset: Option<i64>,
+    slot: Option<usize>,
 }
 
 /// Cache hits and misses and the latency of one batch's pipelined lookups, labelled with the
@@ -308,34 +328,45 @@ impl RedisLookup {
     }
 
     async fn prepare_batch(&mut self, records: &[ConnectRecord]) -> Result<(), TransformError> {
-        self.batch.clear();
+        self.forget_batch();
         let now = Instant::now();
-        let mut to_fetch: Vec<String> = Vec::new();
+        // Slots of `found` to ask Redis for, with their keys.
+        let mut to_fetch: Vec<(usize, Key)> = Vec::new();
         let (mut hits, mut misses) = (0u64, 0u64);
         let mut key = std::mem::take(&mut self.key);
         for r in records {
-            let Some(row) = row_value(r, row_of(r)) else {
-                continue;
-            };
-            if self.template.render_into(row, &mut key).is_err() {
-                continue; // `apply` reports the missing field for this record.
-            }
-            if self.batch.contains_key(key.as_str()) {
-                hits += 1;
-                continue;
-            }
-            match self.cache.get(&key, now) {
-                Some(v) => {
+            let rendered = row_value(r, row_of(r))
+                .is_some_and(|row| self.template.render_into(row, &mut key).is_ok());
+            // Without a key, `apply` reports the missing field (or has no row to enrich).
+            let slot = rendered.then(|| match self.batch.get(key.as_str()) {
+                Some(&slot) => {
                     hits += 1;
-                    self.batch.insert(key.clone(), Lookup::Found(v));
+                    slot
                 }
                 None => {
-                    misses += 1;
-                    // Placeholder until the reply arrives; keeps the key distinct.
-                    self.batch.insert(key.clone(), Lookup::Missing);
-                    to_fetch.push(key.clone());
+                    let slot = self.found.len();
+                    let k = Key::from(key.as_str());
+                    match self.cache.get(&key, now) {
+                        Some(v) => {
+                            hits += 1;
+                            self.found.push(Lookup::Found(v));
+                        }
+                        None => {
+                            misses += 1;
+                            // Placeholder until the reply arrives.
+                            self.found.push(Lookup::Missing);
+                            to_fetch.push((slot, k.clone()));
+                        }
+                    }
+                    self.batch.insert(k, slot);
+                    slot
                 }
-            }
+            });
+            self.prepared.push(Prepared {
+                partition: r.partition,
+                offset: r.offset,
+                slot,
+            });
         }
         self.key = key;
         self.metrics.hits.increment(hits);
@@ -345,14 +376,14 @@ impl RedisLookup {
         }
         let mut conn = self.connection().await?;
         let mut pipe = redis::pipe();
-        for k in &to_fetch {
-            pipe.cmd(self.kind.command()).arg(k);
+        for (_, k) in &to_fetch {
+            pipe.cmd(self.kind.command()).arg(k.as_str());
         }
         let started = Instant::now();
         let replies = match conn.req_packed_commands(&pipe, 0, to_fetch.len()).await {
             Ok(r) => r,
             Err(e) => {
-                self.batch.clear();
+                self.forget_batch();
                 if e.is_io_error()
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
@@ -369,7 +400,7 @@ impl RedisLookup {
         };
         self.metrics.latency.record(started.elapsed().as_secs_f64());
         if replies.len() != to_fetch.len() {
-            self.batch.clear();
+            self.forget_batch();
             return Err(TransformError::transient(format!(
                 "RedisLookup: Redis at {} answered {} of {} lookups; retrying the batch",
                 self.redacted,
@@ -377,14 +408,64 @@ impl RedisLookup {
                 to_fetch.len()
             )));
         }
-        for (key, reply) in to_fetch.into_iter().zip(replies) {
+        for ((slot, key), reply) in to_fetch.into_iter().zip(replies) {
             let lookup = self.read_reply(reply);
             if let Lookup::Found(v) = &lookup {
-                self.cache.put(key.clone(), Arc::clone(v), now);
+                self.cache.put(key, Arc::clone(v), now);
             }
-            self.batch.insert(key, lookup);
+            if let Some(f) = self.found.get_mut(slot) {
+                *f = lookup;
+            }
         }
         Ok(())
+    }
+
+    /// Drops what `prepare` found for the last batch: `apply` then finds nothing prepared.
+    fn forget_batch(&mut self) {
+        self.batch.clear();
+        self.found.clear();
+        self.prepared.clear();
+        self.cursor = 0;
+    }
+
+    /// What `prepare` found for `record`, the next record of the batch: by its slot when the
+    /// record is the one `prepare` saw at this position, else by rendering its key again.
+    fn lookup_for(
+        &mut self,
+        record: &ConnectRecord,
+        row: &Value,
+    ) -> Result<Lookup, TransformError> {
+        let prepared = self.prepared.get(self.cursor).copied();
+        self.cursor += 1;
+        if let Some(Prepared {
+            partition,
+            offset: Some(offset),
+            slot: Some(slot),
+        }) = prepared
+        {
+            if partition == record.partition && Some(offset) == record.offset {
+                if let Some(found) = self.found.get(slot) {
+                    return Ok(found.clone());
+                }
+            }
+        }
+        if let Err(field) = self.template.render_into(row, &mut self.key) {
+            return Err(TransformError::new(format!(
+                "RedisLookup: record {} has no field '{field}' (or it is null) for key template '{}'",
+                Self::coordinates(record),
+                self.template.text
+            )));
+        }
+        self.batch
+            .get(self.key.as_str())
+            .and_then(|&slot| self.found.get(slot))
+            .cloned()
+            .ok_or_else(|| {
+                TransformError::new(format!(
+                    "RedisLookup: record {} was not prepared (prepare must run on the batch before apply)",
+                    Self::coordinates(record)
+                ))
+            })
     }
 
     /// One reply as the record will see it.
@@ -560,21 +641,10 @@ impl RedisLookup {
     fn enrich(&mut self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
         let row = row_of(&record);
         let Some(value) = row_value(&record, row) else {
+            self.cursor += 1;
             return Ok(record);
         };
-        if let Err(field) = self.template.render_into(value, &mut self.key) {
-            return Err(TransformError::new(format!(
-                "RedisLookup: record {} has no field '{field}' (or it is null) for key template '{}'",
-                Self::coordinates(&record),
-                self.template.text
-            )));
-        }
-        let lookup = self.batch.get(self.key.as_str()).cloned().ok_or_else(|| {
-            TransformError::new(format!(
-                "RedisLookup: record {} was not prepared (prepare must run on the batch before apply)",
-                Self::coordinates(&record)
-            ))
-        })?;
+        let lookup = self.lookup_for(&record, value)?;
         match &lookup {
             Lookup::Unusable(why) => {
                 return Err(TransformError::new(format!(
@@ -752,6 +822,68 @@ fn redact_url(url: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// `apply` finds a record's lookup by the slot `prepare` gave the record at its position;
+    /// a record at another position (or one `prepare` never saw) has its key rendered again.
+    #[tokio::test]
+    async fn apply_out_of_prepared_order_still_finds_each_records_lookup() {
+        let redis = walcast_testkit::Redis::start().await.unwrap();
+        let mut conn = redis.connect().await.unwrap();
+        for (k, name) in [("customer:C1", "Ada"), ("customer:C2", "Alan")] {
+            let _: () = redis::cmd("HSET")
+                .arg(k)
+                .arg("name")
+                .arg(name)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        let cfg: ConnectorConfig = [
+            ("redis.url", redis.url()),
+            ("key", "customer:${customer_id}".into()),
+            ("fields", "name".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let mut t = build(&cfg).map_err(|e| format!("{e:?}")).unwrap();
+        let schema = Arc::new(Schema::structure(
+            Some("orders.Value".into()),
+            vec![Field::new(
+                "customer_id",
+                Schema::optional(SchemaType::String),
+            )],
+        ));
+        let record = |offset: i64, customer: &str| {
+            let mut s = walcast_connect_api::Struct::new(Arc::clone(&schema));
+            s.put("customer_id", Value::String(customer.into()));
+            ConnectRecord {
+                topic: "orders".into(),
+                partition: Some(0),
+                offset: Some(offset),
+                timestamp_ms: None,
+                key_schema: None,
+                key: Value::Null,
+                value_schema: Some(Arc::clone(&schema)),
+                value: Value::Struct(s),
+                headers: Vec::new(),
+            }
+        };
+        let name = |r: &ConnectRecord| match &r.value {
+            Value::Struct(s) => s.get("name").cloned(),
+            _ => None,
+        };
+        let batch = [record(0, "C1"), record(1, "C2"), record(2, "C1")];
+        t.prepare(&batch).await.unwrap();
+        let [a, b, c] = batch;
+        for (r, want) in [(b, "Alan"), (a, "Ada"), (c, "Ada")] {
+            let out = t.apply(r).unwrap().unwrap();
+            assert_eq!(name(&out), Some(Value::String(want.into())));
+        }
+        // A key the batch did not have was not prepared.
+        let err = t.apply(record(3, "C9")).unwrap_err();
+        assert!(err.message.contains("was not prepared"), "{}", err.message);
+    }
 
     #[test]
     fn config_issues() {
