@@ -39,6 +39,8 @@ pub(crate) enum Encoder {
     Text,
     /// A Connect Decimal (unscaled two's-complement bytes and a scale).
     Numeric,
+    /// A decimal as a string (`decimal.handling.mode=string`): `-12.34`, digits only.
+    NumericText,
     /// A Debezium ZonedTimestamp string (`2024-05-01T10:00:00.123456Z`, or with an offset).
     ZonedTimestamptz,
     /// A Connect Timestamp (ms since the epoch, an instant) into `timestamptz`.
@@ -67,6 +69,7 @@ pub(crate) fn encoder(target: &str, schema: Option<&Schema>) -> Option<Encoder> 
         (None, SchemaType::Float64, "double precision") => Encoder::Float8,
         (None, SchemaType::String, "text" | "character varying" | "character") => Encoder::Text,
         (Some(logical::DECIMAL), SchemaType::Bytes, "numeric") => Encoder::Numeric,
+        (None, SchemaType::String, "numeric") => Encoder::NumericText,
         (Some(logical::DBZ_ZONED_TIMESTAMP), SchemaType::String, "timestamp with time zone") => {
             Encoder::ZonedTimestamptz
         }
@@ -144,6 +147,14 @@ impl Encoder {
             Encoder::Numeric => {
                 let text = logical::as_decimal_text(schema, v).ok_or(NoBinaryForm)?;
                 numeric(&text, out)?;
+            }
+            // Other spellings PostgreSQL reads (`NaN`, `1e3`, ` 1`, `+1`, `.5`) have no binary
+            // form here: their batch goes as text.
+            Encoder::NumericText => {
+                let Value::String(t) = v else {
+                    return Err(NoBinaryForm);
+                };
+                numeric(t, out)?;
             }
             Encoder::ZonedTimestamptz => {
                 let Value::String(t) = v else {
@@ -358,6 +369,20 @@ mod tests {
         assert_eq!(numeric("NaN", &mut b), Err(NoBinaryForm));
         assert_eq!(numeric("1e5", &mut b), Err(NoBinaryForm));
         assert_eq!(numeric("", &mut b), Err(NoBinaryForm));
+        for other in ["+1", " 1", "1 ", ".5", "-", "1.2.3", "Infinity", "1,5"] {
+            assert_eq!(numeric(other, &mut b), Err(NoBinaryForm), "{other}");
+        }
+        assert!(b.is_empty());
+        let string = Schema::optional(SchemaType::String);
+        let enc = encoder("numeric(10,2)", Some(&string)).unwrap();
+        assert_eq!(enc, Encoder::NumericText);
+        enc.encode(&Value::String("19.99".into()), &string, &mut b)
+            .unwrap();
+        assert_eq!(&b[..], &num("19.99")[..]);
+        assert_eq!(
+            enc.encode(&Value::String("NaN".into()), &string, &mut b),
+            Err(NoBinaryForm)
+        );
     }
 
     #[test]

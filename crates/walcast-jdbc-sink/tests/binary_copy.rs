@@ -24,7 +24,7 @@ const TOPIC: &str = "dbserver1.public.types";
 
 const COLUMNS: &str = "id integer PRIMARY KEY, i2 smallint, i8 bigint, b boolean, f4 real, \
      f8 double precision, t text, vc varchar(20), ch character(5), n numeric(12,4), nn numeric, \
-     tz timestamptz, tzm timestamptz, ts timestamp, tsm timestamp";
+     tz timestamptz, tzm timestamptz, ts timestamp, tsm timestamp, ns numeric(10,2), nsu numeric";
 
 fn config(pg: &Postgres) -> Arc<JdbcSinkConfig> {
     cfg(
@@ -70,6 +70,9 @@ fn row_schema() -> SchemaRef {
                 opt(SchemaType::Int64).named(logical::DBZ_MICRO_TIMESTAMP),
             ),
             Field::new("tsm", opt(SchemaType::Int64).named(logical::DBZ_TIMESTAMP)),
+            // Decimals as strings (`decimal.handling.mode=string`).
+            Field::new("ns", opt(SchemaType::String)),
+            Field::new("nsu", opt(SchemaType::String)),
         ],
     ))
 }
@@ -216,6 +219,38 @@ fn row(i: i32, zoned: &str) -> Struct {
             Value::Int64(-1),
             Value::Int64(1_700_000_000_999),
             Value::Int64(-9_223_372_036_832_400),
+            Value::Null,
+        ]),
+    );
+    // Rounded to the column's scale by both forms.
+    let decimals = [
+        "19.99",
+        "-0.50",
+        "007.100",
+        "1.",
+        "0",
+        "-0",
+        "12345678.994",
+        "0.005",
+        "-99999999.99",
+    ];
+    s.put(
+        "ns",
+        pick(
+            &decimals
+                .iter()
+                .map(|d| Value::String(d.to_string()))
+                .chain([Value::Null])
+                .collect::<Vec<_>>(),
+        ),
+    );
+    s.put(
+        "nsu",
+        pick(&[
+            Value::String("123456789012345678901234567890.000000000000000000001".into()),
+            Value::String("-0.000".into()),
+            Value::String("10000".into()),
+            Value::String("3.14159".into()),
             Value::Null,
         ]),
     );
