@@ -220,6 +220,15 @@ mod tests {
     }
 
     #[test]
+    fn text_is_utf8() {
+        let (_, v) = read(Some("{\"k\":\"é\\u00e9\"}".as_bytes()), false).unwrap();
+        assert_eq!(v.get("k"), Some(&Value::String("éé".into())));
+        // Bytes that are not UTF-8 in a string value are refused, as before.
+        let e = read(Some(b"{\"k\":\"\xff\"}"), false).unwrap_err();
+        assert!(matches!(e, JsonError::Syntax(_)), "{e:?}");
+    }
+
+    #[test]
     fn tombstones_and_empty() {
         assert_eq!(read(None, true).unwrap(), (None, Value::Null));
         assert_eq!(read(Some(b""), false).unwrap(), (None, Value::Null));

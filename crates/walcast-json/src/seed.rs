@@ -24,14 +24,24 @@ pub(crate) fn read_payload(
     keep: Option<&[&str]>,
 ) -> Result<Value, JsonError> {
     let error = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     let seed = Payload {
         schema,
         path: &Path::Root("payload"),
         error: &error,
         keep,
     };
-    let out = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    // Text checked as UTF-8 once, in one pass, instead of string by string (bytes that are
+    // not UTF-8 go the byte reader's way, which says where).
+    let out = match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
+        }
+    };
     match (out, error.into_inner()) {
         (_, Some(e)) => Err(e),
         (Ok(v), None) => Ok(v),
