@@ -1096,7 +1096,7 @@ fn read_records_sliced(
 /// dropped, so decoding a batch neither allocates nor touches fresh pages once a few batches
 /// went through. At most this many wait here, each of at most [`POOLED_MAX_BYTES`].
 #[cfg(feature = "compression-zstd")]
-const POOLED_BUFFERS: usize = 4;
+const POOLED_BUFFERS: usize = 16;
 #[cfg(feature = "compression-zstd")]
 const POOLED_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// The largest stated decompressed size of a zstd batch decompressed in one call.
