@@ -93,6 +93,8 @@ pub struct ChangeBuilder {
     placeholder_json: String,
     /// The last topic's table, when the table name format depends on the topic alone.
     last_table: std::sync::Arc<std::sync::Mutex<LastTable>>,
+    /// Whether the table name format takes `${source.*}` fields from each record.
+    table_from_source: bool,
 }
 
 impl ChangeBuilder {
@@ -102,12 +104,14 @@ impl ChangeBuilder {
         let placeholder_b64 = base64::engine::general_purpose::STANDARD.encode(p);
         let placeholder_hex = p.iter().map(|b| format!("{b:02x}")).collect();
         let placeholder_json = format!("\"{}\"", cfg.unavailable_placeholder);
+        let table_from_source = cfg.table_format.contains("${source.");
         Self {
             cfg,
             placeholder_b64,
             placeholder_hex,
             placeholder_json,
             last_table: std::sync::Arc::new(std::sync::Mutex::new(None)),
+            table_from_source,
         }
     }
 
@@ -178,21 +182,23 @@ impl ChangeBuilder {
             }));
         }
         let key = self.key_columns(r, payload, payload_schema)?;
-        let mut values = Vec::new();
+        let mut values = match payload {
+            Some(Value::Struct(st)) => Vec::with_capacity(st.values.len()),
+            _ => Vec::new(),
+        };
         if let Some(p) = payload {
-            let all = fields(p, payload_schema);
-            values.reserve(all.len());
-            for (name, schema, v) in all {
-                if key.iter().any(|k| k.name == self.fold(name)) {
-                    continue;
+            let mut column = |name: &'a str, schema: Option<&'a Schema>, v: &'a Value| {
+                let folded = self.fold(name);
+                if key.iter().any(|k| k.name == folded) {
+                    return;
                 }
                 if !cfg.fields_include.is_empty()
                     && !list_matches(&cfg.fields_include, &r.topic, name)
                 {
-                    continue;
+                    return;
                 }
                 if list_matches(&cfg.fields_exclude, &r.topic, name) {
-                    continue;
+                    return;
                 }
                 let value = if self.unavailable(v) {
                     None
@@ -200,10 +206,23 @@ impl ChangeBuilder {
                     Some(Cow::Borrowed(v))
                 };
                 values.push(Column {
-                    name: self.fold(name),
+                    name: folded,
                     schema,
                     value,
                 });
+            };
+            // The fields straight from the row (no list of them first).
+            match p {
+                Value::Struct(st) => {
+                    for (f, v) in st.iter() {
+                        column(f.name.as_str(), Some(&*f.schema), v);
+                    }
+                }
+                _ => {
+                    for (name, schema, v) in fields(p, payload_schema) {
+                        column(name, schema, v);
+                    }
+                }
             }
         }
         Ok(Some(Change {
@@ -402,7 +421,7 @@ impl ChangeBuilder {
         r: &ConnectRecord,
         is_envelope: bool,
     ) -> Result<Option<std::sync::Arc<TableName>>, SinkError> {
-        if self.cfg.table_format.contains("${source.") {
+        if self.table_from_source {
             return Ok(self.table_name(r, is_envelope)?.map(std::sync::Arc::new));
         }
         let mut last = self
