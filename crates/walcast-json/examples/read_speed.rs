@@ -1,4 +1,5 @@
-//! How fast `walcast_json::read` turns captured Debezium values into Connect values:
+//! How fast `walcast_json::read` turns captured Debezium values into Connect values, whole and
+//! as a sink behind ExtractNewRecordState reads them (`before`, `after`, `op` built):
 //! `cargo run --release -p walcast-json --example read_speed [fixture.jsonl]`.
 
 use std::time::Instant;
@@ -16,20 +17,25 @@ fn main() {
         .collect();
     let bytes: usize = values.iter().map(Vec::len).sum();
     let rounds = 200_000 / values.len().max(1);
-    let start = Instant::now();
-    let mut n = 0usize;
-    for _ in 0..rounds {
-        for v in &values {
-            if walcast_json::read(Some(v), true).is_ok() {
-                n += 1;
+    for (what, keep) in [
+        ("whole", None),
+        ("projected", Some(&["before", "after", "op"][..])),
+    ] {
+        let start = Instant::now();
+        let mut n = 0usize;
+        for _ in 0..rounds {
+            for v in &values {
+                if walcast_json::read_projected(Some(v), true, keep).is_ok() {
+                    n += 1;
+                }
             }
         }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{what}: {n} values ({} bytes avg) in {secs:.2}s: {:.0} values/s, {:.1} MB/s",
+            bytes / values.len().max(1),
+            n as f64 / secs,
+            (bytes * rounds) as f64 / secs / 1e6
+        );
     }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{n} values ({} bytes avg) in {secs:.2}s: {:.0} values/s, {:.1} MB/s",
-        bytes / values.len().max(1),
-        n as f64 / secs,
-        (bytes * rounds) as f64 / secs / 1e6
-    );
 }

@@ -20,7 +20,9 @@
 //! per process and its `Arc` shared by every record that repeats it; an envelope in
 //! JsonConverter's compact form with a known schema is matched byte for byte instead of being
 //! scanned; payloads are read straight from the bytes per schema (`seed`), without an
-//! intermediate `serde_json::Value`. `examples/read_speed.rs` measures it.
+//! intermediate `serde_json::Value`, and the common form of a row (fields in schema order, plain
+//! strings, integers, booleans, nulls, base64 bytes) in one pass without serde (`fast`, which
+//! hands anything else to `seed`). `examples/read_speed.rs` measures it.
 //!
 //! Errors say where in the document something is wrong (`payload.after.price: expected bytes
 //! (base64)`), never the value itself: record values may be personal data.
@@ -32,6 +34,7 @@
 //! [`Value::Float64`]: walcast_connect_api::Value::Float64
 
 mod error;
+mod fast;
 mod number;
 mod reader;
 mod schema;

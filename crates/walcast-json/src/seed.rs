@@ -23,6 +23,20 @@ pub(crate) fn read_payload(
     bytes: &[u8],
     keep: Option<&[&str]>,
 ) -> Result<Value, JsonError> {
+    if let (Some(schema), Ok(text)) = (schema, std::str::from_utf8(bytes)) {
+        if let Some(v) = crate::fast::read(schema, text, keep) {
+            return Ok(v);
+        }
+    }
+    read_payload_general(schema, bytes, keep)
+}
+
+/// [`read_payload`] through serde, for every payload (the fast reader's reference).
+pub(crate) fn read_payload_general(
+    schema: Option<&SchemaRef>,
+    bytes: &[u8],
+    keep: Option<&[&str]>,
+) -> Result<Value, JsonError> {
     let error = RefCell::new(None);
     let seed = Payload {
         schema,
