@@ -1030,17 +1030,26 @@ where
             RecordBatchCompression::Zstd => {
                 // Compressed in one go, so the frame states its decompressed size and a
                 // reader can decompress it in one call into a buffer of exactly that size.
-                let mut plain = Vec::new();
-                Self::write_records(&mut plain, self.records)?;
-                let compressed = CCTX.with(|cell| {
+                // The records and their compressed form go into buffers kept per thread (new
+                // ones would cost page faults on every batch).
+                CCTX.with(|cell| -> Result<(), WriteError> {
                     let mut cell = cell.borrow_mut();
-                    let cctx = match cell.as_mut() {
+                    let (cctx, plain, out) = match cell.as_mut() {
                         Some(c) => c,
-                        None => cell.insert(zstd::bulk::Compressor::new(0)?),
+                        None => cell.insert((zstd::bulk::Compressor::new(0)?, Vec::new(), Vec::new())),
                     };
-                    cctx.compress(&plain)
+                    plain.clear();
+                    Self::write_records(&mut *plain, self.records)?;
+                    out.clear();
+                    out.reserve(zstd::zstd_safe::compress_bound(plain.len()));
+                    let n = cctx.compress_to_buffer(plain.as_slice(), &mut *out)?;
+                    writer.write_all(&out[..n])?;
+                    if plain.capacity() > KEPT_COMPRESSION_BUFFER {
+                        *plain = Vec::new();
+                        *out = Vec::new();
+                    }
+                    Ok(())
                 })?;
-                writer.write_all(&compressed)?;
             }
             #[allow(unreachable_patterns)]
             _ => {
@@ -1099,6 +1108,10 @@ fn read_records_sliced(
 const POOLED_BUFFERS: usize = 16;
 #[cfg(feature = "compression-zstd")]
 const POOLED_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Compression buffers larger than this (a batch's records) are not kept for the next batch.
+#[cfg(feature = "compression-zstd")]
+const KEPT_COMPRESSION_BUFFER: usize = 4 * 1024 * 1024;
+
 /// The largest stated decompressed size of a zstd batch decompressed in one call.
 #[cfg(feature = "compression-zstd")]
 const ONE_SHOT_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -1133,7 +1146,8 @@ impl Drop for Pooled {
 
 #[cfg(feature = "compression-zstd")]
 thread_local! {
-    static CCTX: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+    /// A compression context and the buffers of the records and of their compressed form.
+    static CCTX: std::cell::RefCell<Option<(zstd::bulk::Compressor<'static>, Vec<u8>, Vec<u8>)>> =
         const { std::cell::RefCell::new(None) };
     static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
         const { std::cell::RefCell::new(None) };
