@@ -1,7 +1,8 @@
 //! PostgreSQL's binary `COPY` form of the values whose binary form is unambiguous: integers,
-//! booleans, floats and text into columns of exactly their type, decimals into `numeric`, and
-//! instants into `timestamptz` (wall times into `timestamp`). The server then skips parsing
-//! text (a direct `COPY` of the bench's rows took 15 % less of its time in binary form).
+//! booleans, floats and text into columns of exactly their type, decimals (Connect Decimals, and
+//! strings of the plain `-12.34` form) into `numeric`, and instants into `timestamptz` (wall
+//! times into `timestamp`). The server then skips parsing text (a direct `COPY` of the bench's
+//! rows took 15 % less of its time in binary form).
 //!
 //! In: a column's catalog type and the Connect schema of its values ([`encoder`]), then each
 //! value ([`Encoder::encode`]). Out: the field (length and bytes) in the COPY data. A shape is
