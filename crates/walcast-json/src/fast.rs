@@ -1,11 +1,11 @@
 //! The common payload in one pass over its text, without serde: what Debezium and Connect
-//! write for rows of plain columns (objects with every field in schema order, strings without
-//! escapes, integers, booleans, nulls), with the envelope fields a sink does not build
-//! checked as JSON and skipped. Anything else (an escape in a built string, a float, bytes,
-//! an array or map, a field out of order, a null that is not simply null, a number out of
-//! range, any syntax error) gives `None`, and the payload is read by `seed` as before, which
-//! reads it the same way or says what is wrong. So this never decides a value that `seed`
-//! would read differently (`tests::same_as_seed` compares them).
+//! write for rows of plain columns (objects with every field in schema order; strings, escapes
+//! included; integers; booleans; nulls; base64 bytes), with the envelope fields a sink does not
+//! build checked as JSON and skipped. Anything else (a float, an array or map, a field out of
+//! order, missing or unknown, an escaped surrogate, a null that a default replaces or that a
+//! required field may not hold, a number out of range, any syntax error) gives `None`, and the
+//! payload is read by `seed` as before, which reads it the same way or says what is wrong. So
+//! this never decides a value that `seed` would read differently (the tests compare the two).
 //!
 //! In: the payload text (already checked as UTF-8), its schema and the envelope fields to
 //! build. Out: the value, or `None`.
