@@ -320,15 +320,47 @@ impl Postgres {
                 );
             }
         }
+        // A free port can be taken by a parallel test between `free_port` and the bind: a new
+        // instance then tries another one (a restarted one must keep its port).
+        let mut port = port;
+        let mut attempts = 0;
+        let child = loop {
+            attempts += 1;
+            match Self::spawn_ready(&bin, &data, dir.path(), port, &builder) {
+                Ok(child) => break child,
+                Err(e)
+                    if fresh
+                        && attempts < 5
+                        && e.to_string().contains("Address already in use") =>
+                {
+                    port = free_port();
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Self {
+            port,
+            dir,
+            child: Some(child),
+            builder,
+        })
+    }
+
+    /// Starts the server on `data` and `port` and waits until it answers; the error carries
+    /// what the server logged.
+    fn spawn_ready(
+        bin: &Path,
+        data: &Path,
+        dir: &Path,
+        port: u16,
+        builder: &PostgresBuilder,
+    ) -> Result<Child> {
         let mut cmd = Self::command(&bin.join("postgres"));
-        cmd.arg("-D").arg(&data);
+        cmd.arg("-D").arg(data);
         let mut settings: Vec<(String, String)> = vec![
             ("port".into(), port.to_string()),
             ("listen_addresses".into(), "127.0.0.1".into()),
-            (
-                "unix_socket_directories".into(),
-                dir.path().display().to_string(),
-            ),
+            ("unix_socket_directories".into(), dir.display().to_string()),
             ("wal_level".into(), "logical".into()),
             ("max_replication_slots".into(), "20".into()),
             ("max_wal_senders".into(), "20".into()),
@@ -343,20 +375,36 @@ impl Postgres {
         for (k, v) in &settings {
             cmd.arg("-c").arg(format!("{k}={v}"));
         }
+        let log_path = dir.join("postgres.log");
+        // What this attempt logs (the file keeps earlier attempts' lines).
+        let logged_before = std::fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+        let this_log = || {
+            std::fs::read(&log_path)
+                .map(|b| {
+                    String::from_utf8_lossy(b.get(logged_before as usize..).unwrap_or(&[]))
+                        .into_owned()
+                })
+                .unwrap_or_default()
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.path().join("postgres.log"))?;
+            .open(&log_path)?;
         cmd.stdout(Stdio::null()).stderr(log);
         let mut child = cmd.spawn().context("starting postgres")?;
         if let Err(e) = wait_for_port(port, &mut child, "postgres", Duration::from_secs(30)) {
-            let log = std::fs::read_to_string(dir.path().join("postgres.log")).unwrap_or_default();
             kill_child(&mut child, libc::SIGKILL);
-            bail!("{e}\n{log}");
+            bail!("{e}\n{}", this_log());
         }
         // The port accepts connections slightly before the server finishes recovery.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "postgres exited during startup with {status} (port {port} taken?)\n{}",
+                    this_log()
+                );
+            }
             let ok = Command::new(bin.join("pg_isready"))
                 .args([
                     "-h",
@@ -373,25 +421,20 @@ impl Postgres {
             if ok {
                 // pg_isready also answers for another server that took the port first.
                 if let Some(status) = child.try_wait()? {
-                    let log = std::fs::read_to_string(dir.path().join("postgres.log"))
-                        .unwrap_or_default();
                     bail!(
-                        "postgres exited during startup with {status} (port {port} taken?)\n{log}"
+                        "postgres exited during startup with {status} (port {port} taken?)\n{}",
+                        this_log()
                     );
                 }
                 break;
             }
             if Instant::now() > deadline {
+                kill_child(&mut child, libc::SIGKILL);
                 bail!("postgres on port {port} not ready within 30s");
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        Ok(Self {
-            port,
-            dir,
-            child: Some(child),
-            builder,
-        })
+        Ok(child)
     }
 
     pub fn host(&self) -> &'static str {
