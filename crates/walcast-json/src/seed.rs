@@ -17,24 +17,40 @@ use walcast_connect_api::{logical, Schema, SchemaRef, SchemaType, Struct, Value}
 use crate::error::{invalid, JsonError, Path};
 use crate::number::unscaled_bytes;
 
-/// Read one payload from `bytes` per `schema` (schemaless when `None`).
+/// Read one payload from `bytes` per `schema` (schemaless when `None`). The text is checked as
+/// UTF-8 once, in one pass, instead of string by string; its common form is read by
+/// [`crate::fast`], the rest by serde (bytes that are not UTF-8 by serde's byte reader, which
+/// says where).
 pub(crate) fn read_payload(
     schema: Option<&SchemaRef>,
     bytes: &[u8],
     keep: Option<&[&str]>,
 ) -> Result<Value, JsonError> {
-    if let (Some(schema), Ok(text)) = (schema, std::str::from_utf8(bytes)) {
-        if let Some(v) = crate::fast::read(schema, text, keep) {
-            return Ok(v);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            if let Some(v) = schema.and_then(|s| crate::fast::read(s, text, keep)) {
+                return Ok(v);
+            }
+            read_serde(schema, serde_json::Deserializer::from_str(text), keep)
         }
+        Err(_) => read_serde(schema, serde_json::Deserializer::from_slice(bytes), keep),
     }
-    read_payload_general(schema, bytes, keep)
 }
 
-/// [`read_payload`] through serde, for every payload (the fast reader's reference).
+/// [`read_payload`] through serde only (the fast reader's reference in its tests).
+#[cfg(test)]
 pub(crate) fn read_payload_general(
     schema: Option<&SchemaRef>,
     bytes: &[u8],
+    keep: Option<&[&str]>,
+) -> Result<Value, JsonError> {
+    read_serde(schema, serde_json::Deserializer::from_slice(bytes), keep)
+}
+
+/// One payload through `de` per `schema`.
+fn read_serde<'de, R: serde_json::de::Read<'de>>(
+    schema: Option<&SchemaRef>,
+    mut de: serde_json::Deserializer<R>,
     keep: Option<&[&str]>,
 ) -> Result<Value, JsonError> {
     let error = RefCell::new(None);
@@ -44,18 +60,7 @@ pub(crate) fn read_payload_general(
         error: &error,
         keep,
     };
-    // Text checked as UTF-8 once, in one pass, instead of string by string (bytes that are
-    // not UTF-8 go the byte reader's way, which says where).
-    let out = match std::str::from_utf8(bytes) {
-        Ok(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
-        }
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
-        }
-    };
+    let out = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
     match (out, error.into_inner()) {
         (_, Some(e)) => Err(e),
         (Ok(v), None) => Ok(v),
