@@ -428,15 +428,14 @@ impl RedisLookup {
         self.cursor = 0;
     }
 
-    /// What `prepare` found for `record`, the next record of the batch: by its slot when the
-    /// record is the one `prepare` saw at this position, else by rendering its key again.
+    /// What `prepare` found for `record`: by its slot when `prepared` (what `prepare` saw at
+    /// the record's position) is this record, else by rendering its key again.
     fn lookup_for(
         &mut self,
         record: &ConnectRecord,
         row: &Value,
+        prepared: Option<Prepared>,
     ) -> Result<Lookup, TransformError> {
-        let prepared = self.prepared.get(self.cursor).copied();
-        self.cursor += 1;
         if let Some(Prepared {
             partition,
             offset: Some(offset),
@@ -639,12 +638,14 @@ impl RedisLookup {
     }
 
     fn enrich(&mut self, mut record: ConnectRecord) -> Result<ConnectRecord, TransformError> {
+        // Every record takes its position in the prepared batch, enriched or not.
+        let prepared = self.prepared.get(self.cursor).copied();
+        self.cursor += 1;
         let row = row_of(&record);
         let Some(value) = row_value(&record, row) else {
-            self.cursor += 1;
             return Ok(record);
         };
-        let lookup = self.lookup_for(&record, value)?;
+        let lookup = self.lookup_for(&record, value, prepared)?;
         match &lookup {
             Lookup::Unusable(why) => {
                 return Err(TransformError::new(format!(
