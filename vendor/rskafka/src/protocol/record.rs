@@ -1174,7 +1174,8 @@ fn decode_zstd(input: &[u8]) -> Result<Bytes, ReadError> {
     // decoder would decode into its own window first and copy from there. Bounded, so a
     // corrupt header cannot reserve much; more frames than the first one's size makes room
     // for, or a failure, go the streaming way below (which then reports what is wrong).
-    if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(input) {
+    let stated = zstd::zstd_safe::get_frame_content_size(input).ok().flatten();
+    if let Some(n) = stated {
         if n <= ONE_SHOT_MAX_BYTES {
             out.reserve(n as usize);
             let done = DCTX.with(|cell| {
@@ -1191,10 +1192,7 @@ fn decode_zstd(input: &[u8]) -> Result<Bytes, ReadError> {
     if out.capacity() == 0 {
         // The frame may state its decompressed size; otherwise a guess (Debezium JSON
         // compresses about tenfold). Capped, so a corrupt header cannot reserve much.
-        let guess = match zstd::zstd_safe::get_frame_content_size(input) {
-            Ok(Some(n)) => n,
-            _ => input.len() as u64 * 10,
-        };
+        let guess = stated.unwrap_or(input.len() as u64 * 10);
         out.reserve(guess.clamp(64 * 1024, 16 * 1024 * 1024) as usize);
     }
     DCTX.with(|cell| {
